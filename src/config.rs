@@ -1,0 +1,562 @@
+//! Configuration: defaults, the user's config file, the workspace's own config,
+//! `initializationOptions` and environment variables, merged into one [`Config`].
+//!
+//! Precedence (lowest first): defaults, `$XDG_CONFIG_HOME/tether/config.toml`,
+//! `initializationOptions`, environment (`TETHER_*`). The workspace's
+//! `.tether/config.toml` is applied last but may only *tighten* the approval
+//! policy (DESIGN §6); anything that would loosen it is ignored with a warning.
+//!
+//! **Invariant:** the API key lives only in [`Secret`], which never prints.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A secret string whose `Debug`/`Display` never show the value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What to do with a command or edit that needs a person's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    /// Ask the person through the editor (default).
+    #[default]
+    Ask,
+    /// Never ask: deny whatever would ask.
+    Deny,
+    /// Run whatever would ask (forbidden commands still never run).
+    Allow,
+}
+
+impl ApprovalMode {
+    /// Strictness order: allow < ask < deny.
+    fn strictness(self) -> u8 {
+        match self {
+            ApprovalMode::Allow => 0,
+            ApprovalMode::Ask => 1,
+            ApprovalMode::Deny => 2,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Ask => "ask",
+            ApprovalMode::Deny => "deny",
+            ApprovalMode::Allow => "allow",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalConfig {
+    pub mode: ApprovalMode,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DelegationConfig {
+    pub model: Option<String>,
+    pub max_depth: u32,
+    pub max_children: usize,
+    pub max_iterations: u32,
+    /// `ask` (default) or `deny` for approvals asked by subagents.
+    pub approvals: ApprovalMode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolsConfig {
+    pub command_timeout_secs: u64,
+    pub output_cap_bytes: usize,
+    pub max_parallel: usize,
+    /// How long to keep reading a command's pipes after it exited.
+    pub drain_ms: u64,
+    /// Grace period between SIGTERM and SIGKILL on cancel.
+    pub kill_grace_ms: u64,
+    /// Deadline for one batch of tool calls (0 = none).
+    pub batch_deadline_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    pub connect_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_retries: usize,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub headers: BTreeMap<String, String>,
+    pub extra_body: Option<Value>,
+}
+
+/// The merged configuration of one server or `exec` run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub max_iterations: u32,
+    pub approval: ApprovalConfig,
+    pub delegation: DelegationConfig,
+    pub tools: ToolsConfig,
+    pub model_options: ModelOptions,
+    /// Warnings collected while loading (shown to the person once).
+    pub warnings: Vec<String>,
+}
+
+/// One layer of configuration, every field optional. Accepts the snake_case
+/// keys of the TOML file and the camelCase keys of `initializationOptions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Layer {
+    pub model: Option<String>,
+    #[serde(alias = "baseUrl")]
+    pub base_url: Option<String>,
+    #[serde(alias = "apiKeyEnv")]
+    pub api_key_env: Option<String>,
+    #[serde(alias = "dataDir")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(alias = "maxIterations")]
+    pub max_iterations: Option<u32>,
+    pub approval: ApprovalLayer,
+    pub delegation: DelegationLayer,
+    pub tools: ToolsLayer,
+    #[serde(alias = "modelOptions")]
+    pub model_options: ModelLayer,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ApprovalLayer {
+    pub mode: Option<ApprovalMode>,
+    #[serde(alias = "timeoutSecs")]
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DelegationLayer {
+    pub model: Option<String>,
+    #[serde(alias = "maxDepth")]
+    pub max_depth: Option<u32>,
+    #[serde(alias = "maxChildren")]
+    pub max_children: Option<usize>,
+    #[serde(alias = "maxIterations")]
+    pub max_iterations: Option<u32>,
+    pub approvals: Option<ApprovalMode>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ToolsLayer {
+    #[serde(alias = "commandTimeoutSecs")]
+    pub command_timeout_secs: Option<u64>,
+    #[serde(alias = "outputCapBytes")]
+    pub output_cap_bytes: Option<usize>,
+    #[serde(alias = "maxParallel")]
+    pub max_parallel: Option<usize>,
+    #[serde(alias = "drainMs")]
+    pub drain_ms: Option<u64>,
+    #[serde(alias = "killGraceMs")]
+    pub kill_grace_ms: Option<u64>,
+    #[serde(alias = "batchDeadlineSecs")]
+    pub batch_deadline_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ModelLayer {
+    #[serde(alias = "connectTimeoutSecs")]
+    pub connect_timeout_secs: Option<u64>,
+    #[serde(alias = "idleTimeoutSecs")]
+    pub idle_timeout_secs: Option<u64>,
+    #[serde(alias = "maxRetries")]
+    pub max_retries: Option<usize>,
+    pub temperature: Option<f64>,
+    #[serde(alias = "maxTokens")]
+    pub max_tokens: Option<u64>,
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(alias = "extraBody")]
+    pub extra_body: Option<Value>,
+}
+
+/// Errors loading configuration; each says which file and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid initializationOptions: {0}")]
+    InitOptions(String),
+}
+
+/// Where configuration comes from; tests and frontends fill it explicitly
+/// instead of the loader reading process-wide state behind their back.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Environment variables (normally `std::env::vars()`).
+    pub env: BTreeMap<String, String>,
+    /// `initializationOptions` from the editor, if any.
+    pub init_options: Option<Value>,
+    /// The workspace root, whose `.tether/config.toml` may tighten the policy.
+    pub workspace_root: Option<PathBuf>,
+}
+
+impl Sources {
+    pub fn from_process_env() -> Self {
+        Sources {
+            env: std::env::vars().collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The user's config file: `$XDG_CONFIG_HOME/tether/config.toml`, else
+/// `~/.config/tether/config.toml`.
+pub fn user_config_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    xdg_dir(env, "XDG_CONFIG_HOME", ".config").map(|d| d.join("tether").join("config.toml"))
+}
+
+fn xdg_dir(env: &BTreeMap<String, String>, var: &str, fallback: &str) -> Option<PathBuf> {
+    match env.get(var) {
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => env
+            .get("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+fn read_layer_file(path: &Path) -> Result<Option<Layer>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str::<Layer>(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl Config {
+    /// Loads and merges every layer.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut cfg = Config::defaults(&sources.env);
+        if let Some(path) = user_config_path(&sources.env) {
+            if let Some(layer) = read_layer_file(&path)? {
+                cfg.apply(layer);
+            }
+        }
+        if let Some(opts) = &sources.init_options {
+            if !opts.is_null() {
+                let layer: Layer = serde_json::from_value(opts.clone())
+                    .map_err(|e| ConfigError::InitOptions(e.to_string()))?;
+                cfg.apply(layer);
+            }
+        }
+        cfg.apply_env(&sources.env);
+        if let Some(root) = &sources.workspace_root {
+            let path = root.join(".tether").join("config.toml");
+            match read_layer_file(&path) {
+                Ok(Some(layer)) => cfg.apply_workspace(layer, &path),
+                Ok(None) => {}
+                Err(e) => cfg.warnings.push(format!("ignored workspace config: {e}")),
+            }
+        }
+        cfg.api_key = resolve_api_key(&sources.env, cfg.api_key_env.as_deref());
+        Ok(cfg)
+    }
+
+    fn defaults(env: &BTreeMap<String, String>) -> Config {
+        let data_dir = xdg_dir(env, "XDG_DATA_HOME", ".local/share")
+            .map(|d| d.join("tether"))
+            .unwrap_or_else(|| PathBuf::from(".tether-data"));
+        Config {
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            api_key: None,
+            data_dir,
+            max_iterations: 50,
+            approval: ApprovalConfig {
+                mode: ApprovalMode::Ask,
+                timeout_secs: 120,
+            },
+            delegation: DelegationConfig {
+                model: None,
+                max_depth: 1,
+                max_children: 3,
+                max_iterations: 30,
+                approvals: ApprovalMode::Ask,
+            },
+            tools: ToolsConfig {
+                command_timeout_secs: 120,
+                output_cap_bytes: 32 * 1024,
+                max_parallel: 8,
+                drain_ms: 2000,
+                kill_grace_ms: 300,
+                batch_deadline_secs: 0,
+            },
+            model_options: ModelOptions {
+                connect_timeout_secs: 10,
+                idle_timeout_secs: 120,
+                max_retries: 4,
+                temperature: None,
+                max_tokens: None,
+                headers: BTreeMap::new(),
+                extra_body: None,
+            },
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Applies a layer on top (later layers win).
+    pub fn apply(&mut self, l: Layer) {
+        set(&mut self.model, l.model.map(Some));
+        set(&mut self.base_url, l.base_url.map(Some));
+        set(&mut self.api_key_env, l.api_key_env.map(Some));
+        set(&mut self.data_dir, l.data_dir);
+        set(&mut self.max_iterations, l.max_iterations);
+        set(&mut self.approval.mode, l.approval.mode);
+        set(&mut self.approval.timeout_secs, l.approval.timeout_secs);
+        let d = l.delegation;
+        set(&mut self.delegation.model, d.model.map(Some));
+        set(&mut self.delegation.max_depth, d.max_depth);
+        set(&mut self.delegation.max_children, d.max_children);
+        set(&mut self.delegation.max_iterations, d.max_iterations);
+        set(&mut self.delegation.approvals, d.approvals);
+        let t = l.tools;
+        set(
+            &mut self.tools.command_timeout_secs,
+            t.command_timeout_secs,
+        );
+        set(&mut self.tools.output_cap_bytes, t.output_cap_bytes);
+        set(&mut self.tools.max_parallel, t.max_parallel);
+        set(&mut self.tools.drain_ms, t.drain_ms);
+        set(&mut self.tools.kill_grace_ms, t.kill_grace_ms);
+        set(&mut self.tools.batch_deadline_secs, t.batch_deadline_secs);
+        let m = l.model_options;
+        set(
+            &mut self.model_options.connect_timeout_secs,
+            m.connect_timeout_secs,
+        );
+        set(&mut self.model_options.idle_timeout_secs, m.idle_timeout_secs);
+        set(&mut self.model_options.max_retries, m.max_retries);
+        set(&mut self.model_options.temperature, m.temperature.map(Some));
+        set(&mut self.model_options.max_tokens, m.max_tokens.map(Some));
+        set(&mut self.model_options.headers, m.headers);
+        set(&mut self.model_options.extra_body, m.extra_body.map(Some));
+        self.tools.max_parallel = self.tools.max_parallel.max(1);
+        self.delegation.max_children = self.delegation.max_children.max(1);
+    }
+
+    fn apply_env(&mut self, env: &BTreeMap<String, String>) {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        if let Some(m) = get("TETHER_MODEL") {
+            self.model = Some(m);
+        }
+        if let Some(u) = get("TETHER_BASE_URL") {
+            self.base_url = Some(u);
+        } else if self.base_url.is_none() {
+            self.base_url = get("OPENAI_BASE_URL");
+        }
+        if let Some(d) = get("TETHER_DATA_DIR") {
+            self.data_dir = PathBuf::from(d);
+        }
+    }
+
+    /// The workspace's own config may tighten the approval policy, never loosen it.
+    fn apply_workspace(&mut self, l: Layer, path: &Path) {
+        if let Some(mode) = l.approval.mode {
+            if mode.strictness() >= self.approval.mode.strictness() {
+                self.approval.mode = mode;
+            } else {
+                self.warnings.push(format!(
+                    "{}: approval.mode = \"{}\" ignored: a workspace config can tighten the approval policy (currently \"{}\") but never loosen it",
+                    path.display(),
+                    mode.as_str(),
+                    self.approval.mode.as_str()
+                ));
+            }
+        }
+        if let Some(t) = l.approval.timeout_secs {
+            if t < self.approval.timeout_secs {
+                self.approval.timeout_secs = t;
+            }
+        }
+        if let Some(mode) = l.delegation.approvals {
+            if mode.strictness() >= self.delegation.approvals.strictness() {
+                self.delegation.approvals = mode;
+            }
+        }
+        for w in &self.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+
+    /// The base URL, with the OpenAI default when only a model is set.
+    pub fn effective_base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| "https://api.openai.com/v1".to_string())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Checks that a model can be called; the error says exactly what to set.
+    pub fn check_model(&self) -> Result<(), String> {
+        if self.model.as_deref().unwrap_or("").is_empty() {
+            return Err("no model configured: set TETHER_MODEL and TETHER_BASE_URL, or `model` and `base_url` in ~/.config/tether/config.toml (or `model`/`baseUrl` in the editor's initializationOptions)".to_string());
+        }
+        let base = self.effective_base_url();
+        if self.api_key.is_none() && !is_loopback_url(&base) {
+            return Err(format!(
+                "no API key for {base}: set TETHER_API_KEY (or OPENAI_API_KEY, or the variable named by `api_key_env`)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Names of environment variables that hold Tether's own secrets; they
+    /// are removed from the environment of commands the model runs.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let mut v = vec!["TETHER_API_KEY".to_string(), "OPENAI_API_KEY".to_string()];
+        if let Some(n) = &self.api_key_env {
+            v.push(n.clone());
+        }
+        v
+    }
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+fn resolve_api_key(env: &BTreeMap<String, String>, named: Option<&str>) -> Option<Secret> {
+    let candidates = named
+        .into_iter()
+        .chain(["TETHER_API_KEY", "OPENAI_API_KEY"]);
+    for name in candidates {
+        if let Some(v) = env.get(name).filter(|v| !v.trim().is_empty()) {
+            return Some(Secret::new(v.trim()));
+        }
+    }
+    None
+}
+
+/// True for http(s) URLs whose host is on this machine (no key needed).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = if let Some(h) = host_port.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_merge_in_order_and_env_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg_dir = dir.path().join("tether");
+        std::fs::create_dir_all(&cfg_dir).expect("mkdir");
+        std::fs::write(
+            cfg_dir.join("config.toml"),
+            "model = \"from-file\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[approval]\ntimeout_secs = 30\n",
+        )
+        .expect("write");
+        let xdg = dir.path().to_string_lossy().to_string();
+        let mut sources = Sources {
+            env: env(&[("XDG_CONFIG_HOME", &xdg)]),
+            init_options: Some(serde_json::json!({"model": "from-init", "approval": {"mode": "deny"}})),
+            workspace_root: None,
+        };
+        let c = Config::load(&sources).expect("load");
+        assert_eq!(c.model.as_deref(), Some("from-init"));
+        assert_eq!(c.approval.timeout_secs, 30);
+        assert_eq!(c.approval.mode, ApprovalMode::Deny);
+        assert!(c.check_model().is_ok(), "loopback needs no key");
+        sources.env.insert("TETHER_MODEL".into(), "from-env".into());
+        let c = Config::load(&sources).expect("load");
+        assert_eq!(c.model.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn workspace_config_only_tightens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".tether")).expect("mkdir");
+        std::fs::write(
+            dir.path().join(".tether/config.toml"),
+            "[approval]\nmode = \"allow\"\n",
+        )
+        .expect("write");
+        let sources = Sources {
+            env: BTreeMap::new(),
+            init_options: None,
+            workspace_root: Some(dir.path().to_path_buf()),
+        };
+        let c = Config::load(&sources).expect("load");
+        assert_eq!(c.approval.mode, ApprovalMode::Ask);
+        assert!(c.warnings.iter().any(|w| w.contains("never loosen")));
+    }
+
+    #[test]
+    fn missing_model_names_the_settings() {
+        let c = Config::load(&Sources::default()).expect("load");
+        let e = c.check_model().expect_err("no model");
+        assert!(e.contains("TETHER_MODEL") && e.contains("base_url"));
+        assert!(is_loopback_url("http://localhost:8080/v1"));
+        assert!(is_loopback_url("http://[::1]:1/v1"));
+        assert!(!is_loopback_url("https://api.openai.com/v1"));
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("sk-very-secret");
+        assert!(!format!("{s:?}").contains("very"));
+    }
+}

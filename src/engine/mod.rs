@@ -1,0 +1,258 @@
+//! The engine: sessions and turns. It owns the conversation loop (model →
+//! tools → model), the tool scheduler and the cancellation tree
+//! (engine → turn → tool calls → processes). It reports through an
+//! [`EventSink`] and reaches a person only through the [`Gate`] it was given.
+//!
+//! **Architecture invariant:** the engine knows nothing about LSP. A frontend
+//! (the LSP server, `tether exec`) plugs in by providing a sink, a gate and
+//! the editor's buffers.
+
+mod scheduler;
+mod turn;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::gate::Gate;
+use crate::model::ModelClient;
+use crate::protocol::{PromptParams, PromptResult, Update};
+use crate::store::{Store, Write};
+use crate::tools::{Buffers, Redactor};
+
+/// Where the engine reports. Implementations must not block.
+pub trait EventSink: Send + Sync {
+    /// A `tether/update`, in order.
+    fn emit(&self, update: Update);
+    /// Something the person must see (e.g. history is not being saved).
+    fn notice(&self, message: String);
+}
+
+/// Errors that prevent a turn from starting; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    NoModel(String),
+    #[error("a turn is already running in session {0}; cancel it first (tether/cancel) or wait for it to end")]
+    Busy(String),
+    #[error("no session {0}; omit sessionId to start a new one")]
+    UnknownSession(String),
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+}
+
+/// What the engine is built from. Everything is passed in; nothing is global.
+pub struct EngineParts {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// `Err` holds the message that says what to configure.
+    pub model: Result<ModelClient, String>,
+    pub gate: Gate,
+    pub buffers: Arc<dyn Buffers>,
+    pub root: PathBuf,
+    pub redactor: Arc<Redactor>,
+}
+
+struct RunningTurn {
+    turn_id: String,
+    cancel: CancellationToken,
+}
+
+/// A started turn: wait on `done` for its result; cancel with `cancel`.
+pub struct TurnHandle {
+    pub session_id: String,
+    pub turn_id: String,
+    pub cancel: CancellationToken,
+    pub done: oneshot::Receiver<PromptResult>,
+}
+
+pub struct Engine {
+    parts: EngineParts,
+    /// Parent of every turn's token: cancelling it stops everything.
+    root_cancel: CancellationToken,
+    running: Mutex<HashMap<String, RunningTurn>>,
+}
+
+impl Engine {
+    pub fn new(parts: EngineParts) -> Arc<Engine> {
+        Arc::new(Engine {
+            parts,
+            root_cancel: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.parts.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.parts.store
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        &self.parts.root
+    }
+
+    /// Starts a turn in a new or existing session. Long work runs in a
+    /// spawned task; this returns at once.
+    pub async fn start_turn(
+        self: &Arc<Self>,
+        params: PromptParams,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<TurnHandle, StartError> {
+        let model = self
+            .parts
+            .model
+            .clone()
+            .map_err(StartError::NoModel)?;
+        if params.text.trim().is_empty() {
+            return Err(StartError::EmptyPrompt);
+        }
+        let (session_id, is_new) = match params.session_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => {
+                let known = self.is_running_or_known(id).await;
+                if !known {
+                    return Err(StartError::UnknownSession(id.to_string()));
+                }
+                (id.to_string(), false)
+            }
+            None => (uuid::Uuid::new_v4().to_string(), true),
+        };
+        let turn_id = format!("turn-{}", uuid::Uuid::new_v4().simple());
+        let cancel = self.root_cancel.child_token();
+        {
+            let mut running = self.running.lock().map_err(|_| StartError::Busy(session_id.clone()))?;
+            if running.contains_key(&session_id) {
+                return Err(StartError::Busy(session_id));
+            }
+            running.insert(
+                session_id.clone(),
+                RunningTurn {
+                    turn_id: turn_id.clone(),
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        if is_new {
+            let title = title_from(&params.text);
+            if let Err(e) = self
+                .parts
+                .store
+                .write(Write::CreateSession {
+                    id: session_id.clone(),
+                    parent_id: None,
+                    title,
+                    workspace: self.parts.root.display().to_string(),
+                    model: model.model().to_string(),
+                })
+                .await
+            {
+                tracing::warn!("session not stored: {e}");
+            }
+        }
+        if let Some(w) = self.parts.store.take_warning() {
+            sink.notice(w);
+        }
+        let (tx, rx) = oneshot::channel();
+        let engine = self.clone();
+        let job = turn::Turn {
+            engine: engine.clone(),
+            model,
+            session_id: session_id.clone(),
+            turn_id: turn_id.clone(),
+            cancel: cancel.clone(),
+            sink,
+            gate: self.parts.gate.clone(),
+            max_iterations: self.parts.config.max_iterations,
+        };
+        let sid = session_id.clone();
+        let tid = turn_id.clone();
+        tokio::spawn(async move {
+            let result = job.run(params).await;
+            if let Ok(mut running) = engine.running.lock() {
+                if running.get(&sid).is_some_and(|r| r.turn_id == tid) {
+                    running.remove(&sid);
+                }
+            }
+            let _ = tx.send(result);
+        });
+        Ok(TurnHandle {
+            session_id,
+            turn_id,
+            cancel,
+            done: rx,
+        })
+    }
+
+    async fn is_running_or_known(&self, id: &str) -> bool {
+        if self
+            .running
+            .lock()
+            .map(|r| r.contains_key(id))
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        self.parts
+            .store
+            .session_exists(id.to_string())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Cancels the running turn of a session. A cancel with nothing running
+    /// is a no-op (it does not poison the next prompt).
+    pub fn cancel_session(&self, session_id: &str) -> bool {
+        match self.running.lock() {
+            Ok(r) => match r.get(session_id) {
+                Some(t) => {
+                    t.cancel.cancel();
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Cancels every running turn (shutdown, or `tether.cancel` with no session).
+    pub fn cancel_all(&self) {
+        if let Ok(r) = self.running.lock() {
+            for t in r.values() {
+                t.cancel.cancel();
+            }
+        }
+    }
+
+    /// Sessions with a running turn.
+    pub fn running_sessions(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops everything for good (server exit).
+    pub fn shutdown(&self) {
+        self.root_cancel.cancel();
+    }
+}
+
+/// A session title from its first prompt: one line, at most 80 chars.
+pub fn title_from(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or("").trim();
+    let mut t: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        t.push('…');
+    }
+    if t.is_empty() {
+        "untitled".to_string()
+    } else {
+        t
+    }
+}

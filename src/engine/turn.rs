@@ -1,0 +1,381 @@
+//! One turn: the user's prompt, then model responses and tool batches until
+//! the model stops calling tools, the turn is cancelled, or the cap is hit.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::{scheduler, Engine, EventSink};
+use crate::gate::{ApprovalEvents, Gate};
+use crate::model::{ModelClient, ModelError, StreamEvent};
+use crate::protocol::{PromptParams, PromptResult, StopReason, Update, UpdateKind};
+use crate::store::{now_ms, StoredMessage, Write};
+use crate::tools::{self, ToolCtx};
+
+pub(super) struct Turn {
+    pub engine: Arc<Engine>,
+    pub model: ModelClient,
+    pub session_id: String,
+    pub turn_id: String,
+    pub cancel: CancellationToken,
+    pub sink: Arc<dyn EventSink>,
+    pub gate: Gate,
+    pub max_iterations: u32,
+}
+
+/// The sink as the tools and the gate see it: ids bound in.
+pub(super) struct TurnEvents {
+    pub sink: Arc<dyn EventSink>,
+    pub session_id: String,
+    pub turn_id: String,
+}
+
+impl TurnEvents {
+    pub fn emit(&self, kind: UpdateKind) {
+        self.sink.emit(Update {
+            session_id: self.session_id.clone(),
+            turn_id: self.turn_id.clone(),
+            kind,
+        });
+    }
+}
+
+impl ApprovalEvents for TurnEvents {
+    fn approval(&self, update: UpdateKind) {
+        self.emit(update);
+    }
+}
+
+const SYSTEM_PROMPT: &str = "You are Tether, a coding agent working inside the person's editor. \
+Use the tools to read, search and edit files and to run commands in the workspace. \
+Paths are relative to the workspace root. Commands run without a terminal and without stdin. \
+Commands that could destroy work need the person's approval; if one is denied, do not retry it \
+or work around the denial — choose a safer approach or explain what you need. \
+Prefer small, precise edits (edit_file) over rewriting files. Be brief in your answers.";
+
+/// Converts stored messages to the model's message format.
+pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
+    msgs.iter()
+        .map(|m| match m.role.as_str() {
+            "assistant" => {
+                let mut v = json!({"role": "assistant", "content": m.content});
+                if let Some(tc) = m.tool_calls.as_ref().filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+                    v["tool_calls"] = tc.clone();
+                    if m.content.is_empty() {
+                        v["content"] = Value::Null;
+                    }
+                }
+                v
+            }
+            "tool" => json!({
+                "role": "tool",
+                "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
+                "content": m.content,
+            }),
+            role => json!({"role": role, "content": m.content}),
+        })
+        .collect()
+}
+
+/// Makes a stored history valid for the model: every assistant tool call
+/// must be followed by its result (a crash may have cut one off).
+pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
+    let mut out: Vec<StoredMessage> = Vec::with_capacity(msgs.len());
+    let mut pending: Vec<String> = Vec::new();
+    let flush = |out: &mut Vec<StoredMessage>, pending: &mut Vec<String>| {
+        for id in pending.drain(..) {
+            out.push(StoredMessage {
+                role: "tool".into(),
+                content: "Interrupted: this call did not finish (Tether stopped).".into(),
+                tool_calls: None,
+                tool_call_id: Some(id),
+                created_ms: now_ms(),
+            });
+        }
+    };
+    for m in msgs {
+        match m.role.as_str() {
+            "tool" => {
+                if let Some(id) = &m.tool_call_id {
+                    if let Some(pos) = pending.iter().position(|p| p == id) {
+                        pending.remove(pos);
+                        out.push(m);
+                    }
+                    // A result without its call is dropped: the model rejects it.
+                }
+            }
+            _ => {
+                flush(&mut out, &mut pending);
+                if m.role == "assistant" {
+                    if let Some(calls) = m.tool_calls.as_ref().and_then(|t| t.as_array()) {
+                        pending = calls
+                            .iter()
+                            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_string))
+                            .collect();
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    flush(&mut out, &mut pending);
+    out
+}
+
+impl Turn {
+    async fn append(&self, history: &mut Vec<StoredMessage>, msg: StoredMessage) {
+        history.push(msg.clone());
+        let w = Write::AppendMessage {
+            session_id: self.session_id.clone(),
+            message: msg,
+        };
+        if let Err(e) = self.engine.store().write(w).await {
+            tracing::warn!("message not stored: {e}");
+            if let Some(w) = self.engine.store().take_warning() {
+                self.sink.notice(w);
+            }
+        }
+    }
+
+    fn result(&self, stop: StopReason, text: String, error: Option<String>) -> PromptResult {
+        PromptResult {
+            session_id: self.session_id.clone(),
+            turn_id: self.turn_id.clone(),
+            stop_reason: stop,
+            text,
+            error,
+        }
+    }
+
+    pub async fn run(self, params: PromptParams) -> PromptResult {
+        let events = Arc::new(TurnEvents {
+            sink: self.sink.clone(),
+            session_id: self.session_id.clone(),
+            turn_id: self.turn_id.clone(),
+        });
+        let (stop, text, error) = self.run_inner(params, &events).await;
+        events.emit(UpdateKind::TurnEnd { stop_reason: stop });
+        self.result(stop, text, error)
+    }
+
+    async fn run_inner(
+        &self,
+        params: PromptParams,
+        events: &Arc<TurnEvents>,
+    ) -> (StopReason, String, Option<String>) {
+        let engine = &self.engine;
+        let stored = engine
+            .store()
+            .messages(self.session_id.clone())
+            .await
+            .unwrap_or_default();
+        let mut history = repair_history(stored);
+        let prompt = self.prompt_with_context(&params).await;
+        self.append(
+            &mut history,
+            StoredMessage {
+                role: "user".into(),
+                content: prompt,
+                tool_calls: None,
+                tool_call_id: None,
+                created_ms: now_ms(),
+            },
+        )
+        .await;
+
+        let cfg = engine.config();
+        let tool_specs = tools::specs();
+        let ctx = ToolCtx {
+            root: engine.root().to_path_buf(),
+            buffers: engine.parts.buffers.clone(),
+            gate: self.gate.clone(),
+            cancel: self.cancel.clone(),
+            events: events.clone(),
+            session_id: self.session_id.clone(),
+            tools: cfg.tools.clone(),
+            secret_env: cfg.secret_env_names(),
+            redactor: engine.parts.redactor.clone(),
+        };
+        let mut turn_text = String::new();
+        for _iteration in 0..self.max_iterations.max(1) {
+            if self.cancel.is_cancelled() {
+                return (StopReason::Cancelled, turn_text, None);
+            }
+            let mut messages = vec![json!({"role": "system", "content": format!("{SYSTEM_PROMPT}\nWorkspace root: {}", engine.root().display())})];
+            messages.extend(to_model_messages(&history));
+            let ev = events.clone();
+            let mut shown = String::new();
+            let mut on_event = |e: StreamEvent| {
+                if let StreamEvent::Text(delta) = e {
+                    shown.push_str(&delta);
+                    ev.emit(UpdateKind::Text { delta });
+                }
+            };
+            let completion = self
+                .model
+                .complete(&messages, &tool_specs, &mut on_event, &self.cancel)
+                .await;
+            let completion = match completion {
+                Ok(c) => c,
+                Err(ModelError::Cancelled) => {
+                    if !shown.is_empty() {
+                        turn_text.push_str(&shown);
+                        self.append(&mut history, assistant(shown, None)).await;
+                    }
+                    return (StopReason::Cancelled, turn_text, None);
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if !shown.is_empty() {
+                        turn_text.push_str(&shown);
+                        self.append(&mut history, assistant(shown, None)).await;
+                    }
+                    if e.is_endpoint_problem() {
+                        self.sink.notice(format!("Tether: {msg}"));
+                    }
+                    return (StopReason::Error, turn_text, Some(msg));
+                }
+            };
+            if let Some(u) = completion.usage {
+                events.emit(UpdateKind::Usage {
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                });
+                engine.store().submit(Write::AddUsage {
+                    session_id: self.session_id.clone(),
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                });
+            }
+            turn_text.push_str(&completion.text);
+            if completion.tool_calls.is_empty() {
+                self.append(&mut history, assistant(completion.text, None))
+                    .await;
+                return (StopReason::EndTurn, turn_text, None);
+            }
+            let calls_json: Vec<Value> = completion
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+            self.append(
+                &mut history,
+                assistant(completion.text.clone(), Some(Value::Array(calls_json))),
+            )
+            .await;
+            let results =
+                scheduler::run_batch(&completion.tool_calls, &ctx, events, engine.store()).await;
+            for (call, result) in completion.tool_calls.iter().zip(results) {
+                self.append(
+                    &mut history,
+                    StoredMessage {
+                        role: "tool".into(),
+                        content: result.output,
+                        tool_calls: None,
+                        tool_call_id: Some(call.id.clone()),
+                        created_ms: now_ms(),
+                    },
+                )
+                .await;
+            }
+            if self.cancel.is_cancelled() {
+                return (StopReason::Cancelled, turn_text, None);
+            }
+            if !completion.text.is_empty() && !turn_text.ends_with('\n') {
+                turn_text.push_str("\n\n");
+            }
+        }
+        (StopReason::MaxIterations, turn_text, Some(format!(
+            "stopped after {} model calls (max_iterations); say \"continue\" to go on",
+            self.max_iterations
+        )))
+    }
+
+    /// The prompt text with the editor context it refers to appended.
+    async fn prompt_with_context(&self, params: &PromptParams) -> String {
+        let mut text = params.text.clone();
+        for c in &params.context {
+            let Some(path) = tools::uri_to_path(&c.uri) else {
+                continue;
+            };
+            let content = match self.engine.parts.buffers.open_text(&path) {
+                Some(t) => t,
+                None => match tokio::fs::read_to_string(&path).await {
+                    Ok(t) => t,
+                    Err(_) => continue,
+                },
+            };
+            let shown = path
+                .strip_prefix(self.engine.root())
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let (body, where_) = match c.range {
+                Some(r) => {
+                    let lines: Vec<&str> = content.lines().collect();
+                    let start = (r.start.line as usize).min(lines.len());
+                    let end = (r.end.line as usize + 1).min(lines.len()).max(start);
+                    (lines[start..end].join("\n"), format!(" lines {}-{}", start + 1, end))
+                }
+                None => (content, String::new()),
+            };
+            let body: String = body.chars().take(50_000).collect();
+            text.push_str(&format!("\n\nContext: {shown}{where_}\n```\n{body}\n```"));
+        }
+        text
+    }
+}
+
+fn assistant(content: String, tool_calls: Option<Value>) -> StoredMessage {
+    StoredMessage {
+        role: "assistant".into(),
+        content,
+        tool_calls,
+        tool_call_id: None,
+        created_ms: now_ms(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(role: &str, calls: Option<Value>, id: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            role: role.into(),
+            content: String::new(),
+            tool_calls: calls,
+            tool_call_id: id.map(str::to_string),
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn repair_fills_missing_results_and_drops_orphans() {
+        let msgs = vec![
+            m("user", None, None),
+            m("assistant", Some(json!([{"id": "a"}, {"id": "b"}])), None),
+            m("tool", None, Some("a")),
+            m("tool", None, Some("zzz")),
+            m("user", None, None),
+        ];
+        let fixed = repair_history(msgs);
+        let roles: Vec<_> = fixed
+            .iter()
+            .map(|m| (m.role.as_str(), m.tool_call_id.as_deref()))
+            .collect();
+        assert_eq!(
+            roles,
+            vec![
+                ("user", None),
+                ("assistant", None),
+                ("tool", Some("a")),
+                ("tool", Some("b")),
+                ("user", None)
+            ]
+        );
+    }
+}

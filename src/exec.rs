@@ -1,0 +1,340 @@
+//! The headless frontend: `tether exec` (one turn, reply on stdout, events on
+//! stderr, approvals decided by policy and flags alone) and the store's
+//! command-line tools (`tether sessions`, `tether rules`).
+//!
+//! **Invariant:** never reads stdin — a decision nobody can make is a deny.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use crate::config::{Config, Sources};
+use crate::engine::{Engine, EngineParts, EventSink};
+use crate::gate::{Answer, DenyCause, FixedAnswer, Gate};
+use crate::model::ModelClient;
+use crate::protocol::{PromptParams, StopReason, ToolStatus, Update, UpdateKind};
+use crate::store::{Store, Write};
+use crate::tools::{NoBuffers, Redactor};
+
+/// Logs go to stderr only; stdout belongs to the protocol or the reply.
+pub fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+struct ExecSink;
+
+impl EventSink for ExecSink {
+    fn emit(&self, u: Update) {
+        match u.kind {
+            UpdateKind::Text { delta } => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(delta.as_bytes());
+                let _ = out.flush();
+            }
+            UpdateKind::ToolCall {
+                title,
+                status,
+                output,
+                agent,
+                ..
+            } => {
+                let who = agent.map(|a| format!("[{a}] ")).unwrap_or_default();
+                match status {
+                    ToolStatus::Pending => {}
+                    ToolStatus::Running => eprintln!("tether: {who}▶ {title}"),
+                    s => {
+                        let brief = output
+                            .as_deref()
+                            .and_then(|o| o.lines().next())
+                            .unwrap_or("")
+                            .chars()
+                            .take(120)
+                            .collect::<String>();
+                        eprintln!("tether: {who}{} {title}: {brief}", status_mark(s));
+                    }
+                }
+            }
+            UpdateKind::Approval {
+                status,
+                command,
+                reason,
+                ..
+            } => eprintln!(
+                "tether: approval {status:?} for `{}`: {reason}",
+                command.unwrap_or_default()
+            ),
+            UpdateKind::Plan { entries } => {
+                for e in entries {
+                    eprintln!("tether: plan [{}] {}", e.status, e.content);
+                }
+            }
+            UpdateKind::Subagent { goal, status, .. } => {
+                eprintln!("tether: subagent {status}: {goal}")
+            }
+            UpdateKind::Usage { .. } => {}
+            UpdateKind::TurnEnd { stop_reason } => {
+                println!();
+                eprintln!("tether: turn ended: {}", stop_reason.as_str());
+            }
+        }
+    }
+
+    fn notice(&self, message: String) {
+        eprintln!("{message}");
+    }
+}
+
+fn status_mark(s: ToolStatus) -> &'static str {
+    match s {
+        ToolStatus::Completed => "✓",
+        ToolStatus::Failed => "✗",
+        ToolStatus::Denied => "⊘ denied",
+        ToolStatus::Cancelled => "⊘ cancelled",
+        _ => "·",
+    }
+}
+
+fn load_config(root: Option<PathBuf>) -> Result<Config, String> {
+    let mut sources = Sources::from_process_env();
+    sources.workspace_root = root;
+    Config::load(&sources).map_err(|e| e.to_string())
+}
+
+/// `tether exec "prompt"`.
+pub async fn run(
+    prompt: String,
+    session: Option<String>,
+    approve: bool,
+    root: Option<PathBuf>,
+) -> ExitCode {
+    init_tracing("warn");
+    let root = match root.map(Ok).unwrap_or_else(std::env::current_dir) {
+        Ok(r) => crate::tools::normalize(&std::path::absolute(&r).unwrap_or(r)),
+        Err(e) => {
+            eprintln!("tether: cannot determine the workspace root: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = match load_config(Some(root.clone())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &cfg.warnings {
+        eprintln!("tether: {w}");
+    }
+    let store = Store::open(&cfg.data_dir);
+    let answer = if approve {
+        Answer::AllowOnce
+    } else {
+        Answer::Deny(DenyCause::NoCapability(
+            "tether exec has nobody to ask, so it was denied (run with --approve to allow what would ask)".into(),
+        ))
+    };
+    let gate = Gate::new(
+        cfg.approval.clone(),
+        cfg.delegation.approvals,
+        Arc::new(FixedAnswer(answer)),
+        store.clone(),
+        vec![root.clone()],
+    );
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
+    let redactor = Redactor::from_env(&env, &key.iter().map(String::as_str).collect::<Vec<_>>());
+    let model = ModelClient::from_config(&cfg);
+    let engine = Engine::new(EngineParts {
+        config: Arc::new(cfg),
+        store,
+        model,
+        gate,
+        buffers: Arc::new(NoBuffers),
+        root,
+        redactor: Arc::new(redactor),
+    });
+    let handle = match engine
+        .start_turn(
+            PromptParams {
+                session_id: session,
+                text: prompt,
+                context: vec![],
+            },
+            Arc::new(ExecSink),
+        )
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("tether: session {}", handle.session_id);
+    let cancel = handle.cancel.clone();
+    let result = tokio::select! {
+        r = handle.done => r,
+        _ = tokio::signal::ctrl_c() => {
+            cancel.cancel();
+            eprintln!("tether: cancelling…");
+            return ExitCode::from(130);
+        }
+    };
+    match result {
+        Ok(r) => {
+            if let Some(e) = &r.error {
+                eprintln!("tether: {e}");
+            }
+            match r.stop_reason {
+                StopReason::EndTurn => ExitCode::SUCCESS,
+                StopReason::Cancelled => ExitCode::from(130),
+                StopReason::MaxIterations | StopReason::Error => ExitCode::FAILURE,
+            }
+        }
+        Err(_) => {
+            eprintln!("tether: the turn ended without a result");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCmd {
+    /// Newest sessions first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print a session's messages.
+    Show { id: String },
+    /// Full-text search over messages.
+    Search { query: String },
+    /// Delete a session and its messages.
+    Delete { id: String },
+    /// Print a session as JSON.
+    Export { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCmd {
+    /// List the stored "Always allow" rules.
+    List,
+    /// Remove a rule by id.
+    Remove { id: i64 },
+}
+
+fn open_store() -> Result<Store, String> {
+    let cfg = load_config(None)?;
+    let store = Store::open(&cfg.data_dir);
+    if let Some(w) = store.take_warning() {
+        return Err(w);
+    }
+    Ok(store)
+}
+
+/// `tether sessions …`.
+pub async fn sessions(action: SessionsCmd) -> ExitCode {
+    init_tracing("warn");
+    let store = match open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r: Result<(), String> = async {
+        match action {
+            SessionsCmd::List { limit } => {
+                for s in store.list_sessions(None, limit).await.map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{} messages\t{}", s.id, s.updated_at, s.message_count, s.title);
+                }
+            }
+            SessionsCmd::Search { query } => {
+                for s in store.list_sessions(Some(query), 50).await.map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{}", s.id, s.title, s.snippet.unwrap_or_default());
+                }
+            }
+            SessionsCmd::Show { id } => {
+                for m in store.history(id).await.map_err(|e| e.to_string())? {
+                    println!("[{}] {}: {}", m.created_at, m.role, m.text);
+                }
+            }
+            SessionsCmd::Export { id } => {
+                let msgs = store.history(id.clone()).await.map_err(|e| e.to_string())?;
+                let v = serde_json::json!({"id": id, "messages": msgs});
+                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+            }
+            SessionsCmd::Delete { id } => {
+                store
+                    .write(Write::DeleteSession { id: id.clone() })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("deleted {id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tether rules …`.
+pub async fn rules(action: RulesCmd) -> ExitCode {
+    init_tracing("warn");
+    let store = match open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r: Result<(), String> = async {
+        match action {
+            RulesCmd::List => {
+                for r in store.rules().await.map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{}\t{}", r.id, r.kind, r.created_at, r.pattern);
+                }
+            }
+            RulesCmd::Remove { id } => {
+                let exists = store
+                    .rules()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .any(|r| r.id == id);
+                if !exists {
+                    return Err(format!("no rule {id}; see `tether rules list`"));
+                }
+                store
+                    .write(Write::RemoveRule { id })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("removed rule {id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Tether: a coding agent that lives inside the editor, served over LSP.
+//!
+//! Layers, top to bottom (no arrow points back up):
+//! - frontends: [`lsp`] (the language server) and [`exec`] (headless, one turn);
+//! - [`engine`]: sessions, turns, the tool scheduler, the cancellation tree;
+//! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
+//!   [`store`] (SQLite, one writer), [`config`];
+//! - [`protocol`]: Tether's wire types, shared by all of the above and the tests.
+//!
+//! See `ARCHITECTURE.md` for the invariants each module keeps.
+
+pub mod config;
+pub mod engine;
+pub mod exec;
+pub mod gate;
+pub mod lsp;
+pub mod model;
+pub mod protocol;
+pub mod store;
+pub mod tools;

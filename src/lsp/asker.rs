@@ -1,0 +1,258 @@
+//! Approvals through the editor: `window/showMessageRequest`, one dialog at a
+//! time across the whole server, FIFO; identical pending questions (same
+//! session, action and cwd) share one answer.
+//!
+//! **Invariants:** the dialog is sent from the queue task, never from a
+//! request handler (DESIGN §2.3); every doubt — timeout, error reply, `null`,
+//! a cancelled turn, a client without the capability — is a deny with a cause.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::ls_types::request::ShowMessageRequest;
+use tower_lsp_server::ls_types::{
+    MessageActionItem, MessageActionItemProperty, MessageType, ShowMessageRequestParams,
+};
+use tower_lsp_server::Client;
+
+use crate::gate::{Answer, Asker, DenyCause, Question};
+use crate::protocol::APPROVAL_ACTIONS;
+
+/// One pending question; whoever answers first (dialog or command) wins.
+struct Slot {
+    question: Question,
+    reply: Mutex<Option<oneshot::Sender<Answer>>>,
+    answered: CancellationToken,
+}
+
+impl Slot {
+    fn answer(&self, a: Answer) -> bool {
+        let sender = self.reply.lock().ok().and_then(|mut s| s.take());
+        self.answered.cancel();
+        match sender {
+            Some(s) => s.send(a).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The asking side gave up (turn cancelled) or someone already answered.
+    fn is_dead(&self) -> bool {
+        self.question.cancel.is_cancelled()
+            || self
+                .reply
+                .lock()
+                .map(|s| s.as_ref().is_none_or(|s| s.is_closed()))
+                .unwrap_or(true)
+    }
+
+    fn key(&self) -> (String, String, std::path::PathBuf) {
+        (
+            self.question.session_id.clone(),
+            self.question.action.clone(),
+            self.question.cwd.clone(),
+        )
+    }
+}
+
+/// The LSP frontend's [`Asker`].
+pub struct LspAsker {
+    tx: mpsc::UnboundedSender<Arc<Slot>>,
+    client: Client,
+    can_show: bool,
+    /// Pending questions by approval id, for `tether.approve` / `tether.deny`.
+    registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+}
+
+impl LspAsker {
+    /// Starts the queue task. `can_show` is the client's `window.showMessage`
+    /// capability.
+    pub fn start(client: Client, can_show: bool) -> Arc<LspAsker> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let registry = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(queue_task(client.clone(), rx, registry.clone()));
+        Arc::new(LspAsker {
+            tx,
+            client,
+            can_show,
+            registry,
+        })
+    }
+
+    /// Answers a pending approval by id (`tether.approve` / `tether.deny`).
+    pub fn resolve(&self, approval_id: &str, answer: Answer) -> bool {
+        let slot = self
+            .registry
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(approval_id));
+        match slot {
+            Some(s) => s.answer(answer),
+            None => false,
+        }
+    }
+
+    /// Ids of questions waiting for an answer, oldest first.
+    pub fn pending_ids(&self) -> Vec<String> {
+        self.registry
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Asker for LspAsker {
+    fn ask(&self, q: Question) -> BoxFuture<'static, Answer> {
+        if !self.can_show {
+            let client = self.client.clone();
+            let why = format!(
+                "Tether denied `{}`: this editor cannot show approval dialogs (no window.showMessage capability). \
+                 To let such commands run, set approval.mode = \"allow\" in ~/.config/tether/config.toml \
+                 (forbidden commands never run), or use a chat file (*.tether.md) to approve in the file.",
+                q.action
+            );
+            return Box::pin(async move {
+                client.show_message(MessageType::WARNING, why.clone()).await;
+                Answer::Deny(DenyCause::NoCapability(
+                    "the editor cannot show approval dialogs (no window.showMessage capability); the person was told how to allow it by policy".into(),
+                ))
+            });
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let id = q.approval_id.clone();
+        let slot = Arc::new(Slot {
+            question: q,
+            reply: Mutex::new(Some(reply_tx)),
+            answered: CancellationToken::new(),
+        });
+        if let Ok(mut r) = self.registry.lock() {
+            r.insert(id.clone(), slot.clone());
+        }
+        let sent = self.tx.send(slot).is_ok();
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            let a = if sent {
+                reply_rx.await.unwrap_or(Answer::Deny(DenyCause::ClientGone))
+            } else {
+                Answer::Deny(DenyCause::ClientGone)
+            };
+            if let Ok(mut r) = registry.lock() {
+                r.remove(&id);
+            }
+            a
+        })
+    }
+}
+
+async fn queue_task(
+    client: Client,
+    mut rx: mpsc::UnboundedReceiver<Arc<Slot>>,
+    registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+) {
+    let mut backlog: VecDeque<Arc<Slot>> = VecDeque::new();
+    loop {
+        let slot = match backlog.pop_front() {
+            Some(s) => s,
+            None => match rx.recv().await {
+                Some(s) => s,
+                None => break,
+            },
+        };
+        if slot.is_dead() {
+            continue;
+        }
+        let answer = show_dialog(&client, &slot).await;
+        // Share the answer with identical questions already waiting.
+        while let Ok(s) = rx.try_recv() {
+            backlog.push_back(s);
+        }
+        let key = slot.key();
+        let shares_answer = !matches!(answer, Some(Answer::Deny(DenyCause::Cancelled)));
+        if let Some(a) = answer {
+            slot.answer(a.clone());
+            if shares_answer {
+                backlog.retain(|other| {
+                    if other.key() == key && !other.is_dead() {
+                        if let Ok(mut r) = registry.lock() {
+                            r.remove(&other.question.approval_id);
+                        }
+                        other.answer(a.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+        }
+        if let Ok(mut r) = registry.lock() {
+            r.remove(&slot.question.approval_id);
+        }
+    }
+}
+
+/// Shows one dialog and waits for its answer, the timeout, a cancel, or an
+/// answer given another way (`None`: already answered elsewhere).
+async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
+    let q = &slot.question;
+    let actions = APPROVAL_ACTIONS
+        .iter()
+        .map(|title| MessageActionItem {
+            title: title.to_string(),
+            properties: HashMap::from([(
+                "approvalId".to_string(),
+                MessageActionItemProperty::String(q.approval_id.clone()),
+            )]),
+        })
+        .collect();
+    let params = ShowMessageRequestParams {
+        typ: MessageType::WARNING,
+        message: q.message(),
+        actions: Some(actions),
+    };
+    let request = client.send_request::<ShowMessageRequest>(params);
+    tokio::select! {
+        r = tokio::time::timeout(q.timeout, request) => Some(match r {
+            Err(_) => Answer::Deny(DenyCause::TimedOut),
+            Ok(Err(e)) => Answer::Deny(DenyCause::ClientError(format!("{} {}", e.code, e.message))),
+            Ok(Ok(None)) => Answer::Deny(DenyCause::Person),
+            Ok(Ok(Some(item))) => answer_from_item(&item, &q.approval_id),
+        }),
+        _ = q.cancel.cancelled() => Some(Answer::Deny(DenyCause::Cancelled)),
+        _ = slot.answered.cancelled() => None,
+    }
+}
+
+fn answer_from_item(item: &MessageActionItem, approval_id: &str) -> Answer {
+    if let Some(MessageActionItemProperty::String(id)) = item.properties.get("approvalId") {
+        if id != approval_id {
+            tracing::warn!("approval reply for {id} arrived for {approval_id}; treated as Deny");
+            return Answer::Deny(DenyCause::ClientError(
+                "the editor answered a different approval".into(),
+            ));
+        }
+    }
+    match item.title.as_str() {
+        "Allow once" => Answer::AllowOnce,
+        "Allow for session" => Answer::AllowSession,
+        "Always allow" => Answer::AlwaysAllow,
+        "Deny" => Answer::Deny(DenyCause::Person),
+        other => {
+            tracing::warn!("unknown approval action {other:?}; treated as Deny");
+            Answer::Deny(DenyCause::ClientError(format!(
+                "unknown action {other:?}"
+            )))
+        }
+    }
+}
+
+/// Reads `approvalId` from `tether.approve` / `tether.deny` arguments.
+pub fn approval_id_arg(args: &[Value]) -> Option<String> {
+    match args.first()? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("approvalId")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}

@@ -1,0 +1,488 @@
+//! The LSP frontend on `tower-lsp-server`: the editor's way in.
+//!
+//! It owns the protocol stream, the document mirror, the approval dialog
+//! queue ([`asker`]) and the translation between `tether/*` requests and the
+//! engine. It holds no agent logic.
+//!
+//! **Architecture invariants (DESIGN §2):**
+//! - only the protocol writer touches the real stdout: at start-up fd 1 is
+//!   duplicated for the protocol and pointed at stderr;
+//! - a handler never awaits the client: requests to the client are sent from
+//!   spawned tasks; `tether/prompt` awaits only its turn's completion;
+//! - `workspace/executeCommand` returns at once.
+
+pub mod asker;
+mod docs;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tower_lsp_server::jsonrpc::{Error as RpcError, ErrorCode, Result as RpcResult};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::config::{Config, Sources};
+use crate::engine::{Engine, EngineParts, EventSink, StartError};
+use crate::gate::{Answer, DenyCause, Gate};
+use crate::model::ModelClient;
+use crate::protocol::{
+    CancelParams, ContextRef, HistoryParams, HistoryResult, LineRange, Pos, PromptParams,
+    PromptResult, SessionsParams, SessionsResult, Update,
+};
+use crate::store::{Store, Write};
+use crate::tools::{self, Redactor};
+use asker::LspAsker;
+use docs::Documents;
+
+/// The `tether/update` notification.
+pub enum TetherUpdate {}
+
+impl notification::Notification for TetherUpdate {
+    type Params = Update;
+    const METHOD: &'static str = "tether/update";
+}
+
+/// Commands offered through `workspace/executeCommand`.
+pub const COMMANDS: [&str; 6] = [
+    "tether.ask",
+    "tether.chat",
+    "tether.cancel",
+    "tether.newSession",
+    "tether.approve",
+    "tether.deny",
+];
+
+/// Error code for "the request could not be served as asked" (LSP's
+/// `RequestFailed`).
+const REQUEST_FAILED: i64 = -32803;
+
+enum Outgoing {
+    Update(Update),
+    Notice(String),
+}
+
+/// Sends engine events to the editor, in order, from one task.
+struct LspSink {
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl EventSink for LspSink {
+    fn emit(&self, update: Update) {
+        let _ = self.tx.send(Outgoing::Update(update));
+    }
+    fn notice(&self, message: String) {
+        let _ = self.tx.send(Outgoing::Notice(message));
+    }
+}
+
+fn start_sink(client: Client) -> Arc<LspSink> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    tokio::spawn(async move {
+        while let Some(o) = rx.recv().await {
+            match o {
+                Outgoing::Update(u) => client.send_notification::<TetherUpdate>(u).await,
+                Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
+            }
+        }
+    });
+    Arc::new(LspSink { tx })
+}
+
+/// What `initialize` decided; set once.
+struct Ready {
+    engine: Arc<Engine>,
+    asker: Arc<LspAsker>,
+}
+
+pub struct Backend {
+    client: Client,
+    sink: Arc<LspSink>,
+    docs: Arc<Documents>,
+    ready: OnceLock<Ready>,
+    /// The session `tether.ask` continues (the last one it used).
+    current_session: Mutex<Option<String>>,
+    env: BTreeMap<String, String>,
+}
+
+impl Backend {
+    fn new(client: Client, env: BTreeMap<String, String>) -> Backend {
+        Backend {
+            sink: start_sink(client.clone()),
+            client,
+            docs: Arc::new(Documents::default()),
+            ready: OnceLock::new(),
+            current_session: Mutex::new(None),
+            env,
+        }
+    }
+
+    fn ready(&self) -> RpcResult<&Ready> {
+        self.ready.get().ok_or_else(|| RpcError {
+            code: ErrorCode::ServerError(-32002),
+            message: "server not initialized".into(),
+            data: None,
+        })
+    }
+
+    fn start_error(&self, e: StartError) -> RpcError {
+        if let StartError::NoModel(msg) = &e {
+            let client = self.client.clone();
+            let msg = format!("Tether: {msg}");
+            tokio::spawn(async move { client.show_message(MessageType::ERROR, msg).await });
+        }
+        let code = match e {
+            StartError::EmptyPrompt => ErrorCode::InvalidParams,
+            _ => ErrorCode::ServerError(REQUEST_FAILED),
+        };
+        RpcError {
+            code,
+            message: e.to_string().into(),
+            data: None,
+        }
+    }
+
+    /// `tether/prompt`: runs a turn; answers when it ends. `$/cancelRequest`
+    /// drops this future, and the drop guard cancels the turn.
+    async fn prompt(&self, params: PromptParams) -> RpcResult<PromptResult> {
+        let ready = self.ready()?;
+        let handle = ready
+            .engine
+            .start_turn(params, self.sink.clone())
+            .await
+            .map_err(|e| self.start_error(e))?;
+        let guard = handle.cancel.clone().drop_guard();
+        let result = handle.done.await;
+        guard.disarm();
+        result.map_err(|_| RpcError::internal_error())
+    }
+
+    async fn cancel(&self, params: CancelParams) {
+        if let Ok(r) = self.ready() {
+            if !r.engine.cancel_session(&params.session_id) {
+                tracing::debug!("cancel for {}: nothing running", params.session_id);
+            }
+        }
+    }
+
+    async fn sessions(&self, params: SessionsParams) -> RpcResult<SessionsResult> {
+        let ready = self.ready()?;
+        let sessions = ready
+            .engine
+            .store()
+            .list_sessions(params.query, params.limit.unwrap_or(50))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(SessionsResult { sessions })
+    }
+
+    async fn history(&self, params: HistoryParams) -> RpcResult<HistoryResult> {
+        let ready = self.ready()?;
+        let messages = ready
+            .engine
+            .store()
+            .history(params.session_id)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(HistoryResult { messages })
+    }
+
+    /// `tether.ask`: starts a turn and returns its ids at once.
+    async fn command_ask(&self, args: Vec<Value>) -> RpcResult<Option<Value>> {
+        let ready = self.ready()?;
+        let (text, context) = match args.first() {
+            Some(Value::String(s)) => (s.clone(), vec![]),
+            Some(Value::Object(o)) => {
+                let text = o
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let context = match o.get("uri").and_then(Value::as_str) {
+                    Some(uri) => vec![ContextRef {
+                        uri: uri.to_string(),
+                        range: o
+                            .get("range")
+                            .and_then(|r| serde_json::from_value::<Range>(r.clone()).ok())
+                            .map(|r| LineRange {
+                                start: Pos {
+                                    line: r.start.line,
+                                    character: r.start.character,
+                                },
+                                end: Pos {
+                                    line: r.end.line,
+                                    character: r.end.character,
+                                },
+                            }),
+                    }],
+                    None => vec![],
+                };
+                (text, context)
+            }
+            _ => {
+                return Err(RpcError::invalid_params(
+                    "tether.ask takes a prompt string or {text, uri?, range?}",
+                ))
+            }
+        };
+        let session_id = self.current_session.lock().ok().and_then(|s| s.clone());
+        let handle = ready
+            .engine
+            .start_turn(
+                PromptParams {
+                    session_id,
+                    text,
+                    context,
+                },
+                self.sink.clone(),
+            )
+            .await
+            .map_err(|e| self.start_error(e))?;
+        if let Ok(mut s) = self.current_session.lock() {
+            *s = Some(handle.session_id.clone());
+        }
+        let out = json!({"sessionId": handle.session_id, "turnId": handle.turn_id});
+        // The turn runs on; nobody awaits it here.
+        tokio::spawn(async move {
+            let _ = handle.done.await;
+        });
+        Ok(Some(out))
+    }
+}
+
+fn failed(message: String) -> RpcError {
+    RpcError {
+        code: ErrorCode::ServerError(REQUEST_FAILED),
+        message: message.into(),
+        data: None,
+    }
+}
+
+/// The workspace root: first workspace folder, else `rootUri`, else
+/// `rootPath`, else the server's working directory.
+#[allow(deprecated)]
+fn workspace_root(p: &InitializeParams) -> PathBuf {
+    let from_folders = p
+        .workspace_folders
+        .as_ref()
+        .and_then(|f| f.first())
+        .and_then(|f| tools::uri_to_path(f.uri.as_str()));
+    let from_uri = || {
+        p.root_uri
+            .as_ref()
+            .and_then(|u| tools::uri_to_path(u.as_str()))
+    };
+    let from_path = || p.root_path.as_ref().map(PathBuf::from);
+    from_folders
+        .or_else(from_uri)
+        .or_else(from_path)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
+        let root = tools::normalize(&workspace_root(&params));
+        let sources = Sources {
+            env: self.env.clone(),
+            init_options: params.initialization_options.clone(),
+            workspace_root: Some(root.clone()),
+        };
+        let cfg = Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        let can_show = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.show_message.as_ref())
+            .is_some();
+        let store = Store::open(&cfg.data_dir);
+        let asker = LspAsker::start(self.client.clone(), can_show);
+        let gate = Gate::new(
+            cfg.approval.clone(),
+            cfg.delegation.approvals,
+            asker.clone(),
+            store.clone(),
+            vec![root.clone()],
+        );
+        let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
+        let redactor = Redactor::from_env(
+            &self.env,
+            &key.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+            let _ = self.sink.tx.send(Outgoing::Notice(format!("Tether: {w}")));
+        }
+        if let Some(w) = store.take_warning() {
+            let _ = self.sink.tx.send(Outgoing::Notice(w));
+        }
+        let model = ModelClient::from_config(&cfg);
+        if let Err(e) = &model {
+            tracing::info!("model not configured yet: {e}");
+        }
+        tracing::info!(
+            "initialized: root {}, approvals by dialog: {can_show}, data {}",
+            root.display(),
+            cfg.data_dir.display()
+        );
+        let engine = Engine::new(EngineParts {
+            config: Arc::new(cfg),
+            store,
+            model,
+            gate,
+            buffers: self.docs.clone(),
+            root,
+            redactor: Arc::new(redactor),
+        });
+        let _ = self.ready.set(Ready { engine, asker });
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::FULL,
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    work_done_progress_options: Default::default(),
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "tether".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        if let Ok(r) = self.ready() {
+            r.engine.cancel_all();
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, p: DidOpenTextDocumentParams) {
+        if let Some(path) = tools::uri_to_path(p.text_document.uri.as_str()) {
+            self.docs
+                .open(path, p.text_document.version, p.text_document.text);
+        }
+    }
+
+    async fn did_change(&self, p: DidChangeTextDocumentParams) {
+        if let Some(path) = tools::uri_to_path(p.text_document.uri.as_str()) {
+            // Full sync: the last change holds the whole text.
+            if let Some(change) = p.content_changes.into_iter().last() {
+                if change.range.is_none() {
+                    self.docs.change(&path, p.text_document.version, change.text);
+                } else {
+                    tracing::warn!("ignored an incremental change (the server asked for full sync)");
+                }
+            }
+        }
+    }
+
+    async fn did_close(&self, p: DidCloseTextDocumentParams) {
+        if let Some(path) = tools::uri_to_path(p.text_document.uri.as_str()) {
+            self.docs.close(&path);
+        }
+    }
+
+    async fn execute_command(&self, p: ExecuteCommandParams) -> RpcResult<Option<Value>> {
+        let ready = self.ready()?;
+        match p.command.as_str() {
+            "tether.ask" => self.command_ask(p.arguments).await,
+            "tether.cancel" => {
+                match p.arguments.first().and_then(Value::as_str) {
+                    Some(sid) => {
+                        ready.engine.cancel_session(sid);
+                    }
+                    None => ready.engine.cancel_all(),
+                }
+                Ok(None)
+            }
+            "tether.newSession" => {
+                let id = uuid::Uuid::new_v4().to_string();
+                ready.engine.store().submit(Write::CreateSession {
+                    id: id.clone(),
+                    parent_id: None,
+                    title: "new session".into(),
+                    workspace: ready.engine.root().display().to_string(),
+                    model: ready.engine.config().model.clone().unwrap_or_default(),
+                });
+                if let Ok(mut s) = self.current_session.lock() {
+                    *s = Some(id.clone());
+                }
+                Ok(Some(json!({"sessionId": id})))
+            }
+            "tether.approve" | "tether.deny" => {
+                let id = asker::approval_id_arg(&p.arguments)
+                    .or_else(|| ready.asker.pending_ids().into_iter().next())
+                    .ok_or_else(|| RpcError::invalid_params("no approval is pending"))?;
+                let answer = if p.command == "tether.approve" {
+                    Answer::AllowOnce
+                } else {
+                    Answer::Deny(DenyCause::Person)
+                };
+                let found = ready.asker.resolve(&id, answer);
+                Ok(Some(json!({"approvalId": id, "resolved": found})))
+            }
+            "tether.chat" => Err(failed(
+                "tether.chat is not available yet; use tether/prompt or tether.ask".into(),
+            )),
+            other => Err(RpcError::invalid_params(format!(
+                "unknown command {other}; known: {}",
+                COMMANDS.join(", ")
+            ))),
+        }
+    }
+}
+
+/// Points fd 1 at stderr and returns a private duplicate of the original
+/// stdout for the protocol, so stray prints cannot corrupt the framing.
+fn reserve_stdout() -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain fd syscalls; the duplicate is owned by the returned File.
+    unsafe {
+        let proto = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if proto < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::dup2(2, 1) < 0 {
+            let e = std::io::Error::last_os_error();
+            libc::close(proto);
+            return Err(e);
+        }
+        Ok(std::fs::File::from_raw_fd(proto))
+    }
+}
+
+/// `tether lsp`: serve on stdin/stdout until `exit` or EOF.
+pub async fn serve_stdio() -> std::process::ExitCode {
+    crate::exec::init_tracing("info");
+    let out = match reserve_stdout() {
+        Ok(f) => tokio::fs::File::from_std(f),
+        Err(e) => {
+            tracing::error!("cannot reserve stdout for the protocol: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (service, socket) = LspService::build(|client| Backend::new(client, env))
+        .custom_method("tether/prompt", Backend::prompt)
+        .custom_method("tether/cancel", Backend::cancel)
+        .custom_method("tether/sessions", Backend::sessions)
+        .custom_method("tether/history", Backend::history)
+        .finish();
+    let engine_slot = service.inner().ready.get().map(|r| r.engine.clone());
+    drop(engine_slot);
+    // Prompts hold a slot while their turn runs; allow many so replies from
+    // the editor are never stuck behind them.
+    Server::new(tokio::io::stdin(), out, socket)
+        .concurrency_level(256)
+        .serve(service)
+        .await;
+    tracing::info!("protocol stream closed; stopping");
+    std::process::ExitCode::SUCCESS
+}

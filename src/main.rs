@@ -1,0 +1,80 @@
+//! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
+//! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
+//! inspect the store.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tether", version, about = "A coding agent that lives inside the editor (LSP over stdio)")]
+struct Cli {
+    /// Accepted and ignored (VS Code's client appends it).
+    #[arg(long, global = true, hide = true)]
+    stdio: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the Language Server Protocol on stdin/stdout (the default).
+    Lsp,
+    /// Run one turn without an editor: reply on stdout, events on stderr.
+    Exec {
+        /// The prompt.
+        prompt: String,
+        /// Continue this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Run what would ask for approval (forbidden commands still never run).
+        #[arg(long, conflicts_with = "deny")]
+        approve: bool,
+        /// Deny what would ask for approval (the default).
+        #[arg(long)]
+        deny: bool,
+        /// Workspace root (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
+    /// List, show, search, delete or export stored sessions.
+    Sessions {
+        #[command(subcommand)]
+        action: tether::exec::SessionsCmd,
+    },
+    /// List or remove "Always allow" rules.
+    Rules {
+        #[command(subcommand)]
+        action: tether::exec::RulesCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tether")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tether: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match cli.command.unwrap_or(Cmd::Lsp) {
+        Cmd::Lsp => runtime.block_on(tether::lsp::serve_stdio()),
+        Cmd::Exec {
+            prompt,
+            session,
+            approve,
+            deny: _,
+            root,
+        } => runtime.block_on(tether::exec::run(prompt, session, approve, root)),
+        Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
+        Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
+    };
+    // Do not wait for blocking tasks (a stuck read must not hold the exit).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}

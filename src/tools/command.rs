@@ -1,0 +1,387 @@
+//! `run_command`: a child process with no stdin, its own process group, a
+//! parent-death signal, a clean environment, capped output and a timeout.
+//!
+//! **Invariants (DESIGN §2.2):** stdin is `/dev/null`; the whole group is
+//! killed on cancel (SIGTERM, then SIGKILL after a grace period), on timeout
+//! (SIGKILL) and after the command exits (so nothing it backgrounded
+//! outlives it); reading its pipes after exit is time-limited.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use super::{ToolCtx, ToolResult};
+use crate::gate::Decision;
+
+/// Keeps the first and last `cap/2` bytes of a stream and counts the rest.
+#[derive(Debug)]
+pub struct HeadTail {
+    cap: usize,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    total: usize,
+}
+
+impl HeadTail {
+    pub fn new(cap: usize) -> Self {
+        HeadTail {
+            cap: cap.max(2),
+            head: Vec::new(),
+            tail: std::collections::VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    pub fn push(&mut self, mut data: &[u8]) {
+        self.total += data.len();
+        let half = self.cap / 2;
+        if self.head.len() < half {
+            let n = (half - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        let tail_cap = self.cap - half;
+        if data.len() >= tail_cap {
+            self.tail.clear();
+            self.tail.extend(&data[data.len() - tail_cap..]);
+        } else {
+            let overflow = (self.tail.len() + data.len()).saturating_sub(tail_cap);
+            self.tail.drain(..overflow);
+            self.tail.extend(data);
+        }
+    }
+
+    /// The kept text with a marker saying how much was cut.
+    pub fn render(&self) -> String {
+        let cut = self.total - self.head.len() - self.tail.len();
+        let head = String::from_utf8_lossy(&self.head);
+        let tail_bytes: Vec<u8> = self.tail.iter().copied().collect();
+        let tail = String::from_utf8_lossy(&tail_bytes);
+        if cut == 0 {
+            format!("{head}{tail}")
+        } else {
+            format!("{head}\n[… {cut} bytes of output cut …]\n{tail}")
+        }
+    }
+}
+
+/// Removes ANSI escape sequences (colours, cursor moves, OSC titles).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                continue;
+            }
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
+                chars.next();
+                // CSI: parameters and intermediates, then one final byte @..~
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                chars.next();
+                // OSC: until BEL or ST (ESC \)
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    TimedOut(u64),
+    Cancelled,
+    SpawnFailed(String),
+}
+
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: Exit,
+    pub output: String,
+    pub duration: Duration,
+}
+
+/// What `spawn_and_wait` needs; separate from [`ToolCtx`] so it can be tested
+/// and benchmarked without a gate.
+pub struct Spec<'a> {
+    pub command: &'a str,
+    pub cwd: &'a std::path::Path,
+    pub timeout: Duration,
+    pub output_cap: usize,
+    pub drain: Duration,
+    pub kill_grace: Duration,
+    pub remove_env: &'a [String],
+}
+
+fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+/// Runs `spec.command` under bash (sh when bash is missing).
+pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finished {
+    let started = Instant::now();
+    let shell = if std::path::Path::new("/bin/bash").exists() {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    };
+    let mut cmd = Command::new(shell);
+    cmd.arg("-c")
+        .arg(spec.command)
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .env("PAGER", "cat")
+        .env("GIT_PAGER", "cat")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb");
+    for name in spec.remove_env {
+        cmd.env_remove(name);
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // If the server already died before prctl, exit now.
+            if libc::getppid() == 1 {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Finished {
+                exit: Exit::SpawnFailed(format!("cannot start {shell}: {e}")),
+                output: String::new(),
+                duration: started.elapsed(),
+            }
+        }
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let buf = Arc::new(Mutex::new(HeadTail::new(spec.output_cap)));
+    let mut readers = Vec::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let buf = buf.clone();
+        readers.push(tokio::spawn(async move {
+            let mut pipe = pipe;
+            let mut chunk = vec![0u8; 16 * 1024];
+            loop {
+                match pipe.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if let Ok(mut b) = buf.lock() {
+                            b.push(&chunk[..n]);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    let exit = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (Some(c), _) => Exit::Code(c),
+                    (None, Some(sig)) => Exit::Signal(sig),
+                    _ => Exit::Code(-1),
+                }
+            }
+            Err(e) => Exit::SpawnFailed(format!("waiting for the command failed: {e}")),
+        },
+        _ = tokio::time::sleep(spec.timeout) => {
+            kill_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+            Exit::TimedOut(spec.timeout.as_secs())
+        }
+        _ = cancel.cancelled() => {
+            kill_group(pgid, libc::SIGTERM);
+            if tokio::time::timeout(spec.kill_grace, child.wait()).await.is_err() {
+                kill_group(pgid, libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            kill_group(pgid, libc::SIGKILL);
+            Exit::Cancelled
+        }
+    };
+    // Drain what is left, but not forever: a backgrounded grandchild may hold
+    // the pipes open. Then make sure nothing of the group survives.
+    let drain = if matches!(exit, Exit::Code(_) | Exit::Signal(_)) {
+        spec.drain
+    } else {
+        Duration::from_millis(100)
+    };
+    let deadline = tokio::time::Instant::now() + drain;
+    for r in readers.iter_mut() {
+        if tokio::time::timeout_at(deadline, &mut *r).await.is_err() {
+            break;
+        }
+    }
+    kill_group(pgid, libc::SIGKILL);
+    for r in readers {
+        r.abort();
+    }
+    let raw = buf.lock().map(|b| b.render()).unwrap_or_default();
+    Finished {
+        exit,
+        output: strip_ansi(&raw),
+        duration: started.elapsed(),
+    }
+}
+
+/// The `run_command` tool: gate, run, report.
+pub async fn run_tool(
+    ctx: &ToolCtx,
+    command: &str,
+    cwd: Option<&str>,
+    timeout_secs: Option<u64>,
+) -> ToolResult {
+    if command.trim().is_empty() {
+        return ToolResult::failed("command is empty");
+    }
+    let dir = cwd.map(|c| ctx.resolve(c)).unwrap_or_else(|| ctx.root.clone());
+    if !dir.is_dir() {
+        return ToolResult::failed(format!("cwd {} is not a directory", dir.display()));
+    }
+    match ctx.gate.check_command(command, ctx.ask_ctx(&dir)).await {
+        Decision::Allow => {}
+        Decision::Deny(msg) => {
+            return if ctx.cancel.is_cancelled() {
+                ToolResult::cancelled()
+            } else {
+                ToolResult::denied(msg)
+            }
+        }
+    }
+    if ctx.cancel.is_cancelled() {
+        return ToolResult::cancelled();
+    }
+    let timeout = Duration::from_secs(
+        timeout_secs
+            .unwrap_or(ctx.tools.command_timeout_secs)
+            .clamp(1, 24 * 3600),
+    );
+    let f = spawn_and_wait(
+        Spec {
+            command,
+            cwd: &dir,
+            timeout,
+            output_cap: ctx.tools.output_cap_bytes,
+            drain: Duration::from_millis(ctx.tools.drain_ms),
+            kill_grace: Duration::from_millis(ctx.tools.kill_grace_ms),
+            remove_env: &ctx.secret_env,
+        },
+        &ctx.cancel,
+    )
+    .await;
+    let output = ctx.redactor.redact(&f.output);
+    let body = if output.trim().is_empty() {
+        "(no output)".to_string()
+    } else {
+        output
+    };
+    match f.exit {
+        Exit::Code(0) => ToolResult::ok(format!("exit code 0\n{body}")),
+        Exit::Code(c) => ToolResult::failed(format!("exit code {c}\n{body}")),
+        Exit::Signal(s) => ToolResult::failed(format!("killed by signal {s}\n{body}")),
+        Exit::TimedOut(s) => ToolResult::failed(format!(
+            "timed out after {s} s; the command and everything it started were killed\n{body}"
+        )),
+        Exit::Cancelled => ToolResult::cancelled(),
+        Exit::SpawnFailed(e) => ToolResult::failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_tail_keeps_both_ends() {
+        let mut h = HeadTail::new(10);
+        h.push(b"0123456789abcdefghij");
+        let r = h.render();
+        assert!(r.starts_with("01234"));
+        assert!(r.ends_with("fghij"));
+        assert!(r.contains("10 bytes of output cut"));
+        let mut small = HeadTail::new(100);
+        small.push(b"hello ");
+        small.push(b"world");
+        assert_eq!(small.render(), "hello world");
+    }
+
+    #[test]
+    fn strips_ansi() {
+        assert_eq!(
+            strip_ansi("\u{1b}[1;31merror\u{1b}[0m: x\r\n\u{1b}]0;title\u{7}ok"),
+            "error: x\nok"
+        );
+    }
+
+    #[tokio::test]
+    async fn stdin_is_null_and_output_is_captured() {
+        let dir = std::env::temp_dir();
+        let f = spawn_and_wait(
+            Spec {
+                command: "cat; echo out; echo err >&2; exit 3",
+                cwd: &dir,
+                timeout: Duration::from_secs(10),
+                output_cap: 1024,
+                drain: Duration::from_millis(500),
+                kill_grace: Duration::from_millis(100),
+                remove_env: &[],
+            },
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(f.exit, Exit::Code(3));
+        assert!(f.output.contains("out") && f.output.contains("err"));
+    }
+}
