@@ -353,10 +353,7 @@ impl Config {
         set(&mut self.delegation.max_iterations, d.max_iterations);
         set(&mut self.delegation.approvals, d.approvals);
         let t = l.tools;
-        set(
-            &mut self.tools.command_timeout_secs,
-            t.command_timeout_secs,
-        );
+        set(&mut self.tools.command_timeout_secs, t.command_timeout_secs);
         set(&mut self.tools.output_cap_bytes, t.output_cap_bytes);
         set(&mut self.tools.max_parallel, t.max_parallel);
         set(&mut self.tools.drain_ms, t.drain_ms);
@@ -367,7 +364,10 @@ impl Config {
             &mut self.model_options.connect_timeout_secs,
             m.connect_timeout_secs,
         );
-        set(&mut self.model_options.idle_timeout_secs, m.idle_timeout_secs);
+        set(
+            &mut self.model_options.idle_timeout_secs,
+            m.idle_timeout_secs,
+        );
         set(&mut self.model_options.max_retries, m.max_retries);
         set(&mut self.model_options.temperature, m.temperature.map(Some));
         set(&mut self.model_options.max_tokens, m.max_tokens.map(Some));
@@ -512,7 +512,9 @@ mod tests {
         let xdg = dir.path().to_string_lossy().to_string();
         let mut sources = Sources {
             env: env(&[("XDG_CONFIG_HOME", &xdg)]),
-            init_options: Some(serde_json::json!({"model": "from-init", "approval": {"mode": "deny"}})),
+            init_options: Some(
+                serde_json::json!({"model": "from-init", "approval": {"mode": "deny"}}),
+            ),
             workspace_root: None,
         };
         let c = Config::load(&sources).expect("load");

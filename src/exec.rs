@@ -254,12 +254,23 @@ pub async fn sessions(action: SessionsCmd) -> ExitCode {
     let r: Result<(), String> = async {
         match action {
             SessionsCmd::List { limit } => {
-                for s in store.list_sessions(None, limit).await.map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{} messages\t{}", s.id, s.updated_at, s.message_count, s.title);
+                for s in store
+                    .list_sessions(None, limit)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    println!(
+                        "{}\t{}\t{} messages\t{}",
+                        s.id, s.updated_at, s.message_count, s.title
+                    );
                 }
             }
             SessionsCmd::Search { query } => {
-                for s in store.list_sessions(Some(query), 50).await.map_err(|e| e.to_string())? {
+                for s in store
+                    .list_sessions(Some(query), 50)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     println!("{}\t{}\t{}", s.id, s.title, s.snippet.unwrap_or_default());
                 }
             }
@@ -271,7 +282,10 @@ pub async fn sessions(action: SessionsCmd) -> ExitCode {
             SessionsCmd::Export { id } => {
                 let msgs = store.history(id.clone()).await.map_err(|e| e.to_string())?;
                 let v = serde_json::json!({"id": id, "messages": msgs});
-                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+                );
             }
             SessionsCmd::Delete { id } => {
                 store

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tether", version, about = "A coding agent that lives inside the editor (LSP over stdio)")]
+#[command(
+    name = "tether",
+    version,
+    about = "A coding agent that lives inside the editor (LSP over stdio)"
+)]
 struct Cli {
     /// Accepted and ignored (VS Code's client appends it).
     #[arg(long, global = true, hide = true)]

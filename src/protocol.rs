@@ -149,7 +149,11 @@ pub struct Update {
 
 /// What happened. One variant per thing that can happen in a turn.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum UpdateKind {
     /// Streamed assistant text.
     Text { delta: String },

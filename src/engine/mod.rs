@@ -105,11 +105,7 @@ impl Engine {
         params: PromptParams,
         sink: Arc<dyn EventSink>,
     ) -> Result<TurnHandle, StartError> {
-        let model = self
-            .parts
-            .model
-            .clone()
-            .map_err(StartError::NoModel)?;
+        let model = self.parts.model.clone().map_err(StartError::NoModel)?;
         if params.text.trim().is_empty() {
             return Err(StartError::EmptyPrompt);
         }
@@ -126,7 +122,10 @@ impl Engine {
         let turn_id = format!("turn-{}", uuid::Uuid::new_v4().simple());
         let cancel = self.root_cancel.child_token();
         {
-            let mut running = self.running.lock().map_err(|_| StartError::Busy(session_id.clone()))?;
+            let mut running = self
+                .running
+                .lock()
+                .map_err(|_| StartError::Busy(session_id.clone()))?;
             if running.contains_key(&session_id) {
                 return Err(StartError::Busy(session_id));
             }

@@ -60,7 +60,11 @@ pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
         .map(|m| match m.role.as_str() {
             "assistant" => {
                 let mut v = json!({"role": "assistant", "content": m.content});
-                if let Some(tc) = m.tool_calls.as_ref().filter(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+                if let Some(tc) = m
+                    .tool_calls
+                    .as_ref()
+                    .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+                {
                     v["tool_calls"] = tc.clone();
                     if m.content.is_empty() {
                         v["content"] = Value::Null;
@@ -202,7 +206,9 @@ impl Turn {
             if self.cancel.is_cancelled() {
                 return (StopReason::Cancelled, turn_text, None);
             }
-            let mut messages = vec![json!({"role": "system", "content": format!("{SYSTEM_PROMPT}\nWorkspace root: {}", engine.root().display())})];
+            let mut messages = vec![
+                json!({"role": "system", "content": format!("{SYSTEM_PROMPT}\nWorkspace root: {}", engine.root().display())}),
+            ];
             messages.extend(to_model_messages(&history));
             let ev = events.clone();
             let mut shown = String::new();
@@ -288,10 +294,14 @@ impl Turn {
                 turn_text.push_str("\n\n");
             }
         }
-        (StopReason::MaxIterations, turn_text, Some(format!(
-            "stopped after {} model calls (max_iterations); say \"continue\" to go on",
-            self.max_iterations
-        )))
+        (
+            StopReason::MaxIterations,
+            turn_text,
+            Some(format!(
+                "stopped after {} model calls (max_iterations); say \"continue\" to go on",
+                self.max_iterations
+            )),
+        )
     }
 
     /// The prompt text with the editor context it refers to appended.
@@ -318,7 +328,10 @@ impl Turn {
                     let lines: Vec<&str> = content.lines().collect();
                     let start = (r.start.line as usize).min(lines.len());
                     let end = (r.end.line as usize + 1).min(lines.len()).max(start);
-                    (lines[start..end].join("\n"), format!(" lines {}-{}", start + 1, end))
+                    (
+                        lines[start..end].join("\n"),
+                        format!(" lines {}-{}", start + 1, end),
+                    )
                 }
                 None => (content, String::new()),
             };

@@ -53,7 +53,11 @@ impl Question {
         let what = if self.kind == "edit" {
             format!("Tether wants to write {}", self.action)
         } else {
-            format!("Tether wants to run:\n\n    {}\n\nin {}", self.action, self.cwd.display())
+            format!(
+                "Tether wants to run:\n\n    {}\n\nin {}",
+                self.action,
+                self.cwd.display()
+            )
         };
         format!(
             "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" apply to this exact {}.",
@@ -217,8 +221,7 @@ impl Gate {
             tracing::info!("allowed by a stored rule: {action}");
             return Decision::Allow;
         }
-        let mode = if self.agent.is_some()
-            && self.shared.delegation_approvals == ApprovalMode::Deny
+        let mode = if self.agent.is_some() && self.shared.delegation_approvals == ApprovalMode::Deny
         {
             ApprovalMode::Deny
         } else {
@@ -227,7 +230,9 @@ impl Gate {
         match mode {
             ApprovalMode::Allow => return Decision::Allow,
             ApprovalMode::Deny => {
-                let why = if self.agent.is_some() && self.shared.delegation_approvals == ApprovalMode::Deny {
+                let why = if self.agent.is_some()
+                    && self.shared.delegation_approvals == ApprovalMode::Deny
+                {
                     "delegation.approvals = \"deny\": subagents may not run what needs approval"
                 } else {
                     "approval.mode = \"deny\": nothing that needs approval runs"
@@ -268,17 +273,32 @@ impl Gate {
             }
         };
         let (status, decision, scope, told) = match &answer {
-            Answer::AllowOnce => (ApprovalStatus::Allowed, Decision::Allow, "once", reason.clone()),
+            Answer::AllowOnce => (
+                ApprovalStatus::Allowed,
+                Decision::Allow,
+                "once",
+                reason.clone(),
+            ),
             Answer::AllowSession => {
                 self.remember_for_session(ctx.session_id, action);
-                (ApprovalStatus::Allowed, Decision::Allow, "session", reason.clone())
+                (
+                    ApprovalStatus::Allowed,
+                    Decision::Allow,
+                    "session",
+                    reason.clone(),
+                )
             }
             Answer::AlwaysAllow => {
                 self.shared.store.submit(Write::AddRule {
                     kind: "exact".into(),
                     pattern: action.to_string(),
                 });
-                (ApprovalStatus::Allowed, Decision::Allow, "always", reason.clone())
+                (
+                    ApprovalStatus::Allowed,
+                    Decision::Allow,
+                    "always",
+                    reason.clone(),
+                )
             }
             Answer::Deny(cause) => {
                 let (status, why) = match cause {

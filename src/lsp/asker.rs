@@ -135,7 +135,9 @@ impl Asker for LspAsker {
         let registry = self.registry.clone();
         Box::pin(async move {
             let a = if sent {
-                reply_rx.await.unwrap_or(Answer::Deny(DenyCause::ClientGone))
+                reply_rx
+                    .await
+                    .unwrap_or(Answer::Deny(DenyCause::ClientGone))
             } else {
                 Answer::Deny(DenyCause::ClientGone)
             };
@@ -241,9 +243,7 @@ fn answer_from_item(item: &MessageActionItem, approval_id: &str) -> Answer {
         "Deny" => Answer::Deny(DenyCause::Person),
         other => {
             tracing::warn!("unknown approval action {other:?}; treated as Deny");
-            Answer::Deny(DenyCause::ClientError(format!(
-                "unknown action {other:?}"
-            )))
+            Answer::Deny(DenyCause::ClientError(format!("unknown action {other:?}")))
         }
     }
 }

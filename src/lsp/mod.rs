@@ -13,6 +13,7 @@
 
 pub mod asker;
 mod docs;
+pub mod framing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -157,6 +158,33 @@ impl Backend {
         let result = handle.done.await;
         guard.disarm();
         result.map_err(|_| RpcError::internal_error())
+    }
+
+    /// Answers a request the framing guard found malformed.
+    async fn invalid_request(&self, params: Value) -> RpcResult<Value> {
+        let reason = params["reason"].as_str().unwrap_or("malformed request");
+        Err(RpcError {
+            code: ErrorCode::InvalidRequest,
+            message: format!("invalid request: {reason}").into(),
+            data: None,
+        })
+    }
+
+    /// Reports a malformed message that could not be answered.
+    async fn invalid_message(&self, params: Value) {
+        let reason = params["reason"]
+            .as_str()
+            .unwrap_or("malformed message")
+            .to_string();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            client
+                .log_message(
+                    MessageType::ERROR,
+                    format!("Tether ignored a malformed message: {reason}"),
+                )
+                .await
+        });
     }
 
     async fn cancel(&self, params: CancelParams) {
@@ -375,9 +403,12 @@ impl LanguageServer for Backend {
             // Full sync: the last change holds the whole text.
             if let Some(change) = p.content_changes.into_iter().last() {
                 if change.range.is_none() {
-                    self.docs.change(&path, p.text_document.version, change.text);
+                    self.docs
+                        .change(&path, p.text_document.version, change.text);
                 } else {
-                    tracing::warn!("ignored an incremental change (the server asked for full sync)");
+                    tracing::warn!(
+                        "ignored an incremental change (the server asked for full sync)"
+                    );
                 }
             }
         }
@@ -474,12 +505,12 @@ pub async fn serve_stdio() -> std::process::ExitCode {
         .custom_method("tether/cancel", Backend::cancel)
         .custom_method("tether/sessions", Backend::sessions)
         .custom_method("tether/history", Backend::history)
+        .custom_method(framing::INVALID_REQUEST, Backend::invalid_request)
+        .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
         .finish();
-    let engine_slot = service.inner().ready.get().map(|r| r.engine.clone());
-    drop(engine_slot);
     // Prompts hold a slot while their turn runs; allow many so replies from
     // the editor are never stuck behind them.
-    Server::new(tokio::io::stdin(), out, socket)
+    Server::new(framing::guard(tokio::io::stdin()), out, socket)
         .concurrency_level(256)
         .serve(service)
         .await;

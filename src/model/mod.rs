@@ -300,7 +300,8 @@ impl ModelClient {
                 }
                 Ok(Ok(t)) => t,
             };
-            let c = wire::parse_whole(&text).map_err(|e| AttemptError::Fatal(ModelError::Malformed(e)))?;
+            let c = wire::parse_whole(&text)
+                .map_err(|e| AttemptError::Fatal(ModelError::Malformed(e)))?;
             if !c.text.is_empty() {
                 *emitted = true;
                 on_event(StreamEvent::Text(c.text.clone()));

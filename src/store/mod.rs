@@ -283,9 +283,11 @@ impl Store {
 
     pub async fn session_exists(&self, id: String) -> Result<bool, StoreError> {
         self.read(move |c| {
-            Ok(c.query_row("SELECT 1 FROM sessions WHERE id = ?1", [&id], |_| Ok(()))
-                .optional()?
-                .is_some())
+            Ok(
+                c.query_row("SELECT 1 FROM sessions WHERE id = ?1", [&id], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
         })
         .await
     }
@@ -549,16 +551,18 @@ fn list_sessions(
         Some(q) => {
             // Best match per session: rank by bm25, keep each session once.
             let sql = format!(
-                "WITH hits AS (
-                   SELECT m.session_id AS sid, bm25(messages_fts) AS score,
+                "WITH hits AS MATERIALIZED (
+                   SELECT rowid AS mid, bm25(messages_fts) AS score,
                           snippet(messages_fts, 0, '[', ']', '…', 12) AS snip
-                   FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-                   WHERE messages_fts MATCH ?1
+                   FROM messages_fts WHERE messages_fts MATCH ?1
+                 ), scored AS MATERIALIZED (
+                   SELECT m.session_id AS sid, h.score AS score, h.snip AS snip
+                   FROM hits h JOIN messages m ON m.id = h.mid
                  ), best AS (
-                   SELECT sid, MIN(score) AS score FROM hits GROUP BY sid
+                   SELECT sid, MIN(score) AS score FROM scored GROUP BY sid
                  )
                  SELECT {SESSION_COLUMNS},
-                        (SELECT snip FROM hits h WHERE h.sid = s.id ORDER BY h.score LIMIT 1)
+                        (SELECT snip FROM scored x WHERE x.sid = s.id ORDER BY x.score LIMIT 1)
                  FROM best b JOIN sessions s ON s.id = b.sid
                  ORDER BY b.score LIMIT ?2"
             );
@@ -626,7 +630,11 @@ mod tests {
             .await
             .expect("search");
         assert_eq!(found.len(), 1);
-        assert!(found[0].snippet.as_deref().unwrap_or("").contains("[zebras]"));
+        assert!(found[0]
+            .snippet
+            .as_deref()
+            .unwrap_or("")
+            .contains("[zebras]"));
         assert!(store
             .list_sessions(Some("giraffes \"".into()), 10)
             .await

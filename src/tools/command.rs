@@ -201,8 +201,14 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     let buf = Arc::new(Mutex::new(HeadTail::new(spec.output_cap)));
     let mut readers = Vec::new();
     for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
     ]
     .into_iter()
     .flatten()
@@ -286,7 +292,9 @@ pub async fn run_tool(
     if command.trim().is_empty() {
         return ToolResult::failed("command is empty");
     }
-    let dir = cwd.map(|c| ctx.resolve(c)).unwrap_or_else(|| ctx.root.clone());
+    let dir = cwd
+        .map(|c| ctx.resolve(c))
+        .unwrap_or_else(|| ctx.root.clone());
     if !dir.is_dir() {
         return ToolResult::failed(format!("cwd {} is not a directory", dir.display()));
     }

@@ -24,7 +24,10 @@ pub async fn current_text(ctx: &ToolCtx, path: &Path) -> Result<String, String> 
         .await
         .map_err(|e| format!("cannot read {}: {e}", ctx.display(path)))?;
     if meta.is_dir() {
-        return Err(format!("{} is a directory; use list_dir", ctx.display(path)));
+        return Err(format!(
+            "{} is a directory; use list_dir",
+            ctx.display(path)
+        ));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(
@@ -113,7 +116,9 @@ pub async fn list_dir(ctx: &ToolCtx, path: Option<&str>) -> ToolResult {
     match listed {
         Ok(entries) if entries.is_empty() => {
             if dir.is_dir() {
-                ToolResult::ok(format!("{shown} is empty (or everything in it is ignored)."))
+                ToolResult::ok(format!(
+                    "{shown} is empty (or everything in it is ignored)."
+                ))
             } else {
                 ToolResult::failed(format!("{shown} is not a directory"))
             }
@@ -182,18 +187,16 @@ pub async fn search(
                     if entry.metadata().map(|m| m.len()).unwrap_or(0) > MAX_SEARCH_FILE_BYTES {
                         continue;
                     }
-                    let Ok(bytes) = std::fs::read(p) else { continue };
+                    let Ok(bytes) = std::fs::read(p) else {
+                        continue;
+                    };
                     if bytes.iter().take(8192).any(|b| *b == 0) {
                         continue;
                     }
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
             };
-            let rel = p
-                .strip_prefix(&root)
-                .unwrap_or(p)
-                .display()
-                .to_string();
+            let rel = p.strip_prefix(&root).unwrap_or(p).display().to_string();
             for (i, line) in text.lines().enumerate() {
                 if re.is_match(line) {
                     if out.len() < MAX_MATCHES {
@@ -216,7 +219,9 @@ pub async fn search(
         Ok((out, more)) => {
             let mut s = out.join("\n");
             if more > 0 {
-                s.push_str(&format!("\n[{more} more matches not shown; narrow the search]"));
+                s.push_str(&format!(
+                    "\n[{more} more matches not shown; narrow the search]"
+                ));
             }
             ToolResult::ok(s)
         }

@@ -157,9 +157,7 @@ pub const TOOL_NAMES: [&str; 7] = [
 
 /// The `tools` array sent to the model.
 pub fn specs() -> Vec<Value> {
-    let f = |name: &str, description: &str, parameters: Value| {
-        json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}})
-    };
+    let f = |name: &str, description: &str, parameters: Value| json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}});
     vec![
         f(
             "read_file",
@@ -282,19 +280,45 @@ pub struct TodoArgs {
 /// A call whose arguments were read: ready to schedule and run.
 #[derive(Debug, Clone)]
 pub enum Parsed {
-    Read { path: String, offset: Option<u64>, limit: Option<u64> },
-    List { path: Option<String> },
-    Search { pattern: String, path: Option<String>, glob: Option<String> },
-    Write { path: String, content: String },
-    Edit { path: String, old_text: String, new_text: String, replace_all: bool },
-    Command { command: String, cwd: Option<String>, timeout_secs: Option<u64> },
-    Todo { items: Vec<crate::protocol::PlanEntry> },
+    Read {
+        path: String,
+        offset: Option<u64>,
+        limit: Option<u64>,
+    },
+    List {
+        path: Option<String>,
+    },
+    Search {
+        pattern: String,
+        path: Option<String>,
+        glob: Option<String>,
+    },
+    Write {
+        path: String,
+        content: String,
+    },
+    Edit {
+        path: String,
+        old_text: String,
+        new_text: String,
+        replace_all: bool,
+    },
+    Command {
+        command: String,
+        cwd: Option<String>,
+        timeout_secs: Option<u64>,
+    },
+    Todo {
+        items: Vec<crate::protocol::PlanEntry>,
+    },
 }
 
 fn args<T: for<'de> Deserialize<'de>>(tool: &str, raw: &str) -> Result<T, String> {
     let raw = if raw.trim().is_empty() { "{}" } else { raw };
     serde_json::from_str(raw).map_err(|e| {
-        format!("Invalid arguments for `{tool}`: {e}. Send a JSON object matching the tool's schema.")
+        format!(
+            "Invalid arguments for `{tool}`: {e}. Send a JSON object matching the tool's schema."
+        )
     })
 }
 
@@ -303,7 +327,11 @@ pub fn parse(tool: &str, raw: &str, extra_tools: &[&str]) -> Result<Parsed, Stri
     Ok(match tool {
         "read_file" => {
             let a: ReadArgs = args(tool, raw)?;
-            Parsed::Read { path: a.path, offset: a.offset, limit: a.limit }
+            Parsed::Read {
+                path: a.path,
+                offset: a.offset,
+                limit: a.limit,
+            }
         }
         "list_dir" => {
             let a: ListArgs = args(tool, raw)?;
@@ -311,19 +339,35 @@ pub fn parse(tool: &str, raw: &str, extra_tools: &[&str]) -> Result<Parsed, Stri
         }
         "search" => {
             let a: SearchArgs = args(tool, raw)?;
-            Parsed::Search { pattern: a.pattern, path: a.path, glob: a.glob }
+            Parsed::Search {
+                pattern: a.pattern,
+                path: a.path,
+                glob: a.glob,
+            }
         }
         "write_file" => {
             let a: WriteArgs = args(tool, raw)?;
-            Parsed::Write { path: a.path, content: a.content }
+            Parsed::Write {
+                path: a.path,
+                content: a.content,
+            }
         }
         "edit_file" => {
             let a: EditArgs = args(tool, raw)?;
-            Parsed::Edit { path: a.path, old_text: a.old_text, new_text: a.new_text, replace_all: a.replace_all }
+            Parsed::Edit {
+                path: a.path,
+                old_text: a.old_text,
+                new_text: a.new_text,
+                replace_all: a.replace_all,
+            }
         }
         "run_command" => {
             let a: CommandArgs = args(tool, raw)?;
-            Parsed::Command { command: a.command, cwd: a.cwd, timeout_secs: a.timeout_secs }
+            Parsed::Command {
+                command: a.command,
+                cwd: a.cwd,
+                timeout_secs: a.timeout_secs,
+            }
         }
         "todo" => {
             let a: TodoArgs = args(tool, raw)?;
@@ -358,7 +402,11 @@ impl Parsed {
     pub fn access(&self, ctx_root: &Path) -> Access {
         let res = |p: &str| {
             let p = Path::new(p);
-            normalize(&if p.is_absolute() { p.to_path_buf() } else { ctx_root.join(p) })
+            normalize(&if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx_root.join(p)
+            })
         };
         match self {
             Parsed::Read { path, .. } => Access::Read(res(path)),
@@ -376,19 +424,32 @@ impl Parsed {
             return ToolResult::cancelled();
         }
         match self {
-            Parsed::Read { path, offset, limit } => fs::read_file(ctx, &path, offset, limit).await,
+            Parsed::Read {
+                path,
+                offset,
+                limit,
+            } => fs::read_file(ctx, &path, offset, limit).await,
             Parsed::List { path } => fs::list_dir(ctx, path.as_deref()).await,
-            Parsed::Search { pattern, path, glob } => {
-                fs::search(ctx, &pattern, path.as_deref(), glob.as_deref()).await
-            }
+            Parsed::Search {
+                pattern,
+                path,
+                glob,
+            } => fs::search(ctx, &pattern, path.as_deref(), glob.as_deref()).await,
             Parsed::Write { path, content } => fs::write_file(ctx, &path, &content).await,
-            Parsed::Edit { path, old_text, new_text, replace_all } => {
-                fs::edit_file(ctx, &path, &old_text, &new_text, replace_all).await
+            Parsed::Edit {
+                path,
+                old_text,
+                new_text,
+                replace_all,
+            } => fs::edit_file(ctx, &path, &old_text, &new_text, replace_all).await,
+            Parsed::Command {
+                command,
+                cwd,
+                timeout_secs,
+            } => command::run_tool(ctx, &command, cwd.as_deref(), timeout_secs).await,
+            Parsed::Todo { items } => {
+                ToolResult::ok(format!("Plan updated ({} items).", items.len()))
             }
-            Parsed::Command { command, cwd, timeout_secs } => {
-                command::run_tool(ctx, &command, cwd.as_deref(), timeout_secs).await
-            }
-            Parsed::Todo { items } => ToolResult::ok(format!("Plan updated ({} items).", items.len())),
         }
     }
 }
@@ -458,8 +519,14 @@ mod uri_tests {
         let u = path_to_uri(p);
         assert_eq!(u, "file:///tmp/a%20dir/%C3%BC.rs");
         assert_eq!(uri_to_path(&u).as_deref(), Some(p));
-        assert_eq!(uri_to_path("file://localhost/x/y").as_deref(), Some(Path::new("/x/y")));
+        assert_eq!(
+            uri_to_path("file://localhost/x/y").as_deref(),
+            Some(Path::new("/x/y"))
+        );
         assert_eq!(uri_to_path("untitled:1"), None);
-        assert_eq!(uri_to_path("file:///x%2").as_deref(), Some(Path::new("/x%2")));
+        assert_eq!(
+            uri_to_path("file:///x%2").as_deref(),
+            Some(Path::new("/x%2"))
+        );
     }
 }

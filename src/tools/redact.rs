@@ -64,7 +64,12 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let r = Redactor::from_env(&env, &["sk-tether-key"]);
-        let out = r.redact("token ghp_abcdef123456 pw hunter2hunter2 path /usr/bin:/bin key sk-tether-key 1");
-        assert_eq!(out, "token [REDACTED] pw [REDACTED] path /usr/bin:/bin key [REDACTED] 1");
+        let out = r.redact(
+            "token ghp_abcdef123456 pw hunter2hunter2 path /usr/bin:/bin key sk-tether-key 1",
+        );
+        assert_eq!(
+            out,
+            "token [REDACTED] pw [REDACTED] path /usr/bin:/bin key [REDACTED] 1"
+        );
     }
 }
