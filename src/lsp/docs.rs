@@ -53,7 +53,8 @@ impl Documents {
         }
     }
 
-    pub fn version(&self, path: &Path) -> Option<i32> {
+    #[cfg(test)]
+    fn version(&self, path: &Path) -> Option<i32> {
         self.docs.read().ok()?.get(path).map(|d| d.version)
     }
 }

@@ -458,10 +458,8 @@ impl Parsed {
 pub fn first_line(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
     let mut out: String = line.chars().take(max).collect();
-    if out.len() < s.len() {
-        if line.chars().count() > max || s.contains('\n') {
-            out.push('…');
-        }
+    if line.chars().count() > max || s.trim_end().contains('\n') {
+        out.push('…');
     }
     out
 }
