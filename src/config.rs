@@ -92,6 +92,9 @@ pub struct ToolsConfig {
     pub kill_grace_ms: u64,
     /// Deadline for one batch of tool calls (0 = none).
     pub batch_deadline_secs: u64,
+    /// The `tether` binary that supervises commands (set by the binary
+    /// itself, not by users); `None` runs commands directly.
+    pub supervisor: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +326,7 @@ impl Config {
                 drain_ms: 2000,
                 kill_grace_ms: 300,
                 batch_deadline_secs: 0,
+                supervisor: None,
             },
             model_options: ModelOptions {
                 connect_timeout_secs: 10,

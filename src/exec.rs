@@ -131,6 +131,8 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     };
+    let mut cfg = cfg;
+    cfg.tools.supervisor = std::env::current_exe().ok();
     for w in &cfg.warnings {
         eprintln!("tether: {w}");
     }

@@ -51,10 +51,22 @@ enum Cmd {
         #[command(subcommand)]
         action: tether::exec::RulesCmd,
     },
+    /// Internal: lead a command's process group (see tools::supervise).
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        parent: i32,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Cmd::Supervise { parent, argv }) = &cli.command {
+        // No runtime, no threads: the supervisor must stay tiny.
+        return tether::tools::supervise::run(*parent, argv);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tether")
@@ -77,6 +89,7 @@ fn main() -> ExitCode {
         } => runtime.block_on(tether::exec::run(prompt, session, approve, root)),
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
+        Cmd::Supervise { .. } => ExitCode::SUCCESS,
     };
     // Do not wait for blocking tasks (a stuck read must not hold the exit).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));

@@ -135,7 +135,30 @@ pub(super) async fn run_batch(
                                 entries: items.clone(),
                             });
                         }
-                        let r = p.run(batch_ctx).await;
+                        let live = {
+                            let events = events.clone();
+                            let id = call.id.clone();
+                            let tool = call.name.clone();
+                            let title = title.clone();
+                            let agent = agent.clone();
+                            let redactor = batch_ctx.redactor.clone();
+                            Arc::new(move |output: String| {
+                                events.emit(UpdateKind::ToolCall {
+                                    tool_call_id: id.clone(),
+                                    tool: tool.clone(),
+                                    title: title.clone(),
+                                    status: ToolStatus::Running,
+                                    input: None,
+                                    output: Some(redactor.redact(&output)),
+                                    agent: agent.clone(),
+                                });
+                            }) as Arc<dyn Fn(String) + Send + Sync>
+                        };
+                        let call_ctx = ToolCtx {
+                            progress: Some(live),
+                            ..batch_ctx.clone()
+                        };
+                        let r = p.run(&call_ctx).await;
                         drop(permit);
                         r
                     }

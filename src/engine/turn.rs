@@ -200,6 +200,7 @@ impl Turn {
             tools: cfg.tools.clone(),
             secret_env: cfg.secret_env_names(),
             redactor: engine.parts.redactor.clone(),
+            progress: None,
         };
         let mut turn_text = String::new();
         for _iteration in 0..self.max_iterations.max(1) {

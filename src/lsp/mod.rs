@@ -318,7 +318,9 @@ impl LanguageServer for Backend {
             init_options: params.initialization_options.clone(),
             workspace_root: Some(root.clone()),
         };
-        let cfg = Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        let mut cfg =
+            Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        cfg.tools.supervisor = std::env::current_exe().ok();
         let can_show = params
             .capabilities
             .window

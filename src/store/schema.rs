@@ -1,7 +1,16 @@
-//! Versioned schema. Each migration runs once, in order, inside a transaction;
-//! `PRAGMA user_version` records how far a database has come.
+//! Versioned schema. Each migration runs once, in order, inside its own
+//! `BEGIN IMMEDIATE` transaction; `PRAGMA user_version` records how far a
+//! database has come. The version is read inside that transaction, so two
+//! processes opening the same new file at once cannot both apply a step.
+//!
+//! History:
+//! - v1 (the walking skeleton): sessions, messages with a `search_text` copy
+//!   of each message for FTS5, tool runs, approvals, allow rules.
+//! - v2: FTS5 indexes `content` and `tool_names` straight from `messages`
+//!   (no second copy of every message: about half the size), and approvals
+//!   are indexed by session (deleting a session no longer scans them all).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// Migrations, index + 1 = the version they produce. Never edit a shipped one:
 /// add the next.
@@ -77,25 +86,78 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, pattern)
     );
     "#,
+    // v2: index content and tool names directly; drop the duplicate text.
+    r#"
+    DROP TRIGGER IF EXISTS messages_ai;
+    DROP TRIGGER IF EXISTS messages_ad;
+    DROP TRIGGER IF EXISTS messages_au;
+    DROP TABLE IF EXISTS messages_fts;
+    ALTER TABLE messages ADD COLUMN tool_names TEXT NOT NULL DEFAULT '';
+    UPDATE messages SET tool_names = COALESCE((
+        SELECT group_concat(json_extract(c.value, '$.function.name'), ' ')
+        FROM json_each(messages.tool_calls) AS c
+    ), '')
+    WHERE tool_calls IS NOT NULL AND json_valid(tool_calls)
+      AND json_type(tool_calls) = 'array';
+    ALTER TABLE messages DROP COLUMN search_text;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, tool_names, content='messages', content_rowid='id'
+    );
+    CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content, tool_names)
+        VALUES (new.id, new.content, new.tool_names);
+    END;
+    CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content, tool_names)
+        VALUES ('delete', old.id, old.content, old.tool_names);
+    END;
+    CREATE TRIGGER messages_au AFTER UPDATE OF content, tool_names ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content, tool_names)
+        VALUES ('delete', old.id, old.content, old.tool_names);
+        INSERT INTO messages_fts(rowid, content, tool_names)
+        VALUES (new.id, new.content, new.tool_names);
+    END;
+    INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+    CREATE INDEX approvals_session ON approvals(session_id);
+    "#,
 ];
 
 /// The version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The schema version recorded in the database (0 for a new file).
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
 /// Brings the database up to [`CURRENT_VERSION`].
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > CURRENT_VERSION {
-        tracing::warn!(
-            "database schema v{version} is newer than this Tether (v{CURRENT_VERSION}); reading it as is"
-        );
-        return Ok(());
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+/// Brings the database up to `target` (at most [`CURRENT_VERSION`]), one
+/// step per transaction. A database newer than this build is left as is.
+/// Tests use a lower `target` to build a database as an older Tether did.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<()> {
+    let target = target.clamp(0, CURRENT_VERSION);
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = version(&tx)?;
+        if current > CURRENT_VERSION {
+            tracing::warn!(
+                "database schema v{current} is newer than this Tether (v{CURRENT_VERSION}); reading it as is"
+            );
+            return Ok(());
+        }
+        if current >= target {
+            return Ok(());
+        }
+        let Some(sql) = usize::try_from(current).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
+        tracing::info!("database schema upgraded to v{}", current + 1);
     }
-    Ok(())
 }

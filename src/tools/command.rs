@@ -55,6 +55,20 @@ impl HeadTail {
         }
     }
 
+    /// The last `max` bytes seen (for live progress).
+    pub fn render_tail(&self, max: usize) -> String {
+        let cut = self.total - self.head.len() - self.tail.len();
+        let mut bytes: Vec<u8> = if cut == 0 {
+            self.head.iter().chain(self.tail.iter()).copied().collect()
+        } else {
+            self.tail.iter().copied().collect()
+        };
+        if bytes.len() > max {
+            bytes.drain(..bytes.len() - max);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The kept text with a marker saying how much was cut.
     pub fn render(&self) -> String {
         let cut = self.total - self.head.len() - self.tail.len();
@@ -140,7 +154,15 @@ pub struct Spec<'a> {
     pub drain: Duration,
     pub kill_grace: Duration,
     pub remove_env: &'a [String],
+    /// The `tether` binary, to run the command under `tether supervise`
+    /// (orphan-proof even if the server is SIGKILLed). `None`: run directly.
+    pub supervisor: Option<&'a std::path::Path>,
+    /// Called with the output so far, at most every [`PROGRESS_EVERY`].
+    pub progress: Option<&'a (dyn Fn(String) + Send + Sync)>,
 }
+
+/// How often running output is reported to the editor.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 fn kill_group(pgid: i32, sig: i32) {
     if pgid > 0 {
@@ -159,7 +181,18 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     } else {
         "/bin/sh"
     };
-    let mut cmd = Command::new(shell);
+    let mut cmd = match spec.supervisor {
+        Some(sup) => {
+            let mut c = Command::new(sup);
+            c.arg("supervise")
+                .arg("--parent")
+                .arg(std::process::id().to_string())
+                .arg("--")
+                .arg(shell);
+            c
+        }
+        None => Command::new(shell),
+    };
     cmd.arg("-c")
         .arg(spec.command)
         .current_dir(spec.cwd)
@@ -176,16 +209,19 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     for name in spec.remove_env {
         cmd.env_remove(name);
     }
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // If the server already died before prctl, exit now.
-            if libc::getppid() == 1 {
-                libc::_exit(137);
-            }
-            Ok(())
-        });
+    if spec.supervisor.is_none() {
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // If the server already died before prctl, exit now.
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+                Ok(())
+            });
+        }
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -230,7 +266,28 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
         }));
     }
 
+    let ticker = async {
+        let Some(progress) = spec.progress else {
+            return std::future::pending::<()>().await;
+        };
+        let mut last_total = 0usize;
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let snapshot = buf.lock().ok().and_then(|b| {
+                (b.total != last_total).then(|| {
+                    last_total = b.total;
+                    b.render_tail(2048)
+                })
+            });
+            if let Some(text) = snapshot {
+                progress(strip_ansi(&text));
+            }
+        }
+    };
     let exit = tokio::select! {
+        _ = ticker => unreachable_exit(),
         status = child.wait() => match status {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -282,6 +339,10 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     }
 }
 
+fn unreachable_exit() -> Exit {
+    Exit::SpawnFailed("progress reporting stopped unexpectedly".into())
+}
+
 /// The `run_command` tool: gate, run, report.
 pub async fn run_tool(
     ctx: &ToolCtx,
@@ -325,6 +386,8 @@ pub async fn run_tool(
             drain: Duration::from_millis(ctx.tools.drain_ms),
             kill_grace: Duration::from_millis(ctx.tools.kill_grace_ms),
             remove_env: &ctx.secret_env,
+            supervisor: ctx.tools.supervisor.as_deref(),
+            progress: ctx.progress.as_deref(),
         },
         &ctx.cancel,
     )
@@ -385,6 +448,8 @@ mod tests {
                 drain: Duration::from_millis(500),
                 kill_grace: Duration::from_millis(100),
                 remove_env: &[],
+                supervisor: None,
+                progress: None,
             },
             &CancellationToken::new(),
         )

@@ -10,6 +10,7 @@
 pub mod command;
 pub mod fs;
 pub mod redact;
+pub mod supervise;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct ToolCtx {
     /// Environment variables removed from commands (Tether's own secrets).
     pub secret_env: Vec<String>,
     pub redactor: Arc<Redactor>,
+    /// Live output of the running call (set per call by the scheduler).
+    pub progress: Option<Arc<dyn Fn(String) + Send + Sync>>,
 }
 
 impl ToolCtx {
