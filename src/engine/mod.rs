@@ -8,6 +8,7 @@
 //! the editor's buffers.
 
 mod scheduler;
+mod subagents;
 mod turn;
 
 use std::collections::HashMap;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use tokio::sync::{watch, Semaphore};
 
-use super::turn::TurnEvents;
+use super::turn::Agent;
 use crate::model::ToolCall;
 use crate::protocol::{ToolStatus, UpdateKind};
-use crate::store::{Store, Write};
+use crate::store::Write;
 use crate::tools::{self, Access, Parsed, ToolCtx, ToolResult};
 
 /// Whether call `later` must wait for call `earlier`.
@@ -38,12 +38,14 @@ fn conflicts(earlier: &Access, later: &Access) -> bool {
 pub(super) async fn run_batch(
     calls: &[ToolCall],
     ctx: &ToolCtx,
-    events: &Arc<TurnEvents>,
-    store: &Store,
+    runner: &Agent,
 ) -> Vec<ToolResult> {
+    let events = &runner.events;
+    let store = runner.engine.store();
+    let allowed = runner.allowed();
     let parsed: Vec<Result<Parsed, String>> = calls
         .iter()
-        .map(|c| tools::parse(&c.name, &c.arguments, &[]))
+        .map(|c| tools::parse(&c.name, &c.arguments, allowed))
         .collect();
     let access: Vec<Access> = parsed
         .iter()
@@ -158,7 +160,12 @@ pub(super) async fn run_batch(
                             progress: Some(live),
                             ..batch_ctx.clone()
                         };
-                        let r = p.run(&call_ctx).await;
+                        let r = match p {
+                            Parsed::Delegate { tasks } => {
+                                Box::pin(super::subagents::delegate(runner, tasks, &call_ctx)).await
+                            }
+                            p => p.run(&call_ctx).await,
+                        };
                         drop(permit);
                         r
                     }

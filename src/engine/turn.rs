@@ -127,8 +127,42 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
     out
 }
 
-impl Turn {
-    async fn append(&self, history: &mut Vec<StoredMessage>, msg: StoredMessage) {
+/// Totals of one agent loop, for the turn result or a subagent's report.
+#[derive(Debug, Default)]
+pub(super) struct LoopOutcome {
+    pub stop: Option<StopReason>,
+    pub text: String,
+    /// The last response's text (a subagent's summary).
+    pub last_text: String,
+    pub error: Option<String>,
+    pub tool_calls: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// One agent: the main agent of a turn or a subagent. Everything it may use
+/// is here, passed in; nothing is reached through globals.
+pub(super) struct Agent {
+    pub engine: Arc<Engine>,
+    pub model: ModelClient,
+    /// The session its messages are stored in.
+    pub session_id: String,
+    pub cancel: CancellationToken,
+    /// Where updates go (a subagent reports under its parent's turn).
+    pub events: Arc<TurnEvents>,
+    pub sink: Arc<dyn EventSink>,
+    pub gate: Gate,
+    pub max_iterations: u32,
+    /// 0 for the main agent.
+    pub depth: u32,
+    /// Whether streamed text goes to the editor (not for subagents).
+    pub stream_text: bool,
+    /// Extra system instructions (subagents).
+    pub system_extra: Option<String>,
+}
+
+impl Agent {
+    pub async fn append(&self, history: &mut Vec<StoredMessage>, msg: StoredMessage) {
         history.push(msg.clone());
         let w = Write::AppendMessage {
             session_id: self.session_id.clone(),
@@ -142,6 +176,154 @@ impl Turn {
         }
     }
 
+    /// Which optional tools this agent has.
+    pub fn allowed(&self) -> tools::Allowed {
+        tools::Allowed {
+            delegate: self.depth < self.engine.config().delegation.max_depth,
+            todo: self.depth == 0,
+        }
+    }
+
+    pub fn tool_ctx(&self) -> ToolCtx {
+        let engine = &self.engine;
+        let cfg = engine.config();
+        ToolCtx {
+            root: engine.root().to_path_buf(),
+            buffers: engine.parts.buffers.clone(),
+            gate: self.gate.clone(),
+            cancel: self.cancel.clone(),
+            events: self.events.clone(),
+            session_id: self.session_id.clone(),
+            tools: cfg.tools.clone(),
+            secret_env: cfg.secret_env_names(),
+            redactor: engine.parts.redactor.clone(),
+            progress: None,
+        }
+    }
+
+    /// Model → tools → model, until the model stops calling tools.
+    pub async fn run_loop(&self, history: &mut Vec<StoredMessage>) -> LoopOutcome {
+        let engine = &self.engine;
+        let allowed = self.allowed();
+        let tool_specs = tools::specs(allowed);
+        let ctx = self.tool_ctx();
+        let mut out = LoopOutcome::default();
+        let mut system = format!(
+            "{SYSTEM_PROMPT}\nWorkspace root: {}",
+            engine.root().display()
+        );
+        if let Some(extra) = &self.system_extra {
+            system.push_str("\n\n");
+            system.push_str(extra);
+        }
+        for _iteration in 0..self.max_iterations.max(1) {
+            if self.cancel.is_cancelled() {
+                out.stop = Some(StopReason::Cancelled);
+                return out;
+            }
+            let mut messages = vec![json!({"role": "system", "content": system})];
+            messages.extend(to_model_messages(history));
+            let ev = self.events.clone();
+            let stream_text = self.stream_text;
+            let mut shown = String::new();
+            let mut on_event = |e: StreamEvent| {
+                if let StreamEvent::Text(delta) = e {
+                    shown.push_str(&delta);
+                    if stream_text {
+                        ev.emit(UpdateKind::Text { delta });
+                    }
+                }
+            };
+            let completion = self
+                .model
+                .complete(&messages, &tool_specs, &mut on_event, &self.cancel)
+                .await;
+            let completion = match completion {
+                Ok(c) => c,
+                Err(e) => {
+                    if !shown.is_empty() {
+                        out.text.push_str(&shown);
+                        out.last_text = shown.clone();
+                        self.append(history, assistant(shown, None)).await;
+                    }
+                    if matches!(e, ModelError::Cancelled) {
+                        out.stop = Some(StopReason::Cancelled);
+                    } else {
+                        let msg = e.to_string();
+                        if e.is_endpoint_problem() && self.depth == 0 {
+                            self.sink.notice(format!("Tether: {msg}"));
+                        }
+                        out.stop = Some(StopReason::Error);
+                        out.error = Some(msg);
+                    }
+                    return out;
+                }
+            };
+            if let Some(u) = completion.usage {
+                out.prompt_tokens += u.prompt_tokens;
+                out.completion_tokens += u.completion_tokens;
+                self.events.emit(UpdateKind::Usage {
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                });
+                engine.store().submit(Write::AddUsage {
+                    session_id: self.session_id.clone(),
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                });
+            }
+            out.text.push_str(&completion.text);
+            out.last_text = completion.text.clone();
+            if completion.tool_calls.is_empty() {
+                self.append(history, assistant(completion.text, None)).await;
+                out.stop = Some(StopReason::EndTurn);
+                return out;
+            }
+            let calls_json: Vec<Value> = completion
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+            self.append(
+                history,
+                assistant(completion.text.clone(), Some(Value::Array(calls_json))),
+            )
+            .await;
+            out.tool_calls += completion.tool_calls.len();
+            let results = scheduler::run_batch(&completion.tool_calls, &ctx, self).await;
+            for (call, result) in completion.tool_calls.iter().zip(results) {
+                self.append(
+                    history,
+                    StoredMessage {
+                        role: "tool".into(),
+                        content: result.output,
+                        tool_calls: None,
+                        tool_call_id: Some(call.id.clone()),
+                        created_ms: now_ms(),
+                    },
+                )
+                .await;
+            }
+            if self.cancel.is_cancelled() {
+                out.stop = Some(StopReason::Cancelled);
+                return out;
+            }
+            if !completion.text.is_empty() && !out.text.ends_with('\n') {
+                out.text.push_str("\n\n");
+            }
+        }
+        out.stop = Some(StopReason::MaxIterations);
+        out.error = Some(format!(
+            "stopped after {} model calls (max_iterations); say \"continue\" to go on",
+            self.max_iterations
+        ));
+        out
+    }
+}
+
+impl Turn {
     fn result(&self, stop: StopReason, text: String, error: Option<String>) -> PromptResult {
         PromptResult {
             session_id: self.session_id.clone(),
@@ -158,151 +340,43 @@ impl Turn {
             session_id: self.session_id.clone(),
             turn_id: self.turn_id.clone(),
         });
-        let (stop, text, error) = self.run_inner(params, &events).await;
-        events.emit(UpdateKind::TurnEnd { stop_reason: stop });
-        self.result(stop, text, error)
-    }
-
-    async fn run_inner(
-        &self,
-        params: PromptParams,
-        events: &Arc<TurnEvents>,
-    ) -> (StopReason, String, Option<String>) {
-        let engine = &self.engine;
-        let stored = engine
+        let agent = Agent {
+            engine: self.engine.clone(),
+            model: self.model.clone(),
+            session_id: self.session_id.clone(),
+            cancel: self.cancel.clone(),
+            events: events.clone(),
+            sink: self.sink.clone(),
+            gate: self.gate.clone(),
+            max_iterations: self.max_iterations,
+            depth: 0,
+            stream_text: true,
+            system_extra: None,
+        };
+        let stored = self
+            .engine
             .store()
             .messages(self.session_id.clone())
             .await
             .unwrap_or_default();
         let mut history = repair_history(stored);
         let prompt = self.prompt_with_context(&params).await;
-        self.append(
-            &mut history,
-            StoredMessage {
-                role: "user".into(),
-                content: prompt,
-                tool_calls: None,
-                tool_call_id: None,
-                created_ms: now_ms(),
-            },
-        )
-        .await;
-
-        let cfg = engine.config();
-        let tool_specs = tools::specs();
-        let ctx = ToolCtx {
-            root: engine.root().to_path_buf(),
-            buffers: engine.parts.buffers.clone(),
-            gate: self.gate.clone(),
-            cancel: self.cancel.clone(),
-            events: events.clone(),
-            session_id: self.session_id.clone(),
-            tools: cfg.tools.clone(),
-            secret_env: cfg.secret_env_names(),
-            redactor: engine.parts.redactor.clone(),
-            progress: None,
-        };
-        let mut turn_text = String::new();
-        for _iteration in 0..self.max_iterations.max(1) {
-            if self.cancel.is_cancelled() {
-                return (StopReason::Cancelled, turn_text, None);
-            }
-            let mut messages = vec![
-                json!({"role": "system", "content": format!("{SYSTEM_PROMPT}\nWorkspace root: {}", engine.root().display())}),
-            ];
-            messages.extend(to_model_messages(&history));
-            let ev = events.clone();
-            let mut shown = String::new();
-            let mut on_event = |e: StreamEvent| {
-                if let StreamEvent::Text(delta) = e {
-                    shown.push_str(&delta);
-                    ev.emit(UpdateKind::Text { delta });
-                }
-            };
-            let completion = self
-                .model
-                .complete(&messages, &tool_specs, &mut on_event, &self.cancel)
-                .await;
-            let completion = match completion {
-                Ok(c) => c,
-                Err(ModelError::Cancelled) => {
-                    if !shown.is_empty() {
-                        turn_text.push_str(&shown);
-                        self.append(&mut history, assistant(shown, None)).await;
-                    }
-                    return (StopReason::Cancelled, turn_text, None);
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    if !shown.is_empty() {
-                        turn_text.push_str(&shown);
-                        self.append(&mut history, assistant(shown, None)).await;
-                    }
-                    if e.is_endpoint_problem() {
-                        self.sink.notice(format!("Tether: {msg}"));
-                    }
-                    return (StopReason::Error, turn_text, Some(msg));
-                }
-            };
-            if let Some(u) = completion.usage {
-                events.emit(UpdateKind::Usage {
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                });
-                engine.store().submit(Write::AddUsage {
-                    session_id: self.session_id.clone(),
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                });
-            }
-            turn_text.push_str(&completion.text);
-            if completion.tool_calls.is_empty() {
-                self.append(&mut history, assistant(completion.text, None))
-                    .await;
-                return (StopReason::EndTurn, turn_text, None);
-            }
-            let calls_json: Vec<Value> = completion
-                .tool_calls
-                .iter()
-                .map(|c| {
-                    json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
-                })
-                .collect();
-            self.append(
+        agent
+            .append(
                 &mut history,
-                assistant(completion.text.clone(), Some(Value::Array(calls_json))),
+                StoredMessage {
+                    role: "user".into(),
+                    content: prompt,
+                    tool_calls: None,
+                    tool_call_id: None,
+                    created_ms: now_ms(),
+                },
             )
             .await;
-            let results =
-                scheduler::run_batch(&completion.tool_calls, &ctx, events, engine.store()).await;
-            for (call, result) in completion.tool_calls.iter().zip(results) {
-                self.append(
-                    &mut history,
-                    StoredMessage {
-                        role: "tool".into(),
-                        content: result.output,
-                        tool_calls: None,
-                        tool_call_id: Some(call.id.clone()),
-                        created_ms: now_ms(),
-                    },
-                )
-                .await;
-            }
-            if self.cancel.is_cancelled() {
-                return (StopReason::Cancelled, turn_text, None);
-            }
-            if !completion.text.is_empty() && !turn_text.ends_with('\n') {
-                turn_text.push_str("\n\n");
-            }
-        }
-        (
-            StopReason::MaxIterations,
-            turn_text,
-            Some(format!(
-                "stopped after {} model calls (max_iterations); say \"continue\" to go on",
-                self.max_iterations
-            )),
-        )
+        let out = agent.run_loop(&mut history).await;
+        let stop = out.stop.unwrap_or(StopReason::Error);
+        events.emit(UpdateKind::TurnEnd { stop_reason: stop });
+        self.result(stop, out.text, out.error)
     }
 
     /// The prompt text with the editor context it refers to appended.
@@ -343,7 +417,7 @@ impl Turn {
     }
 }
 
-fn assistant(content: String, tool_calls: Option<Value>) -> StoredMessage {
+pub(super) fn assistant(content: String, tool_calls: Option<Value>) -> StoredMessage {
     StoredMessage {
         role: "assistant".into(),
         content,

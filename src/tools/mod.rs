@@ -147,19 +147,51 @@ pub enum Access {
     Nothing,
 }
 
-/// The names of the tools of DESIGN §4 implemented here.
-pub const TOOL_NAMES: [&str; 7] = [
+/// The tools every agent has.
+pub const BASE_TOOLS: [&str; 6] = [
     "read_file",
     "list_dir",
     "search",
     "write_file",
     "edit_file",
     "run_command",
-    "todo",
 ];
 
+/// Which optional tools an agent has: subagents get no `todo`, and no
+/// `delegate` beyond `delegation.max_depth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    pub delegate: bool,
+    pub todo: bool,
+}
+
+impl Allowed {
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = BASE_TOOLS.to_vec();
+        if self.todo {
+            v.push("todo");
+        }
+        if self.delegate {
+            v.push("delegate");
+        }
+        v
+    }
+}
+
 /// The `tools` array sent to the model.
-pub fn specs() -> Vec<Value> {
+pub fn specs(allowed: Allowed) -> Vec<Value> {
+    let names = allowed.names();
+    all_specs()
+        .into_iter()
+        .filter(|s| {
+            s.pointer("/function/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| names.contains(&n))
+        })
+        .collect()
+}
+
+fn all_specs() -> Vec<Value> {
     let f = |name: &str, description: &str, parameters: Value| json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}});
     vec![
         f(
@@ -224,6 +256,18 @@ pub fn specs() -> Vec<Value> {
                 }, "required": ["content", "status"]}}
             }, "required": ["items"]}),
         ),
+        f(
+            "delegate",
+            "Hand work to subagents that run in parallel, each with its own fresh context and the same tools. Give each a precise goal and the context it needs (it does not see this conversation). Returns each subagent's status and summary, in task order.",
+            json!({"type": "object", "properties": {
+                "goal": {"type": "string", "description": "One task (or use tasks)"},
+                "context": {"type": "string"},
+                "tasks": {"type": "array", "items": {"type": "object", "properties": {
+                    "goal": {"type": "string"},
+                    "context": {"type": "string"}
+                }, "required": ["goal"]}}
+            }}),
+        ),
     ]
 }
 
@@ -280,6 +324,24 @@ pub struct TodoArgs {
     pub items: Vec<crate::protocol::PlanEntry>,
 }
 
+/// One subagent task.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Task {
+    pub goal: String,
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct DelegateArgs {
+    #[serde(default)]
+    pub goal: Option<String>,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub tasks: Option<Vec<Task>>,
+}
+
 /// A call whose arguments were read: ready to schedule and run.
 #[derive(Debug, Clone)]
 pub enum Parsed {
@@ -314,6 +376,10 @@ pub enum Parsed {
     Todo {
         items: Vec<crate::protocol::PlanEntry>,
     },
+    /// Run by the engine (it needs the engine); see `engine::subagents`.
+    Delegate {
+        tasks: Vec<Task>,
+    },
 }
 
 fn args<T: for<'de> Deserialize<'de>>(tool: &str, raw: &str) -> Result<T, String> {
@@ -326,7 +392,7 @@ fn args<T: for<'de> Deserialize<'de>>(tool: &str, raw: &str) -> Result<T, String
 }
 
 /// Reads a call's arguments; the error text goes back to the model.
-pub fn parse(tool: &str, raw: &str, extra_tools: &[&str]) -> Result<Parsed, String> {
+pub fn parse(tool: &str, raw: &str, allowed: Allowed) -> Result<Parsed, String> {
     Ok(match tool {
         "read_file" => {
             let a: ReadArgs = args(tool, raw)?;
@@ -372,16 +438,35 @@ pub fn parse(tool: &str, raw: &str, extra_tools: &[&str]) -> Result<Parsed, Stri
                 timeout_secs: a.timeout_secs,
             }
         }
-        "todo" => {
+        "todo" if allowed.todo => {
             let a: TodoArgs = args(tool, raw)?;
             Parsed::Todo { items: a.items }
         }
+        "delegate" if allowed.delegate => {
+            let a: DelegateArgs = args(tool, raw)?;
+            let mut tasks = a.tasks.unwrap_or_default();
+            if let Some(goal) = a.goal {
+                tasks.insert(
+                    0,
+                    Task {
+                        goal,
+                        context: a.context,
+                    },
+                );
+            }
+            tasks.retain(|t| !t.goal.trim().is_empty());
+            if tasks.is_empty() {
+                return Err(
+                    "Invalid arguments for `delegate`: give a goal, or tasks: [{goal, context?}]."
+                        .into(),
+                );
+            }
+            Parsed::Delegate { tasks }
+        }
         other => {
-            let mut known: Vec<&str> = TOOL_NAMES.to_vec();
-            known.extend_from_slice(extra_tools);
             return Err(format!(
                 "Unknown tool `{other}`. Available tools: {}.",
-                known.join(", ")
+                allowed.names().join(", ")
             ));
         }
     })
@@ -398,6 +483,10 @@ impl Parsed {
             Parsed::Edit { path, .. } => format!("Edit {path}"),
             Parsed::Command { command, .. } => format!("Run `{}`", first_line(command, 80)),
             Parsed::Todo { .. } => "Update plan".to_string(),
+            Parsed::Delegate { tasks } => match tasks.as_slice() {
+                [one] => format!("Delegate: {}", first_line(&one.goal, 60)),
+                many => format!("Delegate {} tasks", many.len()),
+            },
         }
     }
 
@@ -416,7 +505,7 @@ impl Parsed {
             Parsed::List { path } => Access::Read(res(path.as_deref().unwrap_or("."))),
             Parsed::Search { path, .. } => Access::Read(res(path.as_deref().unwrap_or("."))),
             Parsed::Write { path, .. } | Parsed::Edit { path, .. } => Access::Write(res(path)),
-            Parsed::Command { .. } => Access::Command,
+            Parsed::Command { .. } | Parsed::Delegate { .. } => Access::Command,
             Parsed::Todo { .. } => Access::Nothing,
         }
     }
@@ -426,7 +515,7 @@ impl Parsed {
         if ctx.cancel.is_cancelled() {
             return ToolResult::cancelled();
         }
-        match self {
+        let result = match self {
             Parsed::Read {
                 path,
                 offset,
@@ -453,6 +542,13 @@ impl Parsed {
             Parsed::Todo { items } => {
                 ToolResult::ok(format!("Plan updated ({} items).", items.len()))
             }
+            Parsed::Delegate { .. } => ToolResult::failed("delegate is run by the engine"),
+        };
+        // Every tool's output, not only a command's, is redacted before the
+        // model or the store sees it: a file or a search hit can hold a secret.
+        ToolResult {
+            output: ctx.redactor.redact(&result.output),
+            ..result
         }
     }
 }

@@ -1,0 +1,200 @@
+//! Subagents: the `delegate` tool. Each task runs as a child session (with
+//! `parentId`) with its own history (goal + context, not the parent's
+//! transcript), the parent's gate labelled with the child, the parent's store,
+//! and a cancel token below the parent's call. Children run concurrently up to
+//! `delegation.max_children`; larger batches queue. A child that fails does
+//! not fail its siblings; the parent gets one report per task, in task order.
+
+use std::time::Instant;
+
+use futures::future::join_all;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::turn::{Agent, LoopOutcome};
+use crate::protocol::{StopReason, UpdateKind};
+use crate::store::{now_ms, StoredMessage, Write};
+use crate::tools::{first_line, Task, ToolCtx, ToolResult};
+
+/// Longest summary handed back to the parent; the full transcript stays in
+/// the child session.
+const SUMMARY_CAP: usize = 4000;
+
+const SUBAGENT_PROMPT: &str = "You are a subagent: another agent gave you one task. \
+You do not see its conversation; everything you need is in the task. Do the task with the \
+tools, then end with a short, factual summary of what you found or changed (files, results, \
+open problems). Your final message is all the other agent will read.";
+
+struct Report {
+    goal: String,
+    child_session_id: String,
+    status: &'static str,
+    summary: String,
+    tool_calls: usize,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    duration_ms: u128,
+}
+
+/// Runs the tasks as subagents of `parent`; the tool result lists them in order.
+pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) -> ToolResult {
+    let cfg = &parent.engine.config().delegation;
+    let n = tasks.len();
+    let limit = Semaphore::new(cfg.max_children.max(1));
+    let runs = tasks.into_iter().enumerate().map(|(i, task)| {
+        let limit = &limit;
+        async move {
+            let permit = tokio::select! {
+                p = limit.acquire() => p.ok(),
+                _ = ctx.cancel.cancelled() => None,
+            };
+            if permit.is_none() || ctx.cancel.is_cancelled() {
+                return Report {
+                    goal: task.goal,
+                    child_session_id: String::new(),
+                    status: "cancelled",
+                    summary: "Cancelled before it started.".into(),
+                    tool_calls: 0,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    duration_ms: 0,
+                };
+            }
+            run_child(parent, i, n, task, ctx).await
+        }
+    });
+    let reports = join_all(runs).await;
+    if ctx.cancel.is_cancelled() {
+        return ToolResult::cancelled();
+    }
+    let results: Vec<_> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "task": i + 1,
+                "goal": r.goal,
+                "childSessionId": r.child_session_id,
+                "status": r.status,
+                "summary": r.summary,
+                "toolCalls": r.tool_calls,
+                "tokens": {"prompt": r.prompt_tokens, "completion": r.completion_tokens},
+                "durationMs": r.duration_ms,
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({ "results": results }))
+        .unwrap_or_else(|_| "{\"results\": []}".into());
+    if reports.iter().all(|r| r.status == "completed") {
+        ToolResult::ok(text)
+    } else {
+        ToolResult::failed(text)
+    }
+}
+
+async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx) -> Report {
+    let started = Instant::now();
+    let engine = &parent.engine;
+    let cfg = &engine.config().delegation;
+    let child_id = uuid::Uuid::new_v4().to_string();
+    let label = format!(
+        "subagent {} of {}: {}",
+        i + 1,
+        n,
+        first_line(&task.goal, 60)
+    );
+    let model = match &cfg.model {
+        Some(m) if !m.is_empty() => parent.model.with_model(m),
+        _ => parent.model.clone(),
+    };
+    if let Err(e) = engine
+        .store()
+        .write(Write::CreateSession {
+            id: child_id.clone(),
+            parent_id: Some(parent.session_id.clone()),
+            title: crate::engine::title_from(&task.goal),
+            workspace: engine.root().display().to_string(),
+            model: model.model().to_string(),
+        })
+        .await
+    {
+        tracing::warn!("subagent session not stored: {e}");
+    }
+    parent.events.emit(UpdateKind::Subagent {
+        child_session_id: child_id.clone(),
+        goal: task.goal.clone(),
+        status: "started".into(),
+        summary: None,
+    });
+    let child = Agent {
+        engine: engine.clone(),
+        model,
+        session_id: child_id.clone(),
+        cancel: ctx.cancel.child_token(),
+        events: parent.events.clone(),
+        sink: parent.sink.clone(),
+        gate: ctx.gate.labelled(label),
+        max_iterations: cfg.max_iterations,
+        depth: parent.depth + 1,
+        stream_text: false,
+        system_extra: Some(SUBAGENT_PROMPT.to_string()),
+    };
+    let mut prompt = task.goal.clone();
+    if let Some(c) = task.context.as_deref().filter(|c| !c.trim().is_empty()) {
+        prompt.push_str("\n\nContext:\n");
+        prompt.push_str(c);
+    }
+    let mut history = Vec::new();
+    child
+        .append(
+            &mut history,
+            StoredMessage {
+                role: "user".into(),
+                content: prompt,
+                tool_calls: None,
+                tool_call_id: None,
+                created_ms: now_ms(),
+            },
+        )
+        .await;
+    let out: LoopOutcome = Box::pin(child.run_loop(&mut history)).await;
+    let status = match out.stop {
+        Some(StopReason::EndTurn) => "completed",
+        Some(StopReason::Cancelled) => "cancelled",
+        _ => "failed",
+    };
+    let mut summary = if out.last_text.trim().is_empty() {
+        out.text.clone()
+    } else {
+        out.last_text.clone()
+    };
+    if let Some(e) = &out.error {
+        summary = format!("{summary}\n[error: {e}]").trim().to_string();
+    }
+    if status == "cancelled" && summary.trim().is_empty() {
+        summary = "Cancelled.".into();
+    }
+    if summary.len() > SUMMARY_CAP {
+        let cut = crate::model::floor_char_boundary(&summary, SUMMARY_CAP);
+        summary.truncate(cut);
+        summary.push_str(&format!(
+            "… [summary cut; full transcript in session {child_id}]"
+        ));
+    }
+    parent.events.emit(UpdateKind::Subagent {
+        child_session_id: child_id.clone(),
+        goal: task.goal.clone(),
+        status: status.into(),
+        summary: Some(first_line(&summary, 200)),
+    });
+    Report {
+        goal: task.goal,
+        child_session_id: child_id,
+        status,
+        summary,
+        tool_calls: out.tool_calls,
+        prompt_tokens: out.prompt_tokens,
+        completion_tokens: out.completion_tokens,
+        duration_ms: started.elapsed().as_millis(),
+    }
+}
