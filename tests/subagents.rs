@@ -111,6 +111,7 @@ async fn three_children_two_ask_and_each_outcome_matches_its_answer() {
         .await;
     }
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn");
     assert!(!ws.path().join("two").exists(), "child 2 was allowed");
     assert!(ws.path().join("three/x").exists(), "child 3 was denied");
@@ -232,9 +233,11 @@ async fn a_child_at_max_depth_gets_no_delegate_tool_and_no_todo() {
     })
     .await;
     let (ed, _) = Editor::start(cfg(ws.path(), &model, data.path(), json!({}))).await;
-    ed.request("tether/prompt", json!({"text": "go"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     let reqs = model.requests();
     let parent = reqs
         .iter()
@@ -287,9 +290,11 @@ async fn delegation_approvals_deny_denies_children_without_a_dialog() {
         json!({"delegation": {"approvals": "deny"}}),
     ))
     .await;
-    ed.request("tether/prompt", json!({"text": "go"}))
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
         .await
         .expect("r");
+    support::turn_ended(&ed, &done).await;
     assert!(ws.path().join("keep/x").exists());
     assert!(ed
         .server_requests()
@@ -345,6 +350,7 @@ async fn cancelling_the_parent_cancels_every_child_and_their_processes() {
     let t0 = Instant::now();
     ed.notify("tether/cancel", json!({"sessionId": sid})).await;
     let r = pending.await.expect("join").expect("r");
+    support::turn_ended(&ed, &r).await;
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert_eq!(r["stopReason"], "cancelled");
     assert!(

@@ -31,6 +31,10 @@ pub trait EventSink: Send + Sync {
     fn emit(&self, update: Update);
     /// Something the person must see (e.g. history is not being saved).
     fn notice(&self, message: String);
+    /// Resolves once everything emitted so far has been handed to the wire.
+    fn flush(&self) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Errors that prevent a turn from starting; each says what to do.

@@ -376,6 +376,9 @@ impl Turn {
         let out = agent.run_loop(&mut history).await;
         let stop = out.stop.unwrap_or(StopReason::Error);
         events.emit(UpdateKind::TurnEnd { stop_reason: stop });
+        // The result goes out after the turn's updates (as far as the
+        // frontend can tell; `turnEnd` is the ordering guarantee).
+        self.sink.flush().await;
         self.result(stop, out.text, out.error)
     }
 

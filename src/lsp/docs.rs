@@ -1,15 +1,27 @@
-//! The document mirror: what the editor has open, with unsaved text.
-//! didOpen/didChange/didClose are applied in order by the frontend's single
-//! notification path; versions only go up.
+//! The document mirror (what the editor has open, with unsaved text) and the
+//! way edits reach open buffers (`workspace/applyEdit`).
+//!
+//! didOpen/didChange/didClose are applied in arrival order by the frontend's
+//! notification path; versions only go up. Edits are sent from the tool's
+//! task, never from a request handler, with a timeout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use crate::tools::Buffers;
+use futures::future::BoxFuture;
+use tower_lsp_server::ls_types::{
+    ApplyWorkspaceEditParams, DocumentChanges, OneOf, OptionalVersionedTextDocumentIdentifier,
+    Position, Range, TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
+};
+use tower_lsp_server::Client;
+
+use crate::tools::{BufferEdit, Buffers};
 
 #[derive(Debug, Clone)]
 struct Doc {
+    uri: String,
     version: i32,
     text: String,
 }
@@ -21,14 +33,14 @@ pub struct Documents {
 }
 
 impl Documents {
-    pub fn open(&self, path: PathBuf, version: i32, text: String) {
+    pub fn open(&self, path: PathBuf, uri: String, version: i32, text: String) {
         if let Ok(mut d) = self.docs.write() {
-            d.insert(path, Doc { version, text });
+            d.insert(path, Doc { uri, version, text });
         }
     }
 
     /// Applies a full-text change; an older or equal version is ignored.
-    pub fn change(&self, path: &Path, version: i32, text: String) {
+    pub fn change(&self, path: &Path, uri: String, version: i32, text: String) {
         if let Ok(mut d) = self.docs.write() {
             match d.get_mut(path) {
                 Some(doc) if version > doc.version => {
@@ -41,7 +53,7 @@ impl Documents {
                     doc.version
                 ),
                 None => {
-                    d.insert(path.to_path_buf(), Doc { version, text });
+                    d.insert(path.to_path_buf(), Doc { uri, version, text });
                 }
             }
         }
@@ -53,15 +65,150 @@ impl Documents {
         }
     }
 
-    #[cfg(test)]
-    fn version(&self, path: &Path) -> Option<i32> {
-        self.docs.read().ok()?.get(path).map(|d| d.version)
+    fn get(&self, path: &Path) -> Option<Doc> {
+        self.docs.read().ok()?.get(path).cloned()
+    }
+
+    /// Records text the editor accepted through an applied edit (its own
+    /// didChange, with a higher version, follows and wins).
+    fn set_text(&self, path: &Path, text: String) {
+        if let Ok(mut d) = self.docs.write() {
+            if let Some(doc) = d.get_mut(path) {
+                doc.text = text;
+            }
+        }
     }
 }
 
 impl Buffers for Documents {
     fn open_text(&self, path: &Path) -> Option<String> {
-        self.docs.read().ok()?.get(path).map(|d| d.text.clone())
+        self.get(path).map(|d| d.text)
+    }
+}
+
+/// How the client counts columns (negotiated at initialize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Utf16,
+    Utf32,
+}
+
+/// The LSP position of byte offset `byte` in `text`.
+pub fn position(text: &str, byte: usize, enc: Encoding) -> Position {
+    let byte = crate::model::floor_char_boundary(text, byte);
+    let before = &text[..byte];
+    let line = before.matches('\n').count() as u32;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col_text = &text[line_start..byte];
+    let character = match enc {
+        Encoding::Utf8 => col_text.len(),
+        Encoding::Utf16 => col_text.encode_utf16().count(),
+        Encoding::Utf32 => col_text.chars().count(),
+    } as u32;
+    Position { line, character }
+}
+
+/// Open buffers as the engine sees them, with edits sent to the editor.
+pub struct EditorBuffers {
+    pub docs: Arc<Documents>,
+    pub client: Client,
+    /// `workspace.applyEdit`
+    pub can_apply: bool,
+    /// `workspace.workspaceEdit.documentChanges`: send versioned edits.
+    pub document_changes: bool,
+    pub encoding: Encoding,
+}
+
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl EditorBuffers {
+    /// Builds the workspace edit for `edit` on `doc`.
+    fn workspace_edit(&self, doc: &Doc, edit: &BufferEdit) -> Result<WorkspaceEdit, String> {
+        let uri: Uri = doc
+            .uri
+            .parse()
+            .map_err(|_| format!("invalid document uri {}", doc.uri))?;
+        let text_edit = TextEdit {
+            range: Range {
+                start: position(&doc.text, edit.start, self.encoding),
+                end: position(&doc.text, edit.end, self.encoding),
+            },
+            new_text: edit.new_text.clone(),
+        };
+        Ok(if self.document_changes {
+            WorkspaceEdit {
+                document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        uri,
+                        version: Some(doc.version),
+                    },
+                    edits: vec![OneOf::Left(text_edit)],
+                }])),
+                ..Default::default()
+            }
+        } else {
+            WorkspaceEdit {
+                changes: Some(HashMap::from([(uri, vec![text_edit])])),
+                ..Default::default()
+            }
+        })
+    }
+}
+
+impl Buffers for EditorBuffers {
+    fn open_text(&self, path: &Path) -> Option<String> {
+        self.docs.open_text(path)
+    }
+
+    fn can_apply(&self) -> bool {
+        self.can_apply
+    }
+
+    fn apply_edit(&self, path: &Path, edit: BufferEdit) -> BoxFuture<'static, Result<(), String>> {
+        let doc = self.docs.get(path);
+        let prepared = doc
+            .ok_or_else(|| format!("{} is not open in the editor", path.display()))
+            .and_then(|doc| {
+                if edit.start > edit.end || edit.end > doc.text.len() {
+                    return Err("the edit does not fit the buffer".to_string());
+                }
+                let we = self.workspace_edit(&doc, &edit)?;
+                Ok((doc, we))
+            });
+        let client = self.client.clone();
+        let docs = self.docs.clone();
+        let path = path.to_path_buf();
+        Box::pin(async move {
+            let (doc, we) = prepared?;
+            let params = ApplyWorkspaceEditParams {
+                label: Some("Tether".into()),
+                edit: we,
+            };
+            let sent = tokio::time::timeout(
+                APPLY_TIMEOUT,
+                client.send_request::<tower_lsp_server::ls_types::request::ApplyWorkspaceEdit>(params),
+            )
+            .await;
+            match sent {
+                Err(_) => Err("the editor did not answer workspace/applyEdit in time".into()),
+                Ok(Err(e)) => Err(format!("the editor answered workspace/applyEdit with an error: {}", e.message)),
+                Ok(Ok(r)) if r.applied => {
+                    let new_text = format!(
+                        "{}{}{}",
+                        &doc.text[..edit.start],
+                        edit.new_text,
+                        &doc.text[edit.end..]
+                    );
+                    docs.set_text(&path, new_text);
+                    Ok(())
+                }
+                Ok(Ok(r)) => Err(format!(
+                    "the editor refused it{}",
+                    r.failure_reason.map(|f| format!(": {f}")).unwrap_or_default()
+                )),
+            }
+        })
     }
 }
 
@@ -73,12 +220,22 @@ mod tests {
     fn versions_only_go_up() {
         let d = Documents::default();
         let p = PathBuf::from("/w/a.rs");
-        d.open(p.clone(), 1, "one".into());
-        d.change(&p, 3, "three".into());
-        d.change(&p, 2, "two".into());
+        d.open(p.clone(), "file:///w/a.rs".into(), 1, "one".into());
+        d.change(&p, "file:///w/a.rs".into(), 3, "three".into());
+        d.change(&p, "file:///w/a.rs".into(), 2, "two".into());
         assert_eq!(d.open_text(&p).as_deref(), Some("three"));
-        assert_eq!(d.version(&p), Some(3));
+        assert_eq!(d.get(&p).map(|d| d.version), Some(3));
         d.close(&p);
         assert_eq!(d.open_text(&p), None);
+    }
+
+    #[test]
+    fn positions_in_each_encoding() {
+        let t = "a😀b\nxé";
+        let at_b = t.find('b').expect("b");
+        assert_eq!(position(t, at_b, Encoding::Utf8), Position { line: 0, character: 5 });
+        assert_eq!(position(t, at_b, Encoding::Utf16), Position { line: 0, character: 3 });
+        assert_eq!(position(t, at_b, Encoding::Utf32), Position { line: 0, character: 2 });
+        assert_eq!(position(t, t.len(), Encoding::Utf16), Position { line: 1, character: 2 });
     }
 }

@@ -36,7 +36,7 @@ use crate::protocol::{
 use crate::store::{Store, Write};
 use crate::tools::{self, Redactor};
 use asker::LspAsker;
-use docs::Documents;
+use docs::{Documents, EditorBuffers, Encoding};
 
 /// The `tether/update` notification.
 pub enum TetherUpdate {}
@@ -63,6 +63,7 @@ const REQUEST_FAILED: i64 = -32803;
 enum Outgoing {
     Update(Update),
     Notice(String),
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Sends engine events to the editor, in order, from one task.
@@ -77,6 +78,15 @@ impl EventSink for LspSink {
     fn notice(&self, message: String) {
         let _ = self.tx.send(Outgoing::Notice(message));
     }
+    fn flush(&self) -> futures::future::BoxFuture<'static, ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Outgoing::Flush(tx)).is_ok();
+        Box::pin(async move {
+            if sent {
+                let _ = rx.await;
+            }
+        })
+    }
 }
 
 fn start_sink(client: Client) -> Arc<LspSink> {
@@ -86,6 +96,9 @@ fn start_sink(client: Client) -> Arc<LspSink> {
             match o {
                 Outgoing::Update(u) => client.send_notification::<TetherUpdate>(u).await,
                 Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
+                Outgoing::Flush(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     });
@@ -327,6 +340,25 @@ impl LanguageServer for Backend {
             .as_ref()
             .and_then(|w| w.show_message.as_ref())
             .is_some();
+        let workspace_caps = params.capabilities.workspace.as_ref();
+        let can_apply = workspace_caps.and_then(|w| w.apply_edit).unwrap_or(false);
+        let document_changes = workspace_caps
+            .and_then(|w| w.workspace_edit.as_ref())
+            .and_then(|e| e.document_changes)
+            .unwrap_or(false);
+        let offered = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.clone())
+            .unwrap_or_default();
+        let (encoding, encoding_kind) = if offered.contains(&PositionEncodingKind::UTF8) {
+            (Encoding::Utf8, PositionEncodingKind::UTF8)
+        } else if offered.contains(&PositionEncodingKind::UTF32) {
+            (Encoding::Utf32, PositionEncodingKind::UTF32)
+        } else {
+            (Encoding::Utf16, PositionEncodingKind::UTF16)
+        };
         let store = Store::open(&cfg.data_dir);
         let asker = LspAsker::start(self.client.clone(), can_show);
         let gate = Gate::new(
@@ -362,13 +394,20 @@ impl LanguageServer for Backend {
             store,
             model,
             gate,
-            buffers: self.docs.clone(),
+            buffers: Arc::new(EditorBuffers {
+                docs: self.docs.clone(),
+                client: self.client.clone(),
+                can_apply,
+                document_changes,
+                encoding,
+            }),
             root,
             redactor: Arc::new(redactor),
         });
         let _ = self.ready.set(Ready { engine, asker });
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
+                position_encoding: Some(encoding_kind),
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
                     TextDocumentSyncKind::FULL,
                 )),
@@ -395,8 +434,12 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, p: DidOpenTextDocumentParams) {
         if let Some(path) = tools::uri_to_path(p.text_document.uri.as_str()) {
-            self.docs
-                .open(path, p.text_document.version, p.text_document.text);
+            self.docs.open(
+                path,
+                p.text_document.uri.as_str().to_string(),
+                p.text_document.version,
+                p.text_document.text,
+            );
         }
     }
 
@@ -405,8 +448,12 @@ impl LanguageServer for Backend {
             // Full sync: the last change holds the whole text.
             if let Some(change) = p.content_changes.into_iter().last() {
                 if change.range.is_none() {
-                    self.docs
-                        .change(&path, p.text_document.version, change.text);
+                    self.docs.change(
+                        &path,
+                        p.text_document.uri.as_str().to_string(),
+                        p.text_document.version,
+                        change.text,
+                    );
                 } else {
                     tracing::warn!(
                         "ignored an incremental change (the server asked for full sync)"
@@ -440,7 +487,8 @@ impl LanguageServer for Backend {
                 ready.engine.store().submit(Write::CreateSession {
                     id: id.clone(),
                     parent_id: None,
-                    title: "new session".into(),
+                    // Titled by the store from the first prompt.
+                    title: String::new(),
                     workspace: ready.engine.root().display().to_string(),
                     model: ready.engine.config().model.clone().unwrap_or_default(),
                 });

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ignore::WalkBuilder;
 
-use super::{ToolCtx, ToolResult};
+use super::{BufferEdit, ToolCtx, ToolResult};
 use crate::gate::Decision;
 
 const DEFAULT_LIMIT: u64 = 2000;
@@ -255,15 +255,104 @@ pub async fn write_to_disk(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The part of `buffer` that differs from `disk`: `(start, buffer_end,
+/// disk_end)`, or `None` when they are equal. Found by common prefix and
+/// suffix, on char boundaries.
+pub fn unsaved_region(disk: &str, buffer: &str) -> Option<(usize, usize, usize)> {
+    if disk == buffer {
+        return None;
+    }
+    let (d, b) = (disk.as_bytes(), buffer.as_bytes());
+    let mut p = d.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while !buffer.is_char_boundary(p) || !disk.is_char_boundary(p) {
+        p -= 1;
+    }
+    let max_s = d.len().min(b.len()) - p;
+    let mut s = d
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_s)
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !buffer.is_char_boundary(b.len() - s) || !disk.is_char_boundary(d.len() - s) {
+        s -= 1;
+    }
+    Some((p, b.len() - s, d.len() - s))
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+/// Commits a change to `path` so that the editor's buffer (when open) and
+/// the disk both get it, without touching text the person typed and has not
+/// saved. `edit` is in the coordinates of the text the agent saw (the buffer
+/// when open, else the disk); `full_new` is that text with the edit applied.
+/// Returns a note for the model, or an error (nothing was changed).
+async fn commit(ctx: &ToolCtx, path: &Path, edit: BufferEdit, full_new: &str) -> Result<String, String> {
+    let Some(buffer) = ctx.buffers.open_text(path) else {
+        write_to_disk(path, full_new).await?;
+        return Ok(String::new());
+    };
+    let disk = tokio::fs::read_to_string(path).await.ok();
+    let disk_new = match disk.as_deref() {
+        None => full_new.to_string(),
+        Some(d) => match unsaved_region(d, &buffer) {
+            None => full_new.to_string(),
+            Some((rs, rbe, rde)) => {
+                if edit.start <= rbe && rs <= edit.end {
+                    return Err(format!(
+                        "Conflict: {} has unsaved changes in the editor at lines {}–{}, where this edit applies. \
+                         Nothing was changed. Ask the person to save or undo their changes there, then read the file again.",
+                        ctx.display(path),
+                        line_of(&buffer, rs),
+                        line_of(&buffer, rbe)
+                    ));
+                }
+                // The edit is wholly before or after the person's changes:
+                // apply it to the disk text at the matching place.
+                let (ds, de) = if edit.end <= rs {
+                    (edit.start, edit.end)
+                } else {
+                    (edit.start - rbe + rde, edit.end - rbe + rde)
+                };
+                format!("{}{}{}", &d[..ds], edit.new_text, &d[de..])
+            }
+        },
+    };
+    let note = if ctx.buffers.can_apply() {
+        ctx.buffers
+            .apply_edit(path, edit)
+            .await
+            .map_err(|e| format!("The editor did not apply the edit to {} ({e}); nothing was changed.", ctx.display(path)))?;
+        if disk.as_deref().is_some_and(|d| d != buffer) {
+            " The person's unsaved changes elsewhere in the file were kept unsaved."
+        } else {
+            ""
+        }
+    } else {
+        " (The editor cannot receive edits; it will see the file change on disk.)"
+    };
+    write_to_disk(path, &disk_new).await?;
+    Ok(note.to_string())
+}
+
 pub async fn write_file(ctx: &ToolCtx, path: &str, content: &str) -> ToolResult {
     let p = ctx.resolve(path);
     if let Err(r) = gate_edit(ctx, &p).await {
         return r;
     }
-    let existed = p.exists();
-    match write_to_disk(&p, content).await {
-        Ok(()) => ToolResult::ok(format!(
-            "{} {} ({} lines).",
+    let existed = p.exists() || ctx.buffers.open_text(&p).is_some();
+    let old_len = ctx.buffers.open_text(&p).map(|t| t.len()).unwrap_or(0);
+    let edit = BufferEdit {
+        start: 0,
+        end: old_len,
+        new_text: content.to_string(),
+    };
+    match commit(ctx, &p, edit, content).await {
+        Ok(note) => ToolResult::ok(format!(
+            "{} {} ({} lines).{note}",
             if existed { "Overwrote" } else { "Created" },
             ctx.display(&p),
             content.lines().count()
@@ -287,7 +376,8 @@ pub async fn edit_file(
         Ok(t) => t,
         Err(e) => return ToolResult::failed(e),
     };
-    let count = text.matches(old_text).count();
+    let positions: Vec<usize> = text.match_indices(old_text).map(|(i, _)| i).collect();
+    let count = positions.len();
     if count == 0 {
         return ToolResult::failed(format!(
             "old_text was not found in {}; read the file again and copy the text exactly",
@@ -303,18 +393,39 @@ pub async fn edit_file(
     if let Err(r) = gate_edit(ctx, &p).await {
         return r;
     }
-    let updated = if replace_all {
-        text.replace(old_text, new_text)
-    } else {
-        text.replacen(old_text, new_text, 1)
+    // One edit spanning every match: the editor gets a single undo step.
+    let start = positions[0];
+    let end = positions[count - 1] + old_text.len();
+    let span_new = text[start..end].replace(old_text, new_text);
+    let updated = format!("{}{}{}", &text[..start], span_new, &text[end..]);
+    let edit = BufferEdit {
+        start,
+        end,
+        new_text: span_new,
     };
-    match write_to_disk(&p, &updated).await {
-        Ok(()) => ToolResult::ok(format!(
-            "Edited {} ({} replacement{}).",
+    match commit(ctx, &p, edit, &updated).await {
+        Ok(note) => ToolResult::ok(format!(
+            "Edited {} ({} replacement{}).{note}",
             ctx.display(&p),
             count,
             if count == 1 { "" } else { "s" }
         )),
         Err(e) => ToolResult::failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsaved_region_finds_the_changed_span() {
+        assert_eq!(unsaved_region("abc", "abc"), None);
+        // inserted "X" after "a"
+        assert_eq!(unsaved_region("abc", "aXbc"), Some((1, 2, 1)));
+        // deleted "b"
+        assert_eq!(unsaved_region("abc", "ac"), Some((1, 1, 2)));
+        // multibyte: é → è share a lead byte
+        assert_eq!(unsaved_region("café!", "cafè!"), Some((3, 5, 5)));
     }
 }

@@ -24,10 +24,36 @@ use crate::gate::{ApprovalEvents, AskContext, Gate};
 use crate::protocol::ToolStatus;
 pub use redact::Redactor;
 
+/// An edit to an open buffer: replace the bytes `start..end` of the text
+/// that [`Buffers::open_text`] returned with `new_text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferEdit {
+    pub start: usize,
+    pub end: usize,
+    pub new_text: String,
+}
+
 /// The editor's view of documents: open buffers may hold unsaved text.
 pub trait Buffers: Send + Sync {
     /// The editor's current text of `path`, if it is open there.
     fn open_text(&self, path: &Path) -> Option<String>;
+
+    /// Whether edits can be applied to open buffers (`workspace.applyEdit`).
+    fn can_apply(&self) -> bool {
+        false
+    }
+
+    /// Applies `edit` to the editor's buffer of `path`, so the person sees it
+    /// and can undo it. Fails when the editor refuses or the buffer changed.
+    fn apply_edit(
+        &self,
+        path: &Path,
+        edit: BufferEdit,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let _ = edit;
+        let shown = path.display().to_string();
+        Box::pin(async move { Err(format!("{shown} is not open in an editor")) })
+    }
 }
 
 /// No editor (headless): nothing is open.

@@ -211,3 +211,14 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     }
     out
 }
+
+/// Waits until the `turnEnd` update of the turn that produced `result` (a
+/// `tether/prompt` result) has arrived: the ordering guarantee for updates.
+pub async fn turn_ended(ed: &editor::Editor, result: &serde_json::Value) {
+    let turn = result["turnId"].clone();
+    ed.wait_update(
+        |u| u["kind"] == "turnEnd" && u["turnId"] == turn,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+}
