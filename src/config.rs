@@ -15,6 +15,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// A user-defined slash command: a prompt template (`{args}` is replaced by
+/// what follows the command) or an alias for another command.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct CommandDef {
+    pub prompt: Option<String>,
+    pub alias: Option<String>,
+    pub description: Option<String>,
+}
+
 /// A secret string whose `Debug`/`Display` never show the value.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -121,6 +131,8 @@ pub struct Config {
     pub delegation: DelegationConfig,
     pub tools: ToolsConfig,
     pub model_options: ModelOptions,
+    /// User-defined slash commands (`[commands.NAME]`).
+    pub commands: BTreeMap<String, CommandDef>,
     /// Warnings collected while loading (shown to the person once).
     pub warnings: Vec<String>,
 }
@@ -144,6 +156,7 @@ pub struct Layer {
     pub tools: ToolsLayer,
     #[serde(alias = "modelOptions")]
     pub model_options: ModelLayer,
+    pub commands: Option<BTreeMap<String, CommandDef>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -337,6 +350,7 @@ impl Config {
                 headers: BTreeMap::new(),
                 extra_body: None,
             },
+            commands: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -377,6 +391,9 @@ impl Config {
         set(&mut self.model_options.max_tokens, m.max_tokens.map(Some));
         set(&mut self.model_options.headers, m.headers);
         set(&mut self.model_options.extra_body, m.extra_body.map(Some));
+        if let Some(cmds) = l.commands {
+            self.commands.extend(cmds);
+        }
         self.tools.max_parallel = self.tools.max_parallel.max(1);
         self.delegation.max_children = self.delegation.max_children.max(1);
     }

@@ -8,6 +8,7 @@
 //! the editor's buffers.
 
 mod scheduler;
+pub mod slash;
 mod subagents;
 mod turn;
 
@@ -48,6 +49,8 @@ pub enum StartError {
     UnknownSession(String),
     #[error("the prompt is empty")]
     EmptyPrompt,
+    #[error("{0}")]
+    BadCommand(String),
 }
 
 /// What the engine is built from. Everything is passed in; nothing is global.
@@ -107,9 +110,58 @@ impl Engine {
     /// spawned task; this returns at once.
     pub async fn start_turn(
         self: &Arc<Self>,
-        params: PromptParams,
+        mut params: PromptParams,
         sink: Arc<dyn EventSink>,
     ) -> Result<TurnHandle, StartError> {
+        match slash::resolve(&params.text, &self.parts.config.commands)
+            .map_err(StartError::BadCommand)?
+        {
+            slash::Resolved::Prompt(text) => params.text = text,
+            slash::Resolved::New(Some(text)) => {
+                params.session_id = None;
+                params.text = text;
+            }
+            slash::Resolved::New(None) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                self.create_session(&id, None, "").await;
+                return Ok(immediate(id, "Started a new session.".into(), sink));
+            }
+            slash::Resolved::Help => {
+                let sid = params.session_id.clone().unwrap_or_default();
+                return Ok(immediate(
+                    sid,
+                    slash::help(&self.parts.config.commands),
+                    sink,
+                ));
+            }
+            slash::Resolved::Cancel => {
+                let sid = params.session_id.clone().unwrap_or_default();
+                let text = if self.cancel_session(&sid) {
+                    "Cancelled the running turn."
+                } else {
+                    "Nothing is running in this session."
+                };
+                return Ok(immediate(sid, text.into(), sink));
+            }
+            slash::Resolved::Sessions(query) => {
+                let sid = params.session_id.clone().unwrap_or_default();
+                let text = match self.parts.store.list_sessions(query, 20).await {
+                    Ok(list) if list.is_empty() => "No sessions found.".to_string(),
+                    Ok(list) => list
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "- {} — {} ({} messages, {})",
+                                s.id, s.title, s.message_count, s.updated_at
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    Err(e) => format!("Cannot list sessions: {e}"),
+                };
+                return Ok(immediate(sid, text, sink));
+            }
+        }
         let model = self.parts.model.clone().map_err(StartError::NoModel)?;
         if params.text.trim().is_empty() {
             return Err(StartError::EmptyPrompt);
@@ -143,21 +195,8 @@ impl Engine {
             );
         }
         if is_new {
-            let title = title_from(&params.text);
-            if let Err(e) = self
-                .parts
-                .store
-                .write(Write::CreateSession {
-                    id: session_id.clone(),
-                    parent_id: None,
-                    title,
-                    workspace: self.parts.root.display().to_string(),
-                    model: model.model().to_string(),
-                })
-                .await
-            {
-                tracing::warn!("session not stored: {e}");
-            }
+            self.create_session(&session_id, None, &title_from(&params.text))
+                .await;
         }
         if let Some(w) = self.parts.store.take_warning() {
             sink.notice(w);
@@ -191,6 +230,30 @@ impl Engine {
             cancel,
             done: rx,
         })
+    }
+
+    /// Stores a new session (an empty title is filled from the first prompt).
+    pub async fn create_session(&self, id: &str, parent_id: Option<String>, title: &str) {
+        let model = self
+            .parts
+            .model
+            .as_ref()
+            .map(|m| m.model().to_string())
+            .unwrap_or_default();
+        if let Err(e) = self
+            .parts
+            .store
+            .write(Write::CreateSession {
+                id: id.to_string(),
+                parent_id,
+                title: title.to_string(),
+                workspace: self.parts.root.display().to_string(),
+                model,
+            })
+            .await
+        {
+            tracing::warn!("session not stored: {e}");
+        }
     }
 
     async fn is_running_or_known(&self, id: &str) -> bool {
@@ -244,6 +307,39 @@ impl Engine {
     /// Stops everything for good (server exit).
     pub fn shutdown(&self) {
         self.root_cancel.cancel();
+    }
+}
+
+/// A turn that needs no model (slash commands): its text and end are
+/// emitted at once and its result is ready.
+fn immediate(session_id: String, text: String, sink: Arc<dyn EventSink>) -> TurnHandle {
+    let turn_id = format!("turn-{}", uuid::Uuid::new_v4().simple());
+    let (tx, rx) = oneshot::channel();
+    let emit = |kind| {
+        sink.emit(Update {
+            session_id: session_id.clone(),
+            turn_id: turn_id.clone(),
+            kind,
+        })
+    };
+    emit(crate::protocol::UpdateKind::Text {
+        delta: text.clone(),
+    });
+    emit(crate::protocol::UpdateKind::TurnEnd {
+        stop_reason: crate::protocol::StopReason::EndTurn,
+    });
+    let _ = tx.send(PromptResult {
+        session_id: session_id.clone(),
+        turn_id: turn_id.clone(),
+        stop_reason: crate::protocol::StopReason::EndTurn,
+        text,
+        error: None,
+    });
+    TurnHandle {
+        session_id,
+        turn_id,
+        cancel: CancellationToken::new(),
+        done: rx,
     }
 }
 

@@ -194,6 +194,7 @@ impl Agent {
             cancel: self.cancel.clone(),
             events: self.events.clone(),
             session_id: self.session_id.clone(),
+            turn_session_id: self.events.session_id.clone(),
             tools: cfg.tools.clone(),
             secret_env: cfg.secret_env_names(),
             redactor: engine.parts.redactor.clone(),

@@ -63,6 +63,9 @@ pub struct LspAsker {
     tx: mpsc::UnboundedSender<Arc<Slot>>,
     client: Client,
     can_show: bool,
+    /// Sessions driven from a chat file: without dialogs, their approvals
+    /// are written into the file and answered there.
+    chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
     /// Pending questions by approval id, for `tether.approve` / `tether.deny`.
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
 }
@@ -70,7 +73,11 @@ pub struct LspAsker {
 impl LspAsker {
     /// Starts the queue task. `can_show` is the client's `window.showMessage`
     /// capability.
-    pub fn start(client: Client, can_show: bool) -> Arc<LspAsker> {
+    pub fn start(
+        client: Client,
+        can_show: bool,
+        chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+    ) -> Arc<LspAsker> {
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(queue_task(client.clone(), rx, registry.clone()));
@@ -78,6 +85,7 @@ impl LspAsker {
             tx,
             client,
             can_show,
+            chat_sessions,
             registry,
         })
     }
@@ -95,6 +103,19 @@ impl LspAsker {
         }
     }
 
+    /// Ids of questions of `session_id` waiting for an answer.
+    pub fn pending_for(&self, session_id: &str) -> Vec<String> {
+        self.registry
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(_, s)| s.question.session_id == session_id && !s.is_dead())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Ids of questions waiting for an answer, oldest first.
     pub fn pending_ids(&self) -> Vec<String> {
         self.registry
@@ -106,6 +127,39 @@ impl LspAsker {
 
 impl Asker for LspAsker {
     fn ask(&self, q: Question) -> BoxFuture<'static, Answer> {
+        let in_chat = self
+            .chat_sessions
+            .lock()
+            .map(|s| s.contains(&q.session_id))
+            .unwrap_or(false);
+        if !self.can_show && in_chat {
+            // The chat writer shows the request in the file (from the
+            // `approval` update); the code actions answer it by id.
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let id = q.approval_id.clone();
+            let timeout = q.timeout;
+            let cancel = q.cancel.clone();
+            let slot = Arc::new(Slot {
+                question: q,
+                reply: Mutex::new(Some(reply_tx)),
+                answered: CancellationToken::new(),
+            });
+            if let Ok(mut r) = self.registry.lock() {
+                r.insert(id.clone(), slot);
+            }
+            let registry = self.registry.clone();
+            return Box::pin(async move {
+                let a = tokio::select! {
+                    a = reply_rx => a.unwrap_or(Answer::Deny(DenyCause::ClientGone)),
+                    _ = tokio::time::sleep(timeout) => Answer::Deny(DenyCause::TimedOut),
+                    _ = cancel.cancelled() => Answer::Deny(DenyCause::Cancelled),
+                };
+                if let Ok(mut r) = registry.lock() {
+                    r.remove(&id);
+                }
+                a
+            });
+        }
         if !self.can_show {
             let client = self.client.clone();
             let why = format!(

@@ -69,14 +69,25 @@ impl Documents {
         self.docs.read().ok()?.get(path).cloned()
     }
 
-    /// Records text the editor accepted through an applied edit (its own
-    /// didChange, with a higher version, follows and wins).
-    fn set_text(&self, path: &Path, text: String) {
+    /// Records text the editor accepted through an applied edit. The
+    /// editor's own didChange for it carries the next version (or a later
+    /// one, which then wins), so the version is advanced here too: the next
+    /// versioned edit is not refused as stale while that didChange is in flight.
+    fn set_text(&self, path: &Path, based_on: i32, text: String) {
         if let Ok(mut d) = self.docs.write() {
             if let Some(doc) = d.get_mut(path) {
-                doc.text = text;
+                // If the editor's didChange already arrived, it is the truth.
+                if doc.version == based_on {
+                    doc.text = text;
+                    doc.version = based_on + 1;
+                }
             }
         }
+    }
+
+    /// Whether `path` is open in the editor.
+    pub fn is_open(&self, path: &Path) -> bool {
+        self.get(path).is_some()
     }
 }
 
@@ -124,7 +135,12 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl EditorBuffers {
     /// Builds the workspace edit for `edit` on `doc`.
-    fn workspace_edit(&self, doc: &Doc, edit: &BufferEdit) -> Result<WorkspaceEdit, String> {
+    fn workspace_edit(
+        &self,
+        doc: &Doc,
+        edit: &BufferEdit,
+        versioned: bool,
+    ) -> Result<WorkspaceEdit, String> {
         let uri: Uri = doc
             .uri
             .parse()
@@ -141,7 +157,7 @@ impl EditorBuffers {
                 document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
                     text_document: OptionalVersionedTextDocumentIdentifier {
                         uri,
-                        version: Some(doc.version),
+                        version: versioned.then_some(doc.version),
                     },
                     edits: vec![OneOf::Left(text_edit)],
                 }])),
@@ -166,6 +182,72 @@ impl Buffers for EditorBuffers {
     }
 
     fn apply_edit(&self, path: &Path, edit: BufferEdit) -> BoxFuture<'static, Result<(), String>> {
+        self.send_edit(path, edit, true)
+    }
+}
+
+impl EditorBuffers {
+    /// Appends `text` at the end of `path`: in the editor's buffer when it is
+    /// open there (unversioned, so typing elsewhere does not make it fail),
+    /// else on disk.
+    pub async fn append(&self, path: &Path, text: &str) -> Result<(), String> {
+        match self.docs.get(path) {
+            Some(doc) if self.can_apply => {
+                let end = doc.text.len();
+                self.send_edit(
+                    path,
+                    BufferEdit {
+                        start: end,
+                        end,
+                        new_text: text.to_string(),
+                    },
+                    false,
+                )
+                .await
+            }
+            _ => {
+                use tokio::io::AsyncWriteExt;
+                let mut f = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .await
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                f.write_all(text.as_bytes())
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Inserts `text` at the very start of an open buffer (or the file).
+    pub async fn prepend(&self, path: &Path, text: &str) -> Result<(), String> {
+        match self.docs.get(path) {
+            Some(_) if self.can_apply => {
+                self.send_edit(
+                    path,
+                    BufferEdit {
+                        start: 0,
+                        end: 0,
+                        new_text: text.to_string(),
+                    },
+                    false,
+                )
+                .await
+            }
+            _ => {
+                let old = tokio::fs::read_to_string(path).await.unwrap_or_default();
+                crate::tools::fs::write_to_disk(path, &format!("{text}{old}")).await
+            }
+        }
+    }
+
+    fn send_edit(
+        &self,
+        path: &Path,
+        edit: BufferEdit,
+        versioned: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
         let doc = self.docs.get(path);
         let prepared = doc
             .ok_or_else(|| format!("{} is not open in the editor", path.display()))
@@ -173,7 +255,7 @@ impl Buffers for EditorBuffers {
                 if edit.start > edit.end || edit.end > doc.text.len() {
                     return Err("the edit does not fit the buffer".to_string());
                 }
-                let we = self.workspace_edit(&doc, &edit)?;
+                let we = self.workspace_edit(&doc, &edit, versioned)?;
                 Ok((doc, we))
             });
         let client = self.client.clone();
@@ -187,12 +269,17 @@ impl Buffers for EditorBuffers {
             };
             let sent = tokio::time::timeout(
                 APPLY_TIMEOUT,
-                client.send_request::<tower_lsp_server::ls_types::request::ApplyWorkspaceEdit>(params),
+                client.send_request::<tower_lsp_server::ls_types::request::ApplyWorkspaceEdit>(
+                    params,
+                ),
             )
             .await;
             match sent {
                 Err(_) => Err("the editor did not answer workspace/applyEdit in time".into()),
-                Ok(Err(e)) => Err(format!("the editor answered workspace/applyEdit with an error: {}", e.message)),
+                Ok(Err(e)) => Err(format!(
+                    "the editor answered workspace/applyEdit with an error: {}",
+                    e.message
+                )),
                 Ok(Ok(r)) if r.applied => {
                     let new_text = format!(
                         "{}{}{}",
@@ -200,12 +287,14 @@ impl Buffers for EditorBuffers {
                         edit.new_text,
                         &doc.text[edit.end..]
                     );
-                    docs.set_text(&path, new_text);
+                    docs.set_text(&path, doc.version, new_text);
                     Ok(())
                 }
                 Ok(Ok(r)) => Err(format!(
                     "the editor refused it{}",
-                    r.failure_reason.map(|f| format!(": {f}")).unwrap_or_default()
+                    r.failure_reason
+                        .map(|f| format!(": {f}"))
+                        .unwrap_or_default()
                 )),
             }
         })
@@ -233,9 +322,33 @@ mod tests {
     fn positions_in_each_encoding() {
         let t = "a😀b\nxé";
         let at_b = t.find('b').expect("b");
-        assert_eq!(position(t, at_b, Encoding::Utf8), Position { line: 0, character: 5 });
-        assert_eq!(position(t, at_b, Encoding::Utf16), Position { line: 0, character: 3 });
-        assert_eq!(position(t, at_b, Encoding::Utf32), Position { line: 0, character: 2 });
-        assert_eq!(position(t, t.len(), Encoding::Utf16), Position { line: 1, character: 2 });
+        assert_eq!(
+            position(t, at_b, Encoding::Utf8),
+            Position {
+                line: 0,
+                character: 5
+            }
+        );
+        assert_eq!(
+            position(t, at_b, Encoding::Utf16),
+            Position {
+                line: 0,
+                character: 3
+            }
+        );
+        assert_eq!(
+            position(t, at_b, Encoding::Utf32),
+            Position {
+                line: 0,
+                character: 2
+            }
+        );
+        assert_eq!(
+            position(t, t.len(), Encoding::Utf16),
+            Position {
+                line: 1,
+                character: 2
+            }
+        );
     }
 }

@@ -12,8 +12,10 @@
 //! - `workspace/executeCommand` returns at once.
 
 pub mod asker;
+pub mod chat;
 mod docs;
 pub mod framing;
+mod progress;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +36,7 @@ use crate::protocol::{
     PromptResult, SessionsParams, SessionsResult, Update,
 };
 use crate::store::{Store, Write};
-use crate::tools::{self, Redactor};
+use crate::tools::{self, Buffers, Redactor};
 use asker::LspAsker;
 use docs::{Documents, EditorBuffers, Encoding};
 
@@ -109,6 +111,31 @@ fn start_sink(client: Client) -> Arc<LspSink> {
 struct Ready {
     engine: Arc<Engine>,
     asker: Arc<LspAsker>,
+    buffers: Arc<EditorBuffers>,
+    /// The client declared `window.workDoneProgress`.
+    progress: bool,
+}
+
+/// The sink of one turn: everything goes to the editor, and copies go to the
+/// turn's progress reporter and chat-file writer, if any.
+struct TurnSink {
+    base: Arc<LspSink>,
+    taps: Vec<mpsc::UnboundedSender<Update>>,
+}
+
+impl EventSink for TurnSink {
+    fn emit(&self, update: Update) {
+        for t in &self.taps {
+            let _ = t.send(update.clone());
+        }
+        self.base.emit(update);
+    }
+    fn notice(&self, message: String) {
+        self.base.notice(message);
+    }
+    fn flush(&self) -> futures::future::BoxFuture<'static, ()> {
+        self.base.flush()
+    }
 }
 
 pub struct Backend {
@@ -118,6 +145,8 @@ pub struct Backend {
     ready: OnceLock<Ready>,
     /// The session `tether.ask` continues (the last one it used).
     current_session: Mutex<Option<String>>,
+    /// Sessions driven from a chat file: approvals can be answered there.
+    chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
     env: BTreeMap<String, String>,
 }
 
@@ -129,6 +158,7 @@ impl Backend {
             docs: Arc::new(Documents::default()),
             ready: OnceLock::new(),
             current_session: Mutex::new(None),
+            chat_sessions: Arc::new(Mutex::new(std::collections::HashSet::new())),
             env,
         }
     }
@@ -160,11 +190,28 @@ impl Backend {
 
     /// `tether/prompt`: runs a turn; answers when it ends. `$/cancelRequest`
     /// drops this future, and the drop guard cancels the turn.
+    /// A sink for a new turn, with progress when the client shows it.
+    fn turn_sink(
+        &self,
+        ready: &Ready,
+        chat: Option<mpsc::UnboundedSender<Update>>,
+    ) -> Arc<TurnSink> {
+        let mut taps = Vec::new();
+        if ready.progress {
+            taps.push(progress::start(self.client.clone()));
+        }
+        taps.extend(chat);
+        Arc::new(TurnSink {
+            base: self.sink.clone(),
+            taps,
+        })
+    }
+
     async fn prompt(&self, params: PromptParams) -> RpcResult<PromptResult> {
         let ready = self.ready()?;
         let handle = ready
             .engine
-            .start_turn(params, self.sink.clone())
+            .start_turn(params, self.turn_sink(ready, None))
             .await
             .map_err(|e| self.start_error(e))?;
         let guard = handle.cancel.clone().drop_guard();
@@ -277,7 +324,7 @@ impl Backend {
                     text,
                     context,
                 },
-                self.sink.clone(),
+                self.turn_sink(ready, None),
             )
             .await
             .map_err(|e| self.start_error(e))?;
@@ -291,6 +338,184 @@ impl Backend {
         });
         Ok(Some(out))
     }
+}
+
+impl Backend {
+    /// `tether.chat [uri]`: sends the chat file's latest prompt; the reply is
+    /// written into the file. Returns at once.
+    async fn command_chat(&self, ready: &Ready, args: Vec<Value>) -> RpcResult<Option<Value>> {
+        let uri = match args.first() {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o
+                .get("uri")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            _ => String::new(),
+        };
+        let path = tools::uri_to_path(&uri).ok_or_else(|| {
+            RpcError::invalid_params("tether.chat takes the chat file's file:// uri")
+        })?;
+        if !chat::is_chat_path(&path) {
+            return Err(RpcError::invalid_params(format!(
+                "{} is not a chat file: chat files end in .tether.md",
+                path.display()
+            )));
+        }
+        let text = match self.docs.open_text(&path) {
+            Some(t) => t,
+            None => tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?,
+        };
+        let parsed = match chat::parse(&text) {
+            Ok(p) => p,
+            Err(msg) => {
+                self.sink.notice(format!("Tether: {msg}"));
+                return Err(failed(msg));
+            }
+        };
+        let (session_id, marker) = match parsed.session_id {
+            Some(id) => (id, None),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                ready.engine.create_session(&id, None, "").await;
+                let m = chat::marker(&id);
+                (id, Some(m))
+            }
+        };
+        if let Ok(mut s) = self.chat_sessions.lock() {
+            s.insert(session_id.clone());
+        }
+        let writer = chat::start_writer(ready.buffers.clone(), path, marker);
+        let handle = ready
+            .engine
+            .start_turn(
+                PromptParams {
+                    session_id: Some(session_id),
+                    text: parsed.prompt,
+                    context: vec![],
+                },
+                self.turn_sink(ready, Some(writer)),
+            )
+            .await
+            .map_err(|e| {
+                self.sink.notice(format!("Tether: {e}"));
+                self.start_error(e)
+            })?;
+        let out = json!({"sessionId": handle.session_id, "turnId": handle.turn_id});
+        tokio::spawn(async move {
+            let _ = handle.done.await;
+        });
+        Ok(Some(out))
+    }
+
+    fn code_actions(&self, ready: &Ready, p: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+        let uri = p.text_document.uri.as_str().to_string();
+        let Some(path) = tools::uri_to_path(&uri) else {
+            return vec![];
+        };
+        let action = |title: &str, command: &str, args: Vec<Value>| {
+            CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.to_string(),
+                command: Some(Command {
+                    title: title.to_string(),
+                    command: command.to_string(),
+                    arguments: Some(args),
+                }),
+                ..Default::default()
+            })
+        };
+        let text = self.docs.open_text(&path).unwrap_or_default();
+        let (first, last) = (p.range.start.line as usize, p.range.end.line as usize);
+        let mut out = Vec::new();
+        if chat::is_chat_path(&path) {
+            out.push(action("Send to Tether", "tether.chat", vec![json!(uri)]));
+            if let Some(sid) = chat::session_of(&text) {
+                if ready.engine.running_sessions().contains(&sid) {
+                    out.push(action("Tether: Cancel", "tether.cancel", vec![json!(sid)]));
+                }
+            }
+            // Approvals on the selected lines; else every pending approval
+            // of this chat's session (the cursor need not be on the line).
+            let pending = ready.asker.pending_ids();
+            let mut ids: Vec<String> = chat::approval_ids(&text, first, last)
+                .into_iter()
+                .filter(|id| pending.contains(id))
+                .collect();
+            if ids.is_empty() {
+                if let Some(sid) = chat::session_of(&text) {
+                    ids = ready.asker.pending_for(&sid);
+                    ids.sort();
+                }
+            }
+            for id in ids {
+                out.push(action(
+                    &format!("Tether: Approve {id}"),
+                    "tether.approve",
+                    vec![json!(id)],
+                ));
+                out.push(action(
+                    &format!("Tether: Deny {id}"),
+                    "tether.deny",
+                    vec![json!(id)],
+                ));
+            }
+            return out;
+        }
+        let range = json!(p.range);
+        if p.range.start != p.range.end {
+            out.push(action(
+                "Tether: explain",
+                "tether.ask",
+                vec![json!({"text": "Explain this code.", "uri": uri, "range": range})],
+            ));
+            let problems: Vec<String> = p
+                .context
+                .diagnostics
+                .iter()
+                .map(|d| format!("- line {}: {}", d.range.start.line + 1, d.message))
+                .collect();
+            let fix = if problems.is_empty() {
+                "Fix the problems in this code.".to_string()
+            } else {
+                format!("Fix these problems in this code:\n{}", problems.join("\n"))
+            };
+            out.push(action(
+                "Tether: fix",
+                "tether.ask",
+                vec![json!({"text": fix, "uri": uri, "range": range})],
+            ));
+        }
+        let comment = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| *i >= first && *i <= last)
+            .find_map(|(_, l)| comment_text(l));
+        if let Some(c) = comment {
+            out.push(action(
+                "Tether: do what the comment says",
+                "tether.ask",
+                vec![json!({"text": format!("Do what this comment says: {c}"), "uri": uri, "range": range})],
+            ));
+        }
+        out
+    }
+}
+
+/// The text of a comment line (`//`, `#`, `--`, `/*`, `*`, `;`, `<!--`).
+fn comment_text(line: &str) -> Option<String> {
+    let t = line.trim();
+    for prefix in ["///", "//", "#", "--", "/*", "*", ";;", ";", "<!--"] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            let rest = rest.trim_end_matches("*/").trim_end_matches("-->").trim();
+            if rest.len() >= 3 && !rest.starts_with('!') && !rest.starts_with('[') {
+                return Some(rest.to_string());
+            }
+            return None;
+        }
+    }
+    None
 }
 
 fn failed(message: String) -> RpcError {
@@ -359,8 +584,21 @@ impl LanguageServer for Backend {
         } else {
             (Encoding::Utf16, PositionEncodingKind::UTF16)
         };
+        let can_progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        let buffers = Arc::new(EditorBuffers {
+            docs: self.docs.clone(),
+            client: self.client.clone(),
+            can_apply,
+            document_changes,
+            encoding,
+        });
         let store = Store::open(&cfg.data_dir);
-        let asker = LspAsker::start(self.client.clone(), can_show);
+        let asker = LspAsker::start(self.client.clone(), can_show, self.chat_sessions.clone());
         let gate = Gate::new(
             cfg.approval.clone(),
             cfg.delegation.approvals,
@@ -394,23 +632,23 @@ impl LanguageServer for Backend {
             store,
             model,
             gate,
-            buffers: Arc::new(EditorBuffers {
-                docs: self.docs.clone(),
-                client: self.client.clone(),
-                can_apply,
-                document_changes,
-                encoding,
-            }),
+            buffers: buffers.clone(),
             root,
             redactor: Arc::new(redactor),
         });
-        let _ = self.ready.set(Ready { engine, asker });
+        let _ = self.ready.set(Ready {
+            engine,
+            asker,
+            buffers,
+            progress: can_progress,
+        });
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding_kind),
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
                     TextDocumentSyncKind::FULL,
                 )),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
                     work_done_progress_options: Default::default(),
@@ -423,6 +661,12 @@ impl LanguageServer for Backend {
             }),
             offset_encoding: None,
         })
+    }
+
+    async fn code_action(&self, p: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        let ready = self.ready()?;
+        let actions = self.code_actions(ready, &p);
+        Ok((!actions.is_empty()).then_some(actions))
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
@@ -509,9 +753,7 @@ impl LanguageServer for Backend {
                 let found = ready.asker.resolve(&id, answer);
                 Ok(Some(json!({"approvalId": id, "resolved": found})))
             }
-            "tether.chat" => Err(failed(
-                "tether.chat is not available yet; use tether/prompt or tether.ask".into(),
-            )),
+            "tether.chat" => self.command_chat(ready, p.arguments).await,
             other => Err(RpcError::invalid_params(format!(
                 "unknown command {other}; known: {}",
                 COMMANDS.join(", ")

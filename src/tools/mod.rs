@@ -73,7 +73,11 @@ pub struct ToolCtx {
     pub gate: Gate,
     pub cancel: CancellationToken,
     pub events: Arc<dyn ApprovalEvents>,
+    /// The session this agent stores into (a subagent's own session).
     pub session_id: String,
+    /// The session of the turn (the person's), for approvals: "Allow for
+    /// session" and the chat file belong to it.
+    pub turn_session_id: String,
     pub tools: ToolsConfig,
     /// Environment variables removed from commands (Tether's own secrets).
     pub secret_env: Vec<String>,
@@ -85,7 +89,7 @@ pub struct ToolCtx {
 impl ToolCtx {
     pub fn ask_ctx<'a>(&'a self, cwd: &'a Path) -> AskContext<'a> {
         AskContext {
-            session_id: &self.session_id,
+            session_id: &self.turn_session_id,
             cwd,
             cancel: &self.cancel,
             events: self.events.as_ref(),

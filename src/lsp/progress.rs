@@ -1,0 +1,107 @@
+//! Work-done progress per turn (`$/progress`): "thinking", "running `cargo
+//! test`", "waiting for approval", then done. Only for clients that declare
+//! `window.workDoneProgress`; the token is created with
+//! `window/workDoneProgress/create` from this task, never from a handler.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tower_lsp_server::ls_types::notification::Progress;
+use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
+use tower_lsp_server::ls_types::{
+    NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress, WorkDoneProgressBegin,
+    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport,
+};
+use tower_lsp_server::Client;
+
+use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+
+const CREATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the progress line says for an update, if it changes it.
+pub fn message_for(kind: &UpdateKind) -> Option<String> {
+    match kind {
+        UpdateKind::Text { .. } => Some("writing".into()),
+        UpdateKind::ToolCall {
+            status: ToolStatus::Running,
+            title,
+            ..
+        } => Some(format!("running {title}")),
+        UpdateKind::ToolCall { .. } => Some("thinking".into()),
+        UpdateKind::Approval {
+            status: ApprovalStatus::Asked,
+            ..
+        } => Some("waiting for approval".into()),
+        UpdateKind::Approval { .. } => Some("thinking".into()),
+        UpdateKind::Subagent { goal, status, .. } if status == "started" => {
+            Some(format!("subagent: {}", crate::tools::first_line(goal, 50)))
+        }
+        _ => None,
+    }
+}
+
+/// Starts the progress task of one turn; feed it the turn's updates.
+pub fn start(client: Client) -> mpsc::UnboundedSender<Update> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
+    tokio::spawn(async move {
+        let token = NumberOrString::String(format!("tether-{}", uuid::Uuid::new_v4().simple()));
+        let created = tokio::time::timeout(
+            CREATE_TIMEOUT,
+            client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                token: token.clone(),
+            }),
+        )
+        .await;
+        if !matches!(created, Ok(Ok(()))) {
+            tracing::debug!("no work-done progress: the editor did not accept the token");
+            while rx.recv().await.is_some() {}
+            return;
+        }
+        let send = |value: WorkDoneProgress| {
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                client
+                    .send_notification::<Progress>(ProgressParams {
+                        token,
+                        value: ProgressParamsValue::WorkDone(value),
+                    })
+                    .await
+            }
+        };
+        send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+            title: "Tether".into(),
+            cancellable: Some(false),
+            message: Some("thinking".into()),
+            percentage: None,
+        }))
+        .await;
+        let mut last = "thinking".to_string();
+        let mut end_message = "done".to_string();
+        while let Some(u) = rx.recv().await {
+            if let UpdateKind::TurnEnd { stop_reason } = &u.kind {
+                end_message = match stop_reason.as_str() {
+                    "end_turn" => "done".into(),
+                    other => other.replace('_', " "),
+                };
+                break;
+            }
+            if let Some(m) = message_for(&u.kind) {
+                if m != last {
+                    last = m.clone();
+                    send(WorkDoneProgress::Report(WorkDoneProgressReport {
+                        cancellable: None,
+                        message: Some(m),
+                        percentage: None,
+                    }))
+                    .await;
+                }
+            }
+        }
+        send(WorkDoneProgress::End(WorkDoneProgressEnd {
+            message: Some(end_message),
+        }))
+        .await;
+    });
+    tx
+}
