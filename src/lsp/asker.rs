@@ -24,6 +24,8 @@ use crate::protocol::APPROVAL_ACTIONS;
 
 /// One pending question; whoever answers first (dialog or command) wins.
 struct Slot {
+    /// Order of arrival (for "the oldest pending").
+    seq: u64,
     question: Question,
     reply: Mutex<Option<oneshot::Sender<Answer>>>,
     answered: CancellationToken,
@@ -66,6 +68,8 @@ pub struct LspAsker {
     /// Sessions driven from a chat file: without dialogs, their approvals
     /// are written into the file and answered there.
     chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Arrival counter, for "the oldest pending".
+    seq: std::sync::atomic::AtomicU64,
     /// Pending questions by approval id, for `tether.approve` / `tether.deny`.
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
 }
@@ -86,6 +90,7 @@ impl LspAsker {
             client,
             can_show,
             chat_sessions,
+            seq: std::sync::atomic::AtomicU64::new(0),
             registry,
         })
     }
@@ -118,10 +123,13 @@ impl LspAsker {
 
     /// Ids of questions waiting for an answer, oldest first.
     pub fn pending_ids(&self) -> Vec<String> {
-        self.registry
+        let mut slots: Vec<(u64, String)> = self
+            .registry
             .lock()
-            .map(|r| r.keys().cloned().collect())
-            .unwrap_or_default()
+            .map(|r| r.iter().map(|(id, s)| (s.seq, id.clone())).collect())
+            .unwrap_or_default();
+        slots.sort();
+        slots.into_iter().map(|(_, id)| id).collect()
     }
 }
 
@@ -140,6 +148,7 @@ impl Asker for LspAsker {
             let timeout = q.timeout;
             let cancel = q.cancel.clone();
             let slot = Arc::new(Slot {
+                seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 question: q,
                 reply: Mutex::new(Some(reply_tx)),
                 answered: CancellationToken::new(),
@@ -178,6 +187,7 @@ impl Asker for LspAsker {
         let (reply_tx, reply_rx) = oneshot::channel();
         let id = q.approval_id.clone();
         let slot = Arc::new(Slot {
+            seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             question: q,
             reply: Mutex::new(Some(reply_tx)),
             answered: CancellationToken::new(),
