@@ -5,13 +5,11 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::editor::{ClientProfile, Editor, EditorConfig};
 use support::model::{call, tool_results, ModelServer, Reply};
 
-const T: Duration = Duration::from_secs(20);
 const ORIGINAL: &str = "line one\nline two\nline three\n";
 
 fn cfg(profile: ClientProfile, root: &Path, model: &ModelServer, data: &Path) -> EditorConfig {

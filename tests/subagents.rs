@@ -138,8 +138,7 @@ async fn three_children_two_ask_and_each_outcome_matches_its_answer() {
     let parent_final = model
         .requests()
         .into_iter()
-        .filter(|r| child_goal(&r.body).is_none())
-        .last()
+        .rfind(|r| child_goal(&r.body).is_none())
         .expect("parent request");
     let results = tool_results(&parent_final.body);
     let report: Value = serde_json::from_str(&results[0].1).expect("json report");
@@ -418,8 +417,7 @@ async fn sixteen_children_with_twenty_calls_each_all_complete_and_are_stored() {
     let parent_final = model
         .requests()
         .into_iter()
-        .filter(|r| child_goal(&r.body).is_none())
-        .last()
+        .rfind(|r| child_goal(&r.body).is_none())
         .expect("parent");
     let report: Value =
         serde_json::from_str(&tool_results(&parent_final.body)[0].1).expect("report");

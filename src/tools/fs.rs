@@ -290,7 +290,12 @@ fn line_of(text: &str, byte: usize) -> usize {
 /// saved. `edit` is in the coordinates of the text the agent saw (the buffer
 /// when open, else the disk); `full_new` is that text with the edit applied.
 /// Returns a note for the model, or an error (nothing was changed).
-async fn commit(ctx: &ToolCtx, path: &Path, edit: BufferEdit, full_new: &str) -> Result<String, String> {
+async fn commit(
+    ctx: &ToolCtx,
+    path: &Path,
+    edit: BufferEdit,
+    full_new: &str,
+) -> Result<String, String> {
     let Some(buffer) = ctx.buffers.open_text(path) else {
         write_to_disk(path, full_new).await?;
         return Ok(String::new());
@@ -322,10 +327,12 @@ async fn commit(ctx: &ToolCtx, path: &Path, edit: BufferEdit, full_new: &str) ->
         },
     };
     let note = if ctx.buffers.can_apply() {
-        ctx.buffers
-            .apply_edit(path, edit)
-            .await
-            .map_err(|e| format!("The editor did not apply the edit to {} ({e}); nothing was changed.", ctx.display(path)))?;
+        ctx.buffers.apply_edit(path, edit).await.map_err(|e| {
+            format!(
+                "The editor did not apply the edit to {} ({e}); nothing was changed.",
+                ctx.display(path)
+            )
+        })?;
         if disk.as_deref().is_some_and(|d| d != buffer) {
             " The person's unsaved changes elsewhere in the file were kept unsaved."
         } else {
