@@ -211,18 +211,24 @@ pub async fn run(
 
 #[derive(Subcommand, Debug)]
 pub enum SessionsCmd {
-    /// Newest sessions first.
+    /// Newest sessions first: id, last update, message count, title.
     List {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Print a session's messages.
+    /// Print a session: its details, then its messages in order.
     Show { id: String },
-    /// Full-text search over messages.
-    Search { query: String },
-    /// Delete a session and its messages.
+    /// Full-text search over messages (every word must occur; `word*` is a
+    /// prefix), best match first, with a snippet.
+    Search {
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Delete a session with its messages and its subagents' sessions.
     Delete { id: String },
-    /// Print a session as JSON.
+    /// Print everything stored about a session as JSON.
     Export { id: String },
 }
 
@@ -253,55 +259,116 @@ pub async fn sessions(action: SessionsCmd) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let r: Result<(), String> = async {
+    let describe = |e: crate::store::StoreError| match e {
+        crate::store::StoreError::NoSession(id) => {
+            format!("no session {id}; see `tether sessions list`")
+        }
+        e => e.to_string(),
+    };
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let r: Result<String, String> = async {
+        use std::fmt::Write as _;
+        let mut out = String::new();
         match action {
             SessionsCmd::List { limit } => {
-                for s in store
-                    .list_sessions(None, limit)
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
-                    println!(
-                        "{}\t{}\t{} messages\t{}",
+                let list = store.list_sessions(None, limit).await.map_err(describe)?;
+                if list.is_empty() {
+                    eprintln!("tether: no sessions yet");
+                }
+                for s in list {
+                    let sub = if s.parent_id.is_some() { "↳ " } else { "" };
+                    let plural = if s.message_count == 1 { "" } else { "s" };
+                    let _ = writeln!(
+                        out,
+                        "{}\t{}\t{} message{plural}\t{sub}{}",
                         s.id, s.updated_at, s.message_count, s.title
                     );
                 }
             }
-            SessionsCmd::Search { query } => {
-                for s in store
-                    .list_sessions(Some(query), 50)
+            SessionsCmd::Search { query, limit } => {
+                let query = query.join(" ");
+                let found = store
+                    .list_sessions(Some(query.clone()), limit)
                     .await
-                    .map_err(|e| e.to_string())?
-                {
-                    println!("{}\t{}\t{}", s.id, s.title, s.snippet.unwrap_or_default());
+                    .map_err(describe)?;
+                if found.is_empty() {
+                    eprintln!("tether: no session matches \"{query}\"");
+                }
+                for s in found {
+                    let snippet = one_line(s.snippet.as_deref().unwrap_or(""));
+                    let _ = writeln!(out, "{}\t{}\t{snippet}", s.id, s.title);
                 }
             }
             SessionsCmd::Show { id } => {
-                for m in store.history(id).await.map_err(|e| e.to_string())? {
-                    println!("[{}] {}: {}", m.created_at, m.role, m.text);
+                let x = store.export(id).await.map_err(describe)?;
+                let s = &x.session;
+                let _ = writeln!(out, "Session {}: {}", s.id, s.title);
+                let _ = writeln!(
+                    out,
+                    "  workspace {} · model {} · {} · created {} · updated {} · tokens {} in / {} out",
+                    s.workspace, s.model, s.status, s.created_at, s.updated_at,
+                    s.prompt_tokens, s.completion_tokens
+                );
+                if let Some(p) = &s.parent_id {
+                    let _ = writeln!(out, "  subagent of {p}");
+                }
+                if !x.children.is_empty() {
+                    let _ = writeln!(out, "  subagents: {}", x.children.join(", "));
+                }
+                for m in &x.messages {
+                    let who = match &m.tool_call_id {
+                        Some(c) => format!("{} ({c})", m.role),
+                        None => m.role.clone(),
+                    };
+                    let _ = writeln!(out, "\n[{}] {who}: {}", m.created_at, m.content);
+                    for call in m.tool_calls.iter().flat_map(|v| v.as_array().into_iter().flatten()) {
+                        let name = call.pointer("/function/name").and_then(|v| v.as_str());
+                        let args = call.pointer("/function/arguments").and_then(|v| v.as_str());
+                        let _ = writeln!(
+                            out,
+                            "  → {} {}",
+                            name.unwrap_or("?"),
+                            one_line(args.unwrap_or(""))
+                        );
+                    }
                 }
             }
             SessionsCmd::Export { id } => {
-                let msgs = store.history(id.clone()).await.map_err(|e| e.to_string())?;
-                let v = serde_json::json!({"id": id, "messages": msgs});
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
-                );
+                let x = store.export(id).await.map_err(describe)?;
+                let json = serde_json::to_string_pretty(&x).map_err(|e| e.to_string())?;
+                let _ = writeln!(out, "{json}");
             }
             SessionsCmd::Delete { id } => {
-                store
-                    .write(Write::DeleteSession { id: id.clone() })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                println!("deleted {id}");
+                let n = store.delete_session(id.clone()).await.map_err(describe)?;
+                match n.saturating_sub(1) {
+                    0 => {
+                        let _ = writeln!(out, "deleted {id}");
+                    }
+                    subs => {
+                        let _ = writeln!(out, "deleted {id} and {subs} subagent session(s)");
+                    }
+                }
             }
         }
-        Ok(())
+        Ok(out)
     }
     .await;
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                // A closed pipe (`… | head`) is not worth a complaint.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tether: cannot write to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Err(e) => {
             eprintln!("tether: {e}");
             ExitCode::FAILURE

@@ -1,20 +1,33 @@
 //! The model client: OpenAI-compatible Chat Completions over HTTP with SSE.
 //!
-//! Owns the HTTP connection pool, request building, the lenient parsing of
-//! streamed chunks ([`wire`]), retries with backoff and the idle timeout.
-//! It reports streamed text through a callback and returns the assembled
-//! completion; it never touches the store, the editor or tools.
+//! Owns the HTTP connection pool, request building (model options, extra
+//! headers, `extra_body`), the framing of the response body ([`sse`]), the
+//! lenient parsing of its chunks ([`wire`]), retries with jittered exponential
+//! backoff that honour `Retry-After`, the connect and per-event idle
+//! timeouts, and cancellation. It reports streamed text through a callback
+//! and returns the assembled completion; it never touches the store, the
+//! editor or tools.
+//!
+//! Retry rules: 429, 5xx, connect errors, a connection that breaks and a
+//! provider error with such a code are retried, but only while nothing has
+//! been shown; once text has been streamed to the person, a break is reported
+//! ([`ModelError::BrokenAfterOutput`]) rather than retried, so no text is ever
+//! shown twice. Other 4xx are never retried. A response cut off in the middle
+//! of tool-call arguments is retried once, then reported. An idle timeout
+//! before any output is retried once.
 //!
 //! **Invariant:** the API key goes only into the `Authorization` header; error
 //! messages are redacted before they leave this module.
 
+pub mod sse;
 pub mod wire;
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::BackoffBuilder;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -28,31 +41,68 @@ pub enum StreamEvent {
     Reasoning(String),
 }
 
+/// Why a model request failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cancelled")]
     Cancelled,
-    #[error("cannot reach the model at {url}: {message}")]
+    #[error("cannot reach the model at {url}: {message}; check that the server is running and that baseUrl is right")]
     Connect { url: String, message: String },
-    #[error("the model endpoint answered HTTP {status}: {body}")]
+    #[error("the model endpoint answered HTTP {status}: {body}{}", status_hint(.status))]
     Status { status: u16, body: String },
-    #[error("the model sent nothing for {0} s (idle timeout); the request was abandoned")]
+    #[error("the model provider reported an error: {0}")]
+    Provider(String),
+    #[error("the model sent nothing for {0} s (idle timeout) and the request was abandoned; try again, or raise modelOptions.idleTimeoutSecs for a slow model")]
     Idle(u64),
-    #[error("the model's stream broke after part of the reply was shown: {0}")]
+    #[error("the connection to the model broke: {0}; try again")]
+    Broken(String),
+    #[error("the model's reply broke off after part of it was shown: {0}. The partial reply was kept; ask again to continue")]
     BrokenAfterOutput(String),
+    #[error("the model's response was cut off in the middle of a tool call's arguments, twice; ask again, or raise modelOptions.maxTokens")]
+    CutOff,
     #[error("the model's response could not be read: {0}")]
     Malformed(String),
 }
 
-impl ModelError {
-    /// Whether a person must see this (endpoint down, auth, etc.).
-    pub fn is_endpoint_problem(&self) -> bool {
-        matches!(
-            self,
-            ModelError::Connect { .. } | ModelError::Status { .. } | ModelError::Idle(_)
-        )
+fn status_hint(status: &u16) -> &'static str {
+    match *status {
+        401 | 403 => " — check the API key (TETHER_API_KEY, OPENAI_API_KEY or the variable named by apiKeyEnv)",
+        404 => " — check baseUrl (it usually ends in /v1) and the model name",
+        400 | 422 => " — the server rejected the request; check the model name and modelOptions (extraBody, maxTokens, temperature)",
+        413 => " — the request is too large for this server; start a new session",
+        429 => " — rate limited; wait a little and try again",
+        500..=599 => " — the provider is having trouble; try again later",
+        _ => "",
     }
 }
+
+impl ModelError {
+    /// What went wrong, without the advice (for a break after output).
+    fn cause(&self) -> String {
+        match self {
+            ModelError::Idle(n) => {
+                format!(
+                    "nothing arrived for {n} s (the idle timeout, modelOptions.idleTimeoutSecs)"
+                )
+            }
+            ModelError::Broken(m) | ModelError::Provider(m) => m.clone(),
+            ModelError::Connect { message, .. } => message.clone(),
+            ModelError::Status { status, body } => format!("HTTP {status}: {body}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the person must be told (with `window/showMessage`): every
+    /// failure except a cancellation they asked for.
+    pub fn is_endpoint_problem(&self) -> bool {
+        !matches!(self, ModelError::Cancelled)
+    }
+}
+
+/// The longest `Retry-After` we wait for; beyond it the failure is reported.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Error bodies are cut to this many bytes in messages.
+const MAX_ERROR_BODY: usize = 1000;
 
 /// A transient failure that may be retried, with the server's requested delay.
 struct Retryable {
@@ -65,6 +115,19 @@ enum AttemptError {
     Fatal(ModelError),
 }
 
+fn retry(error: ModelError) -> AttemptError {
+    AttemptError::Retry(Retryable {
+        error,
+        retry_after: None,
+    })
+}
+
+/// Whether the stream said it is finished.
+enum Flow {
+    More,
+    Done,
+}
+
 /// HTTP client for one model endpoint. Cheap to clone.
 #[derive(Clone)]
 pub struct ModelClient {
@@ -72,7 +135,10 @@ pub struct ModelClient {
     base_url: String,
     model: String,
     api_key: Option<Secret>,
+    headers: HeaderMap,
     opts: ModelOptions,
+    min_backoff: Duration,
+    max_backoff: Duration,
 }
 
 impl ModelClient {
@@ -89,12 +155,32 @@ impl ModelClient {
         )
     }
 
+    /// A client for `{base_url}/chat/completions`. Fails, saying which
+    /// setting to fix, on an invalid extra header or a non-object `extra_body`.
     pub fn new(
         base_url: String,
         model: String,
         api_key: Option<Secret>,
         opts: ModelOptions,
     ) -> Result<ModelClient, String> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in &opts.headers {
+            let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| {
+                format!("modelOptions.headers: `{k}` is not a valid HTTP header name")
+            })?;
+            let mut value = HeaderValue::from_str(v.trim()).map_err(|_| {
+                format!("modelOptions.headers: the value of `{k}` is not a valid HTTP header value")
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        if let Some(extra) = &opts.extra_body {
+            if !extra.is_object() {
+                return Err(format!(
+                    "modelOptions.extraBody must be a JSON object of fields to add to each request (e.g. {{\"top_k\": 20}}), not {extra}"
+                ));
+            }
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(opts.connect_timeout_secs.max(1)))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -104,9 +190,20 @@ impl ModelClient {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             model,
-            api_key,
+            api_key: api_key.filter(|k| !k.expose().is_empty()),
+            headers,
             opts,
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(20),
         })
+    }
+
+    /// The same client with other backoff bounds (default 200 ms .. 20 s,
+    /// doubled per retry, plus up to 100 % jitter).
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> ModelClient {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
     }
 
     pub fn model(&self) -> &str {
@@ -121,10 +218,28 @@ impl ModelClient {
         }
     }
 
+    /// Removes the API key, and anything shaped like a key or a bearer
+    /// token, from text that came from the server or the HTTP stack.
     fn redact(&self, s: &str) -> String {
-        match &self.api_key {
-            Some(k) if !k.expose().is_empty() => s.replace(k.expose(), "[REDACTED]"),
-            _ => s.to_string(),
+        let s = match &self.api_key {
+            Some(k) => s.replace(k.expose(), "[REDACTED]"),
+            None => s.to_string(),
+        };
+        static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
+        let pattern = PATTERN.get_or_init(|| {
+            regex::Regex::new(
+                r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{12,}",
+            )
+            .ok()
+        });
+        match pattern {
+            Some(re) => re
+                .replace_all(&s, |c: &regex::Captures<'_>| match c.get(1) {
+                    Some(prefix) => format!("{}[REDACTED]", prefix.as_str()),
+                    None => "[REDACTED]".to_string(),
+                })
+                .into_owned(),
+            None => s,
         }
     }
 
@@ -153,7 +268,7 @@ impl ModelClient {
     }
 
     /// Sends one chat request and streams its reply. Retries transient
-    /// failures that happen before any output was shown.
+    /// failures that happen before any output was shown (see the module doc).
     pub async fn complete(
         &self,
         messages: &[Value],
@@ -161,41 +276,76 @@ impl ModelClient {
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
         cancel: &CancellationToken,
     ) -> Result<Completion, ModelError> {
-        let body = self.body(messages, tools);
+        let mut body = self.body(messages, tools);
         let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(20))
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(self.max_backoff)
             .with_max_times(self.opts.max_retries)
             .with_jitter()
             .build();
         let mut cut_off_retried = false;
+        let mut idle_retried = false;
+        let mut dropped_stream_options = false;
         loop {
             let mut emitted = false;
             let result = self.attempt(&body, on_event, &mut emitted, cancel).await;
-            match result {
-                Ok(c) => {
-                    if c.cut_off && !cut_off_retried && !emitted {
-                        cut_off_retried = true;
-                        tracing::warn!("model response cut off mid tool arguments; retrying once");
-                        continue;
+            let r = match result {
+                Ok(c) if c.cut_off => {
+                    if emitted {
+                        return Err(ModelError::BrokenAfterOutput(
+                            "the response ended in the middle of a tool call's arguments".into(),
+                        ));
                     }
-                    return Ok(c);
+                    if cut_off_retried {
+                        return Err(ModelError::CutOff);
+                    }
+                    cut_off_retried = true;
+                    tracing::warn!("model response cut off mid tool arguments; retrying once");
+                    continue;
+                }
+                Ok(c) => return Ok(c),
+                Err(AttemptError::Fatal(ModelError::Status { status, body: text }))
+                    if matches!(status, 400 | 422)
+                        && !dropped_stream_options
+                        && text.contains("stream_options") =>
+                {
+                    // Some servers reject `stream_options`; usage is optional.
+                    tracing::info!("the server rejects stream_options; retrying without it");
+                    dropped_stream_options = true;
+                    if let Value::Object(m) = &mut body {
+                        m.remove("stream_options");
+                    }
+                    continue;
                 }
                 Err(AttemptError::Fatal(e)) => return Err(e),
-                Err(AttemptError::Retry(r)) => {
-                    if emitted {
-                        return Err(ModelError::BrokenAfterOutput(r.error.to_string()));
-                    }
-                    let Some(backoff) = delays.next() else {
-                        return Err(r.error);
-                    };
-                    let wait = r.retry_after.map(|ra| ra.max(backoff)).unwrap_or(backoff);
-                    tracing::info!("model request failed ({}); retrying in {wait:?}", r.error);
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Err(ModelError::Cancelled),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
+                Err(AttemptError::Retry(r)) => r,
+            };
+            if emitted {
+                return Err(ModelError::BrokenAfterOutput(r.error.cause()));
+            }
+            if matches!(r.error, ModelError::Idle(_)) {
+                if idle_retried {
+                    return Err(r.error);
                 }
+                idle_retried = true;
+            }
+            if let Some(ra) = r.retry_after.filter(|ra| *ra > MAX_RETRY_AFTER) {
+                return Err(match r.error {
+                    ModelError::Status { status, body } => ModelError::Status {
+                        status,
+                        body: format!("{body} (the server asks to wait {} s)", ra.as_secs()),
+                    },
+                    e => e,
+                });
+            }
+            let Some(backoff) = delays.next() else {
+                return Err(r.error);
+            };
+            let wait = r.retry_after.map_or(backoff, |ra| ra.max(backoff));
+            tracing::info!("model request failed ({}); retrying in {wait:?}", r.error);
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(ModelError::Cancelled),
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -211,13 +361,13 @@ impl ModelClient {
         let mut req = self
             .http
             .post(&url)
-            .header("Accept", "text/event-stream")
+            .header(ACCEPT, "text/event-stream")
+            .headers(self.headers.clone())
             .json(body);
         if let Some(k) = &self.api_key {
-            req = req.bearer_auth(k.expose());
-        }
-        for (k, v) in &self.opts.headers {
-            req = req.header(k.as_str(), v.as_str());
+            if !self.headers.contains_key(AUTHORIZATION) {
+                req = req.bearer_auth(k.expose());
+            }
         }
         let idle = Duration::from_secs(self.opts.idle_timeout_secs.max(1));
         let sent = tokio::select! {
@@ -225,45 +375,29 @@ impl ModelClient {
             r = tokio::time::timeout(idle, req.send()) => r,
         };
         let resp = match sent {
-            Err(_) => {
-                return Err(AttemptError::Retry(Retryable {
-                    error: ModelError::Idle(idle.as_secs()),
-                    retry_after: None,
-                }))
-            }
+            Err(_) => return Err(retry(ModelError::Idle(idle.as_secs()))),
             Ok(Err(e)) => {
-                return Err(AttemptError::Retry(Retryable {
-                    error: ModelError::Connect {
-                        url: url.clone(),
-                        message: self.redact(&error_chain(&e)),
-                    },
-                    retry_after: None,
-                }))
+                let message = self.redact(&root_cause(&e));
+                return Err(if e.is_builder() {
+                    AttemptError::Fatal(ModelError::Connect { url, message })
+                } else if e.is_connect() || e.is_timeout() {
+                    retry(ModelError::Connect { url, message })
+                } else {
+                    retry(ModelError::Broken(message))
+                });
             }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
         if !status.is_success() {
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s.min(120.0)));
+            let retry_after = retry_after(resp.headers(), SystemTime::now());
             let text = tokio::select! {
                 _ = cancel.cancelled() => return Err(AttemptError::Fatal(ModelError::Cancelled)),
                 t = tokio::time::timeout(idle, resp.text()) => t.ok().and_then(|r| r.ok()).unwrap_or_default(),
             };
-            let mut body = self.redact(text.trim());
-            if body.len() > 2000 {
-                let cut = floor_char_boundary(&body, 2000);
-                body.truncate(cut);
-                body.push('…');
-            }
             let error = ModelError::Status {
                 status: status.as_u16(),
-                body,
+                body: self.redact(&error_message(&text, status)),
             };
             return if status.as_u16() == 429 || status.is_server_error() {
                 Err(AttemptError::Retry(Retryable { error, retry_after }))
@@ -271,119 +405,269 @@ impl ModelClient {
                 Err(AttemptError::Fatal(error))
             };
         }
-        let is_json = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| ct.contains("application/json"))
-            .unwrap_or(false);
-        if is_json {
-            let text = tokio::select! {
-                _ = cancel.cancelled() => return Err(AttemptError::Fatal(ModelError::Cancelled)),
-                t = tokio::time::timeout(idle, resp.text()) => t,
-            };
-            let text = match text {
-                Err(_) => {
-                    return Err(AttemptError::Retry(Retryable {
-                        error: ModelError::Idle(idle.as_secs()),
-                        retry_after: None,
-                    }))
-                }
-                Ok(Err(e)) => {
-                    return Err(AttemptError::Retry(Retryable {
-                        error: ModelError::Connect {
-                            url,
-                            message: self.redact(&error_chain(&e)),
-                        },
-                        retry_after: None,
-                    }))
-                }
-                Ok(Ok(t)) => t,
-            };
-            let c = wire::parse_whole(&text)
-                .map_err(|e| AttemptError::Fatal(ModelError::Malformed(e)))?;
-            if !c.text.is_empty() {
-                *emitted = true;
-                on_event(StreamEvent::Text(c.text.clone()));
-            }
-            return Ok(c);
-        }
 
+        let mut stream = resp.bytes_stream();
+        let mut decoder = sse::Decoder::default();
         let mut asm = wire::Assembler::default();
-        let mut stream = resp.bytes_stream().eventsource();
-        loop {
+        let mut items = Vec::new();
+        'read: loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Err(AttemptError::Fatal(ModelError::Cancelled)),
                 n = tokio::time::timeout(idle, stream.next()) => n,
             };
-            match next {
-                Err(_) => {
-                    return Err(AttemptError::Retry(Retryable {
-                        error: ModelError::Idle(idle.as_secs()),
-                        retry_after: None,
-                    }))
-                }
-                Ok(None) => break,
+            let ended = match next {
+                Err(_) => return Err(retry(ModelError::Idle(idle.as_secs()))),
                 Ok(Some(Err(e))) => {
-                    return Err(AttemptError::Retry(Retryable {
-                        error: ModelError::Connect {
-                            url,
-                            message: self.redact(&e.to_string()),
-                        },
-                        retry_after: None,
-                    }))
+                    return Err(retry(ModelError::Broken(self.redact(&root_cause(&e)))))
                 }
-                Ok(Some(Ok(ev))) => {
-                    let data = ev.data.trim();
-                    if data.is_empty() {
-                        continue;
+                Ok(Some(Ok(bytes))) => {
+                    decoder.feed(&bytes, &mut items);
+                    false
+                }
+                Ok(None) => {
+                    decoder.finish(&mut items);
+                    true
+                }
+            };
+            for item in items.drain(..) {
+                match item {
+                    sse::Item::Data(data) => {
+                        if let Flow::Done = self.take_data(&data, &mut asm, on_event, emitted)? {
+                            break 'read;
+                        }
                     }
-                    if data == "[DONE]" {
-                        asm.saw_done = true;
-                        break;
-                    }
-                    match asm.push(data) {
-                        Ok(out) => {
-                            for e in out {
-                                if matches!(e, StreamEvent::Text(_)) {
-                                    *emitted = true;
-                                }
-                                on_event(e);
-                            }
-                        }
-                        Err(wire::ChunkError::Provider(msg)) => {
-                            return Err(AttemptError::Fatal(ModelError::Status {
-                                status: 200,
-                                body: self.redact(&msg),
-                            }))
-                        }
-                        Err(wire::ChunkError::Json(msg)) => {
-                            tracing::warn!("skipping unreadable stream chunk: {msg}");
-                        }
+                    sse::Item::Whole(text) => {
+                        return self.take_whole(&text, on_event, emitted);
                     }
                 }
             }
+            if ended {
+                break;
+            }
         }
         let c = asm.finish();
-        if c.stream_incomplete && !c.cut_off && c.text.is_empty() && c.tool_calls.is_empty() {
-            return Err(AttemptError::Retry(Retryable {
-                error: ModelError::Malformed("the stream ended before any output".into()),
-                retry_after: None,
-            }));
+        if c.stream_incomplete && c.is_empty() {
+            return Err(retry(ModelError::Broken(
+                "the response ended before any output".into(),
+            )));
         }
         Ok(c)
     }
+
+    /// Handles the data of one event.
+    fn take_data(
+        &self,
+        data: &str,
+        asm: &mut wire::Assembler,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+        emitted: &mut bool,
+    ) -> Result<Flow, AttemptError> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(Flow::More);
+        }
+        if data == "[DONE]" {
+            asm.saw_done = true;
+            return Ok(Flow::Done);
+        }
+        match asm.push(data) {
+            Ok(events) => {
+                for e in events {
+                    if matches!(e, StreamEvent::Text(_)) {
+                        *emitted = true;
+                    }
+                    on_event(e);
+                }
+                Ok(Flow::More)
+            }
+            Err(wire::ChunkError::Provider { message, code }) => {
+                Err(self.provider_failure(&message, code))
+            }
+            Err(wire::ChunkError::Json(_)) if data.contains('\n') => {
+                // A server that forgets the blank line between events sends
+                // several chunks as one multi-line event.
+                for line in data.lines() {
+                    if let Flow::Done = self.take_data(line, asm, on_event, emitted)? {
+                        return Ok(Flow::Done);
+                    }
+                }
+                Ok(Flow::More)
+            }
+            Err(wire::ChunkError::Json(msg)) => {
+                tracing::warn!(
+                    "skipping an unreadable stream chunk ({msg}): {}",
+                    self.redact(snippet(data, 200)).as_str()
+                );
+                Ok(Flow::More)
+            }
+        }
+    }
+
+    /// Handles a response that was one body instead of a stream.
+    fn take_whole(
+        &self,
+        text: &str,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+        emitted: &mut bool,
+    ) -> Result<Completion, AttemptError> {
+        let c = match wire::parse_whole(text) {
+            Ok(c) => c,
+            Err(wire::ChunkError::Provider { message, code }) => {
+                return Err(self.provider_failure(&message, code))
+            }
+            Err(wire::ChunkError::Json(msg)) => {
+                return Err(AttemptError::Fatal(ModelError::Malformed(format!(
+                    "{msg}; the body starts with: {}",
+                    self.redact(snippet(text, 300))
+                ))))
+            }
+        };
+        if !c.reasoning.is_empty() {
+            on_event(StreamEvent::Reasoning(c.reasoning.clone()));
+        }
+        if !c.text.is_empty() {
+            *emitted = true;
+            on_event(StreamEvent::Text(c.text.clone()));
+        }
+        Ok(c)
+    }
+
+    /// An error the provider reported with a 200: retried when its code says
+    /// it is transient.
+    fn provider_failure(&self, message: &str, code: Option<u64>) -> AttemptError {
+        let shown = match code {
+            Some(c) => format!("{} (code {c})", self.redact(message)),
+            None => self.redact(message),
+        };
+        let error = ModelError::Provider(shown);
+        match code {
+            Some(429) | Some(500..=599) => retry(error),
+            _ => AttemptError::Fatal(error),
+        }
+    }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
+/// The readable part of an error body: OpenAI-style `error.message` when
+/// there is one, else the text itself, cut short.
+fn error_message(text: &str, status: reqwest::StatusCode) -> String {
+    let text = text.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        let err = v.get("error").unwrap_or(&v);
+        let msg = match err {
+            Value::String(s) => Some(s.clone()),
+            _ => err
+                .get("message")
+                .or_else(|| err.get("detail"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        if let Some(m) = msg.filter(|m| !m.trim().is_empty()) {
+            return snippet(m.trim(), MAX_ERROR_BODY).to_string() + ellipsis(&m, MAX_ERROR_BODY);
+        }
+    }
+    if text.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no error message")
+            .to_string();
+    }
+    snippet(text, MAX_ERROR_BODY).to_string() + ellipsis(text, MAX_ERROR_BODY)
+}
+
+fn ellipsis(s: &str, max: usize) -> &'static str {
+    if s.trim().len() > max {
+        "…"
+    } else {
+        ""
+    }
+}
+
+/// At most `max` bytes of `s`, cut on a char boundary.
+fn snippet(s: &str, max: usize) -> &str {
+    &s[..floor_char_boundary(s, max)]
+}
+
+/// The delay a server asks for: `retry-after-ms` (OpenAI, Azure), else
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let secs = |s: f64| {
+        (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(86_400.0 * 365.0)))
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if let Some(d) = secs(ms / 1000.0) {
+            return Some(d);
+        }
+    }
+    let v = get("retry-after")?;
+    if let Ok(s) = v.parse::<f64>() {
+        return secs(s);
+    }
+    let at = parse_http_date(v)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, zone] = parts.as_slice() else {
+        return None;
+    };
+    if !zone.eq_ignore_ascii_case("GMT") && !zone.eq_ignore_ascii_case("UTC") {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let month = MONTHS.iter().position(|m| month.eq_ignore_ascii_case(m))? as i64 + 1;
+    let day: i64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=31).contains(&day)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&m)
+        || !(0..61).contains(&sec)
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t = days * 86_400 + h * 3600 + m * 60 + sec;
+    u64::try_from(t)
+        .ok()
+        .map(|t| UNIX_EPOCH + Duration::from_secs(t))
+}
+
+/// The innermost cause of a transport error ("Connection reset by peer"),
+/// which says more than reqwest's outer layers; the whole chain is logged.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut last = chain.clone();
     let mut src = e.source();
     while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        last = inner.to_string();
+        chain.push_str(": ");
+        chain.push_str(&last);
         src = inner.source();
     }
-    s
+    tracing::debug!("model transport error: {chain}");
+    if last.trim().is_empty() {
+        chain
+    } else {
+        last
+    }
 }
 
 /// The largest index `<= i` that is a char boundary of `s`.
@@ -396,4 +680,119 @@ pub fn floor_char_boundary(s: &str, i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_opts() -> ModelOptions {
+        let sources = crate::config::Sources {
+            env: Default::default(),
+            init_options: None,
+            workspace_root: None,
+        };
+        match Config::load(&sources) {
+            Ok(c) => c.model_options,
+            Err(e) => panic!("default config: {e}"),
+        }
+    }
+
+    fn client(key: Option<&str>) -> ModelClient {
+        ModelClient::new(
+            "http://127.0.0.1:9/v1/".into(),
+            "m".into(),
+            key.map(Secret::new),
+            default_opts(),
+        )
+        .expect("client")
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "1")]), now),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "0.5")]), now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "2"), ("retry-after-ms", "1500")]), now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT")]), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "Sun, 06 Nov 1994 08:49:00 GMT")]), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h(&[("retry-after", "-3")]), now), None);
+        assert_eq!(retry_after(&h(&[("retry-after", "soon")]), now), None);
+        assert_eq!(retry_after(&h(&[("retry-after", "1e400")]), now), None);
+        assert_eq!(retry_after(&h(&[]), now), None);
+    }
+
+    #[test]
+    fn redaction_and_error_bodies() {
+        let c = client(Some("sk-test-secret-123"));
+        let r = c.redact("bad key sk-test-secret-123, header Bearer abcdefgh12345678, other sk-proj-ABCDEFGHIJKLMNOP");
+        assert!(
+            !r.contains("secret-123")
+                && !r.contains("abcdefgh1234")
+                && !r.contains("ABCDEFGHIJKLMNOP"),
+            "{r}"
+        );
+        assert!(r.contains("Bearer [REDACTED]"), "{r}");
+        let s = reqwest::StatusCode::UNAUTHORIZED;
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Invalid key"}}"#, s),
+            "Invalid key"
+        );
+        assert_eq!(error_message(r#"{"detail":"Not found"}"#, s), "Not found");
+        assert_eq!(error_message("", s), "Unauthorized");
+        let long = "é".repeat(2000);
+        let m = error_message(&long, s);
+        assert!(m.len() <= MAX_ERROR_BODY + 3 && m.ends_with('…'));
+        let e = ModelError::Status {
+            status: 401,
+            body: "Invalid key".into(),
+        };
+        assert!(e.to_string().contains("TETHER_API_KEY"), "{e}");
+    }
+
+    #[test]
+    fn options_are_checked_and_applied() {
+        let mut opts = default_opts();
+        opts.headers.insert("bad header".into(), "x".into());
+        let e = ModelClient::new("http://x/v1".into(), "m".into(), None, opts.clone())
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("bad header"), "{e}");
+        opts.headers.clear();
+        opts.headers.insert("X-Title".into(), "Tether".into());
+        opts.extra_body = Some(json!([1]));
+        assert!(ModelClient::new("http://x/v1".into(), "m".into(), None, opts.clone()).is_err());
+        opts.extra_body = Some(json!({"top_k": 20, "stream_options": null}));
+        opts.temperature = Some(0.25);
+        opts.max_tokens = Some(64);
+        let c = ModelClient::new("http://x/v1/".into(), "m".into(), None, opts).expect("client");
+        let b = c.body(&[json!({"role": "user", "content": "hi"})], &[]);
+        assert_eq!(b["top_k"], 20);
+        assert_eq!(b["temperature"], 0.25);
+        assert_eq!(b["max_tokens"], 64);
+        assert!(b.get("tools").is_none());
+        assert_eq!(c.base_url, "http://x/v1");
+    }
 }

@@ -48,31 +48,39 @@ pub struct Decoder {
 impl Decoder {
     /// Feeds the next bytes of the body; complete events are pushed to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Item>) {
-        let mut bytes = bytes;
-        if self.mode == Mode::Sniffing {
-            // Leading whitespace and a byte-order mark decide nothing.
-            let start = if self.buf.is_empty() {
-                bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
-            } else {
-                bytes
-            };
-            let skip = start
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .unwrap_or(start.len());
-            let rest = &start[skip..];
-            match rest.first() {
-                None => {
-                    // Remember that something (a BOM, blanks) was seen.
-                    self.buf.push(b' ');
-                    return;
-                }
-                Some(b'{') | Some(b'[') => self.mode = Mode::Whole,
-                Some(_) => self.mode = Mode::Events,
-            }
-            self.buf.clear();
-            bytes = rest;
+        if self.mode != Mode::Sniffing {
+            return self.take(bytes, out);
         }
+        // Leading whitespace and a byte-order mark decide nothing.
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() < BOM.len() && BOM.starts_with(&self.buf) {
+            return; // maybe the rest of a BOM is still to come
+        }
+        let start = if self.buf.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let Some(skip) = self.buf[start..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+        else {
+            // Only blanks so far; a BOM can no longer start the body.
+            self.buf.clear();
+            self.buf.push(b' ');
+            return;
+        };
+        let rest = self.buf.split_off(start + skip);
+        self.buf.clear();
+        self.mode = match rest[0] {
+            b'{' | b'[' => Mode::Whole,
+            _ => Mode::Events,
+        };
+        self.take(&rest, out);
+    }
+
+    fn take(&mut self, bytes: &[u8], out: &mut Vec<Item>) {
         match self.mode {
             Mode::Whole => self.buf.extend_from_slice(bytes),
             _ => self.lines(bytes, out),
@@ -202,7 +210,10 @@ mod tests {
 
     #[test]
     fn open_event_at_eof_is_delivered() {
-        assert_eq!(decode(&[b"data: {\"a\":1}\n\ndata: {\"b\":2}"]), data(&["{\"a\":1}", "{\"b\":2}"]));
+        assert_eq!(
+            decode(&[b"data: {\"a\":1}\n\ndata: {\"b\":2}"]),
+            data(&["{\"a\":1}", "{\"b\":2}"])
+        );
         assert_eq!(decode(&[b"data: x\n"]), data(&["x"]));
         assert_eq!(decode(&[b""]), vec![]);
     }
@@ -211,14 +222,54 @@ mod tests {
     fn json_body_is_sniffed() {
         let out = decode(&[b"\xEF\xBB\xBF \n", b" {\"choices\"", b":[]}"]);
         assert_eq!(out, vec![Item::Whole("{\"choices\":[]}".into())]);
+        // A byte-order mark split across reads is still one.
+        assert_eq!(
+            decode(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"]),
+            data(&["x"])
+        );
     }
 
     #[test]
     fn utf8_split_across_pieces_and_invalid_bytes() {
         let s = "data: héllo 😀\n\n".as_bytes();
         for cut in 0..s.len() {
-            assert_eq!(decode(&[&s[..cut], &s[cut..]]), data(&["héllo 😀"]), "cut at {cut}");
+            assert_eq!(
+                decode(&[&s[..cut], &s[cut..]]),
+                data(&["héllo 😀"]),
+                "cut at {cut}"
+            );
         }
         assert_eq!(decode(&[b"data: a\xFFb\n\n"]), data(&["a\u{FFFD}b"]));
+    }
+
+    proptest::proptest! {
+        /// However the body is split into reads, the events are the same.
+        #[test]
+        fn any_split_decodes_the_same(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "data: {\"a\":1}", "data:x", "data: é😀", "", ":comment", "event: e",
+                "id: 3", "retry: 10", "data", "\u{feff}", "\u{feff}data: bom", " ", "{",
+                "data: [DONE]",
+            ]), 0..24),
+            ends in proptest::collection::vec(proptest::sample::select(vec!["\n", "\r\n", "\r"]), 24),
+            cuts in proptest::collection::vec(0usize..512, 0..6),
+        ) {
+            let mut body = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                body.extend_from_slice(p.as_bytes());
+                body.extend_from_slice(ends[i].as_bytes());
+            }
+            let whole = decode(&[&body]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&body[at..c]);
+                at = c;
+            }
+            pieces.push(&body[at..]);
+            proptest::prop_assert_eq!(decode(&pieces), whole);
+        }
     }
 }

@@ -148,9 +148,11 @@ pub struct Assembler {
 /// A number given as a number, a float or a string.
 fn lenient_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -296,6 +298,16 @@ impl Assembler {
                     _ => Some(i),
                 };
             }
+            if let Some(id) = id {
+                return by_id(id);
+            }
+            if name.is_some() {
+                return None;
+            }
+            // A new index with neither id nor name: the server started
+            // numbering after the first chunk of the last call.
+            let last = self.calls.len().checked_sub(1)?;
+            return self.calls[last].index.is_none().then_some(last);
         }
         if let Some(id) = id {
             return by_id(id);
@@ -419,7 +431,9 @@ pub fn parse_whole(body: &str) -> Result<Completion, ChunkError> {
                     .then(|| lines.iter().map(|l| serde_json::from_str(l).ok()).collect())
                     .flatten();
                 let Some(chunks) = chunks else {
-                    return Err(ChunkError::Json(format!("not a chat completion: {whole_err}")));
+                    return Err(ChunkError::Json(format!(
+                        "not a chat completion: {whole_err}"
+                    )));
                 };
                 for c in chunks {
                     asm.push_chunk(c)?;
@@ -468,7 +482,10 @@ mod tests {
         ]);
         let args: Vec<&str> = c.tool_calls.iter().map(|t| t.arguments.as_str()).collect();
         assert_eq!(args, [r#"{"path":"a"}"#, r#"{"path":"b"}"#]);
-        assert_ne!(c.tool_calls[0].id, c.tool_calls[1].id, "generated ids are distinct");
+        assert_ne!(
+            c.tool_calls[0].id, c.tool_calls[1].id,
+            "generated ids are distinct"
+        );
         // The name repeated in every chunk of one call.
         let c = assemble(&[
             r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"read_file","arguments":"{\"path\":"}}]}}]}"#,
@@ -562,5 +579,32 @@ mod tests {
             parse_whole(r#"{"error":"quota"}"#),
             Err(ChunkError::Provider { message, code: None }) if message == "quota"
         ));
+    }
+
+    proptest::proptest! {
+        /// No sequence of odd chunks makes the assembler panic.
+        #[test]
+        fn never_panics(chunks in proptest::collection::vec(proptest::sample::select(vec![
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"x","arguments":"{"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"y"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b"}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":"zz","id":null,"function":null}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"hi","reasoning":[1]}}]}"#,
+            r#"{"choices":[{"finish_reason":7}],"usage":{"prompt_tokens":-1}}"#,
+            r#"{"choices":null,"usage":"lots"}"#,
+            r#"{"error":null}"#,
+            r#"{"error":{"code":"x"}}"#,
+            "[]", "null", "{", "",
+        ]), 0..20)) {
+            let mut a = Assembler::default();
+            for c in &chunks {
+                let _ = a.push(c);
+            }
+            let done = a.finish();
+            proptest::prop_assert!(done.tool_calls.iter().all(|t| !t.id.is_empty()));
+            let _ = parse_whole(&chunks.concat());
+        }
     }
 }

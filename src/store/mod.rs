@@ -1,34 +1,47 @@
-//! The session store: SQLite (bundled, WAL, FTS5) with **one writer thread**.
+//! The session store: SQLite (bundled, WAL, FTS5) with **one writer thread**
+//! (DESIGN §7).
 //!
 //! Everything that writes sends a [`Write`] down a channel; the writer thread
-//! owns the only write connection, batches what is queued into one
-//! `BEGIN IMMEDIATE` transaction and acknowledges each write after commit.
-//! Readers open their own read-only connections. Nobody shares a connection.
+//! (`writer`) owns the only write connection, batches what is queued into one
+//! `BEGIN IMMEDIATE` transaction and acknowledges each write after commit
+//! ([`Store::write`] waits for that; [`Store::submit`] does not). Readers use
+//! their own read-only connections (`query`), pooled, off the async threads.
+//! Nobody shares a connection. A busy timeout lets a second process (another
+//! editor window's server) share the file. The schema is versioned
+//! ([`schema`]).
 //!
 //! **Architecture invariant:** only the writer thread writes the database.
 //! If the database cannot be opened or written (read-only dir, full disk),
 //! the store keeps working as a no-op and reports it once through
 //! [`Store::take_warning`], so a turn is never lost because history is.
+//!
+//! Secrets: tool output is redacted by the tools (see `tools::redact`) before
+//! it reaches the model or this store; the store keeps what it is given.
 
-mod schema;
+mod query;
+pub mod schema;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::protocol::{HistoryMessage, SessionInfo};
+pub use query::{
+    fts_query, ApprovalRecord, ExportMessage, SessionExport, SessionRecord, ToolRunRecord,
+};
+use writer::{Health, Job, Op};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -38,6 +51,21 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A session title from its first prompt: the first line, trimmed, at most
+/// 80 characters (no model call).
+pub fn title_from_prompt(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or("").trim();
+    let mut t: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        t.push('…');
+    }
+    if t.is_empty() {
+        "untitled".to_string()
+    } else {
+        t
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +106,8 @@ pub struct AllowRule {
 /// One thing to write.
 #[derive(Debug)]
 pub enum Write {
+    /// A new session; an existing id is left as it is. An empty title is
+    /// replaced by the first user message's first line.
     CreateSession {
         id: String,
         parent_id: Option<String>,
@@ -85,6 +115,7 @@ pub enum Write {
         workspace: String,
         model: String,
     },
+    /// The next message of a session (its `seq` is the session's next).
     AppendMessage {
         session_id: String,
         message: StoredMessage,
@@ -104,6 +135,7 @@ pub enum Write {
         request: String,
         decision: String,
         scope: String,
+        /// Who asked: a subagent's label, or `None` for the main agent.
         agent: Option<String>,
     },
     AddRule {
@@ -118,15 +150,39 @@ pub enum Write {
         prompt_tokens: u64,
         completion_tokens: u64,
     },
+    /// Deletes a session with its messages, tool runs, approvals and
+    /// subagent sessions.
     DeleteSession {
         id: String,
     },
 }
 
-struct Job {
-    write: Write,
-    ack: Option<oneshot::Sender<Result<(), String>>>,
+/// How a store is opened. [`Store::open`] uses the defaults; tests and the
+/// benchmark use [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a write waits for another process's write lock before the
+    /// writer backs off and retries.
+    pub busy_timeout: Duration,
+    /// Simulates a nearly full disk: the database may grow by at most this
+    /// many pages past its size at open (`PRAGMA max_page_count`).
+    pub free_pages: Option<u64>,
+    /// The most writes committed in one transaction.
+    pub max_batch: usize,
 }
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(5),
+            free_pages: None,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Reader connections kept open between reads.
+const IDLE_READERS: usize = 4;
 
 /// Handle to the store; cheap to clone, safe to pass to every task.
 #[derive(Clone)]
@@ -137,41 +193,57 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     /// `None` when the database could not be opened.
-    tx: Mutex<Option<std_mpsc::Sender<Job>>>,
-    failure: Mutex<Option<String>>,
-    warned: AtomicBool,
+    tx: Option<std_mpsc::Sender<Job>>,
+    health: Arc<Health>,
+    readers: Mutex<Vec<Connection>>,
+    busy_timeout: Duration,
+}
+
+impl Inner {
+    fn unavailable(&self) -> StoreError {
+        StoreError::Unavailable(self.health.failure().unwrap_or_default())
+    }
 }
 
 impl Store {
     /// Opens (creating and migrating) `dir/tether.db` and starts the writer.
     /// Never fails: a store that cannot be opened becomes a no-op that says so.
     pub fn open(dir: &Path) -> Store {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub fn open_with(dir: &Path, opts: StoreOptions) -> Store {
         let path = dir.join("tether.db");
+        let health = Arc::new(Health::default());
         let opened = std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and_then(|_| open_writer(&path).map_err(|e| format!("{}: {e}", path.display())));
-        let (tx, failure) = match opened {
+            .and_then(|_| {
+                writer::open_writer(&path, &opts).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        let tx = match opened {
             Ok(conn) => {
                 let (tx, rx) = std_mpsc::channel::<Job>();
-                let spawned = std::thread::Builder::new()
-                    .name("tether-store-writer".into())
-                    .spawn(move || writer_loop(conn, rx));
-                match spawned {
-                    Ok(_) => (Some(tx), None),
-                    Err(e) => (None, Some(format!("cannot start the store writer: {e}"))),
+                match writer::spawn(conn, rx, health.clone(), opts.max_batch) {
+                    Ok(()) => Some(tx),
+                    Err(e) => {
+                        health.record(&format!("cannot start the store writer: {e}"));
+                        None
+                    }
                 }
             }
             Err(e) => {
-                tracing::warn!("session store unavailable: {e}");
-                (None, Some(e))
+                health.record(&e);
+                None
             }
         };
         Store {
             inner: Arc::new(Inner {
                 path,
-                tx: Mutex::new(tx),
-                failure: Mutex::new(failure),
-                warned: AtomicBool::new(false),
+                tx,
+                health,
+                readers: Mutex::new(Vec::new()),
+                busy_timeout: opts.busy_timeout,
             }),
         }
     }
@@ -183,89 +255,94 @@ impl Store {
     /// The first time history could not be saved, a message for the person;
     /// afterwards `None` (they are told once).
     pub fn take_warning(&self) -> Option<String> {
-        let failure = self.inner.failure.lock().ok()?.clone()?;
-        if self.inner.warned.swap(true, Ordering::SeqCst) {
-            None
-        } else {
-            Some(format!("Tether: history is not being saved ({failure})"))
-        }
+        self.inner.health.take_warning().map(|why| {
+            let dir = self.inner.path.parent().unwrap_or(&self.inner.path);
+            format!(
+                "Tether: history is not being saved ({why}). Turns still run; \
+                     check the free space and write access of {}.",
+                dir.display()
+            )
+        })
     }
 
-    fn record_failure(&self, msg: &str) {
-        if let Ok(mut f) = self.inner.failure.lock() {
-            if f.is_none() {
-                tracing::warn!("session store: {msg}");
-                *f = Some(msg.to_string());
+    fn send(&self, op: Op, ack: Option<oneshot::Sender<Result<(), String>>>) -> bool {
+        match &self.inner.tx {
+            Some(tx) => {
+                let sent = tx.send(Job { op, ack }).is_ok();
+                if !sent {
+                    self.inner.health.record("the store writer stopped");
+                }
+                sent
             }
+            None => false,
         }
     }
 
-    fn sender(&self) -> Option<std_mpsc::Sender<Job>> {
-        self.inner.tx.lock().ok().and_then(|g| g.clone())
-    }
-
-    /// Queues a write without waiting for it.
+    /// Queues a write without waiting for it. A failure is recorded for
+    /// [`Store::take_warning`].
     pub fn submit(&self, write: Write) {
-        if let Some(tx) = self.sender() {
-            if tx.send(Job { write, ack: None }).is_err() {
-                self.record_failure("the store writer stopped");
-            }
-        }
+        self.send(Op::Write(Box::new(write)), None);
     }
 
     /// Writes and waits until the write is committed.
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
-        let Some(tx) = self.sender() else {
-            let why = self
-                .inner
-                .failure
-                .lock()
-                .ok()
-                .and_then(|f| f.clone())
-                .unwrap_or_default();
-            return Err(StoreError::Unavailable(why));
-        };
+        self.send_and_wait(Op::Write(Box::new(write))).await
+    }
+
+    /// Waits until everything queued before this call is committed (or has
+    /// failed).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.send_and_wait(Op::Flush).await
+    }
+
+    async fn send_and_wait(&self, op: Op) -> Result<(), StoreError> {
+        if self.inner.tx.is_none() {
+            return Err(self.inner.unavailable());
+        }
         let (ack_tx, ack_rx) = oneshot::channel();
-        if tx
-            .send(Job {
-                write,
-                ack: Some(ack_tx),
-            })
-            .is_err()
-        {
-            self.record_failure("the store writer stopped");
+        if !self.send(op, Some(ack_tx)) {
             return Err(StoreError::WriterGone);
         }
         match ack_rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.record_failure(&e);
-                Err(StoreError::Unavailable(e))
-            }
+            Ok(Err(e)) => Err(StoreError::Unavailable(e)),
             Err(_) => Err(StoreError::WriterGone),
         }
     }
 
-    /// Runs a read on its own read-only connection, off the async threads.
+    /// Runs a read on a reader connection (never the writer's), off the
+    /// async threads. Connections are reused between reads.
+    ///
+    /// A read sees every write queued on this store before it, even by
+    /// [`Store::submit`] (it waits for the writer to reach that point first),
+    /// so "create, then look up" never races.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let path = self.inner.path.clone();
-        if self.sender().is_none() {
-            let why = self
-                .inner
-                .failure
-                .lock()
-                .ok()
-                .and_then(|f| f.clone())
-                .unwrap_or_default();
-            return Err(StoreError::Unavailable(why));
+        if self.inner.tx.is_none() {
+            return Err(self.inner.unavailable());
         }
+        // A writer that stopped leaves the database readable.
+        let _ = self.flush().await;
+        let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = open_reader(&path)?;
-            f(&conn)
+            let idle = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match idle {
+                Some(c) => c,
+                None => open_reader(&inner.path, inner.busy_timeout)?,
+            };
+            let out = f(&conn);
+            // A connection that saw an error is dropped, not reused.
+            if out.is_ok() {
+                if let Ok(mut idle) = inner.readers.lock() {
+                    if idle.len() < IDLE_READERS {
+                        idle.push(conn);
+                    }
+                }
+            }
+            out
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
@@ -277,33 +354,34 @@ impl Store {
         query: Option<String>,
         limit: u32,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        self.read(move |c| list_sessions(c, query.as_deref(), limit))
+        self.read(move |c| query::list_sessions(c, query.as_deref(), limit))
             .await
     }
 
     pub async fn session_exists(&self, id: String) -> Result<bool, StoreError> {
-        self.read(move |c| {
-            Ok(
-                c.query_row("SELECT 1 FROM sessions WHERE id = ?1", [&id], |_| Ok(()))
-                    .optional()?
-                    .is_some(),
-            )
-        })
-        .await
+        self.read(move |c| query::session_exists(c, &id)).await
+    }
+
+    /// A session's own record, if it exists.
+    pub async fn session(&self, id: String) -> Result<Option<SessionRecord>, StoreError> {
+        self.read(move |c| query::session(c, &id)).await
     }
 
     /// Every message of a session in order.
     pub async fn messages(&self, session_id: String) -> Result<Vec<StoredMessage>, StoreError> {
-        self.read(move |c| load_messages(c, &session_id)).await
+        self.read(move |c| query::load_messages(c, &session_id))
+            .await
     }
 
     pub async fn history(&self, session_id: String) -> Result<Vec<HistoryMessage>, StoreError> {
-        let sid = session_id.clone();
-        let exists = self.session_exists(sid).await?;
-        if !exists {
-            return Err(StoreError::NoSession(session_id));
-        }
-        let msgs = self.messages(session_id).await?;
+        let msgs = self
+            .read(move |c| {
+                if !query::session_exists(c, &session_id)? {
+                    return Err(StoreError::NoSession(session_id));
+                }
+                query::load_messages(c, &session_id)
+            })
+            .await?;
         Ok(msgs
             .into_iter()
             .map(|m| HistoryMessage {
@@ -316,273 +394,36 @@ impl Store {
             .collect())
     }
 
+    /// Everything stored about a session: record, messages, tool runs,
+    /// approvals, subagent sessions.
+    pub async fn export(&self, id: String) -> Result<SessionExport, StoreError> {
+        self.read(move |c| query::export(c, &id)).await
+    }
+
+    /// Deletes a session and its subagents' sessions; returns how many
+    /// sessions went.
+    pub async fn delete_session(&self, id: String) -> Result<usize, StoreError> {
+        let sid = id.clone();
+        let tree = self.read(move |c| query::session_tree(c, &sid)).await?;
+        if tree.is_empty() {
+            return Err(StoreError::NoSession(id));
+        }
+        self.write(Write::DeleteSession { id }).await?;
+        Ok(tree.len())
+    }
+
     pub async fn rules(&self) -> Result<Vec<AllowRule>, StoreError> {
-        self.read(|c| {
-            let mut st =
-                c.prepare("SELECT id, kind, pattern, created_ms FROM allow_rules ORDER BY id")?;
-            let rows = st.query_map([], |r| {
-                Ok(AllowRule {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    pattern: r.get(2)?,
-                    created_at: rfc3339(r.get(3)?),
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        self.read(query::rules).await
     }
 }
 
-fn open_writer(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let mut conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    schema::migrate(&mut conn)?;
-    Ok(conn)
-}
-
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(busy_timeout)?;
     Ok(conn)
-}
-
-/// The writer thread: batch what is queued, commit once, acknowledge each.
-fn writer_loop(mut conn: Connection, rx: std_mpsc::Receiver<Job>) {
-    const MAX_BATCH: usize = 512;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let result = apply_batch(&mut conn, &batch);
-        let outcome = match &result {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::warn!("store write failed: {e}");
-                Err(e.to_string())
-            }
-        };
-        for job in batch {
-            if let Some(ack) = job.ack {
-                let _ = ack.send(outcome.clone());
-            }
-        }
-    }
-}
-
-fn apply_batch(conn: &mut Connection, batch: &[Job]) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for job in batch {
-        apply_one(&tx, &job.write)?;
-    }
-    tx.commit()
-}
-
-fn apply_one(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), rusqlite::Error> {
-    let now = now_ms();
-    match w {
-        Write::CreateSession {
-            id,
-            parent_id,
-            title,
-            workspace,
-            model,
-        } => {
-            tx.execute(
-                "INSERT OR IGNORE INTO sessions (id, parent_id, title, workspace, model, created_ms, updated_ms, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'active')",
-                params![id, parent_id, title, workspace, model, now],
-            )?;
-        }
-        Write::AppendMessage {
-            session_id,
-            message,
-        } => {
-            let tool_names = message
-                .tool_calls
-                .as_ref()
-                .and_then(|v| v.as_array())
-                .map(|calls| {
-                    calls
-                        .iter()
-                        .filter_map(|c| c.pointer("/function/name").and_then(|n| n.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            let search_text = if tool_names.is_empty() {
-                message.content.clone()
-            } else {
-                format!("{}\n{}", message.content, tool_names)
-            };
-            tx.execute(
-                "INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, created_ms, search_text)
-                 VALUES (?1, COALESCE((SELECT MAX(seq) FROM messages WHERE session_id = ?1), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    session_id,
-                    message.role,
-                    message.content,
-                    message.tool_calls.as_ref().map(|v| v.to_string()),
-                    message.tool_call_id,
-                    message.created_ms,
-                    search_text
-                ],
-            )?;
-            tx.execute(
-                "UPDATE sessions SET updated_ms = ?2 WHERE id = ?1",
-                params![session_id, now],
-            )?;
-        }
-        Write::ToolRun {
-            session_id,
-            tool_call_id,
-            tool,
-            input,
-            status,
-            output_excerpt,
-            duration_ms,
-        } => {
-            tx.execute(
-                "INSERT INTO tool_runs (session_id, tool_call_id, tool, input, status, output_excerpt, duration_ms, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![session_id, tool_call_id, tool, input, status, output_excerpt, duration_ms, now],
-            )?;
-        }
-        Write::Approval {
-            session_id,
-            approval_id,
-            request,
-            decision,
-            scope,
-            agent,
-        } => {
-            tx.execute(
-                "INSERT INTO approvals (session_id, approval_id, request, decision, scope, agent, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![session_id, approval_id, request, decision, scope, agent, now],
-            )?;
-        }
-        Write::AddRule { kind, pattern } => {
-            tx.execute(
-                "INSERT OR IGNORE INTO allow_rules (kind, pattern, created_ms) VALUES (?1, ?2, ?3)",
-                params![kind, pattern, now],
-            )?;
-        }
-        Write::RemoveRule { id } => {
-            tx.execute("DELETE FROM allow_rules WHERE id = ?1", [id])?;
-        }
-        Write::AddUsage {
-            session_id,
-            prompt_tokens,
-            completion_tokens,
-        } => {
-            tx.execute(
-                "UPDATE sessions SET prompt_tokens = prompt_tokens + ?2, completion_tokens = completion_tokens + ?3 WHERE id = ?1",
-                params![session_id, *prompt_tokens as i64, *completion_tokens as i64],
-            )?;
-        }
-        Write::DeleteSession { id } => {
-            tx.execute("DELETE FROM messages WHERE session_id = ?1", [id])?;
-            tx.execute("DELETE FROM tool_runs WHERE session_id = ?1", [id])?;
-            tx.execute("DELETE FROM approvals WHERE session_id = ?1", [id])?;
-            tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
-        }
-    }
-    Ok(())
-}
-
-fn load_messages(c: &Connection, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
-    let mut st = c.prepare(
-        "SELECT role, content, tool_calls, tool_call_id, created_ms FROM messages WHERE session_id = ?1 ORDER BY seq",
-    )?;
-    let rows = st.query_map([session_id], |r| {
-        let tool_calls: Option<String> = r.get(2)?;
-        Ok(StoredMessage {
-            role: r.get(0)?,
-            content: r.get(1)?,
-            tool_calls: tool_calls.and_then(|s| serde_json::from_str(&s).ok()),
-            tool_call_id: r.get(3)?,
-            created_ms: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
-    Ok(SessionInfo {
-        id: r.get(0)?,
-        title: r.get(1)?,
-        parent_id: r.get(2)?,
-        created_at: rfc3339(r.get(3)?),
-        updated_at: rfc3339(r.get(4)?),
-        message_count: r.get::<_, i64>(5)? as u64,
-        snippet: None,
-    })
-}
-
-const SESSION_COLUMNS: &str = "s.id, s.title, s.parent_id, s.created_ms, s.updated_ms,
-    (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)";
-
-fn list_sessions(
-    c: &Connection,
-    query: Option<&str>,
-    limit: u32,
-) -> Result<Vec<SessionInfo>, StoreError> {
-    let limit = limit.clamp(1, 10_000) as i64;
-    match query.map(str::trim).filter(|q| !q.is_empty()) {
-        None => {
-            let sql = format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions s ORDER BY s.updated_ms DESC, s.rowid DESC LIMIT ?1"
-            );
-            let mut st = c.prepare(&sql)?;
-            let rows = st.query_map([limit], session_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        }
-        Some(q) => {
-            // Best match per session: rank by bm25, keep each session once.
-            let sql = format!(
-                "WITH hits AS MATERIALIZED (
-                   SELECT rowid AS mid, bm25(messages_fts) AS score,
-                          snippet(messages_fts, 0, '[', ']', '…', 12) AS snip
-                   FROM messages_fts WHERE messages_fts MATCH ?1
-                 ), scored AS MATERIALIZED (
-                   SELECT m.session_id AS sid, h.score AS score, h.snip AS snip
-                   FROM hits h JOIN messages m ON m.id = h.mid
-                 ), best AS (
-                   SELECT sid, MIN(score) AS score FROM scored GROUP BY sid
-                 )
-                 SELECT {SESSION_COLUMNS},
-                        (SELECT snip FROM scored x WHERE x.sid = s.id ORDER BY x.score LIMIT 1)
-                 FROM best b JOIN sessions s ON s.id = b.sid
-                 ORDER BY b.score LIMIT ?2"
-            );
-            let mut st = c.prepare(&sql)?;
-            let rows = st.query_map(params![fts_query(q), limit], |r| {
-                let mut info = session_row(r)?;
-                info.snippet = r.get(6)?;
-                Ok(info)
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        }
-    }
-}
-
-/// Turns free text into a safe FTS5 query: each word quoted, all required.
-fn fts_query(q: &str) -> String {
-    q.split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -641,6 +482,34 @@ mod tests {
             .expect("search")
             .is_empty());
         assert!(store.take_warning().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_read_sees_what_was_submitted_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path());
+        for i in 0..50 {
+            let id = format!("s{i}");
+            store.submit(Write::CreateSession {
+                id: id.clone(),
+                parent_id: None,
+                title: String::new(),
+                workspace: String::new(),
+                model: String::new(),
+            });
+            assert!(store.session_exists(id).await.expect("read"));
+        }
+    }
+
+    #[test]
+    fn titles_are_the_first_line_of_the_first_prompt() {
+        assert_eq!(
+            title_from_prompt("  fix the build \n\nmore"),
+            "fix the build"
+        );
+        assert_eq!(title_from_prompt(" \n "), "untitled");
+        let long = "é".repeat(100);
+        assert_eq!(title_from_prompt(&long).chars().count(), 81);
     }
 
     #[tokio::test]
