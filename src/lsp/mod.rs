@@ -707,6 +707,10 @@ impl LanguageServer for Backend {
         }
     }
 
+    async fn did_save(&self, _: DidSaveTextDocumentParams) {
+        // Nothing to do: the mirror already has the text; the disk now agrees.
+    }
+
     async fn did_close(&self, p: DidCloseTextDocumentParams) {
         if let Some(path) = tools::uri_to_path(p.text_document.uri.as_str()) {
             self.docs.close(&path);

@@ -1,0 +1,200 @@
+// Starts, restarts and stops the tether language server, and wires its
+// requests and notifications into the extension (approvals, updates, messages).
+
+import * as os from 'os';
+import * as vscode from 'vscode';
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  MessageType,
+  RevealOutputChannelOn,
+  ServerOptions,
+  ShowMessageNotification,
+  ShowMessageRequest,
+  ShowMessageRequestParams,
+  State,
+  TransportKind,
+  WorkDoneProgress,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageclient/node';
+import { ActionItem, approvalDialog, approvalIdOf, isApprovalRequest, KnownApproval, replyFor } from './approval';
+import { initializationOptions, missingBinaryMessage, resolveBinary } from './settings';
+import { Update } from './transcript';
+
+export interface ServerEvents {
+  onUpdate(u: Update): void;
+  onMessage(type: MessageType, message: string): void;
+  onApprovalDialog(open: boolean): void;
+  onStateChange(state: 'starting' | 'running' | 'stopped' | 'missing', detail?: string): void;
+  /** `$/progress` of one server-created token ("thinking", "running `make`", …); `done` at the end. */
+  onProgress(token: string, p: { title?: string; message?: string; done?: boolean }): void;
+}
+
+export class TetherServer implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private starting: Promise<void> | undefined;
+  /** What `tether/update` said about approvals, by id (the dialog shows it). */
+  private approvals = new Map<string, KnownApproval>();
+
+  constructor(
+    private readonly output: vscode.OutputChannel,
+    private readonly events: ServerEvents,
+  ) {}
+
+  get running(): LanguageClient | undefined {
+    return this.client && this.client.state === State.Running ? this.client : undefined;
+  }
+
+  /** The running client, starting it first if needed (undefined: could not start). */
+  async ensure(): Promise<LanguageClient | undefined> {
+    if (this.running) return this.client;
+    if (!this.starting) this.starting = this.start().finally(() => (this.starting = undefined));
+    await this.starting;
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    const config = vscode.workspace.getConfiguration('tether');
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const bin = resolveBinary(config.get('path'), process.env, os.homedir(), folder);
+    if (!bin.command) {
+      const msg = missingBinaryMessage(config.get('path'), bin);
+      this.output.appendLine(msg);
+      this.events.onStateChange('missing', msg);
+      void vscode.window.showErrorMessage(msg, 'Open Settings', 'Show Output').then((choice) => {
+        if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'tether.path');
+        if (choice === 'Show Output') this.output.show(true);
+      });
+      return;
+    }
+    const initOptions = initializationOptions((k) => config.get(k));
+    this.output.appendLine(`Starting ${bin.command} (initializationOptions: ${JSON.stringify(initOptions)})`);
+    const serverOptions: ServerOptions = {
+      command: bin.command,
+      transport: TransportKind.stdio,
+      options: { cwd: folder, env: process.env },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      initializationOptions: initOptions,
+      outputChannel: this.output,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationFailedHandler: (error) => {
+        const msg = `Tether: the server failed to initialize: ${error instanceof Error ? error.message : String(error)}`;
+        this.output.appendLine(msg);
+        void vscode.window.showErrorMessage(msg, 'Show Output').then((c) => c && this.output.show(true));
+        return false;
+      },
+    };
+    const client = new LanguageClient('tether', 'Tether', serverOptions, clientOptions);
+    this.client = client;
+    // Registered before start(): the client installs these after its own
+    // defaults, so Tether's approvals get a modal dialog instead of a toast.
+    client.onRequest(ShowMessageRequest.type, (params) => this.showMessageRequest(params));
+    client.onNotification(ShowMessageNotification.type, (params) => {
+      this.defaultShowMessage(params.type, params.message);
+      this.events.onMessage(params.type, params.message);
+    });
+    client.onNotification('tether/update', (u: Update) => {
+      if (u.kind === 'approval') {
+        if (u.status === 'asked') {
+          this.approvals.set(u.approvalId, {
+            approvalId: u.approvalId,
+            command: u.command,
+            reason: u.reason,
+            agent: u.agent,
+            sessionId: u.sessionId,
+          });
+        } else {
+          this.approvals.delete(u.approvalId);
+        }
+      }
+      this.events.onUpdate(u);
+    });
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Running) this.events.onStateChange('running');
+      else if (e.newState === State.Starting) this.events.onStateChange('starting');
+      else this.events.onStateChange('stopped');
+    });
+    this.events.onStateChange('starting');
+    try {
+      await client.start();
+      // The server's work-done progress goes to Tether's own status bar item
+      // (instead of the client's generic window progress): replaces the
+      // handler the client installed while starting.
+      client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
+        const key = String(token);
+        const sub = client.onProgress(WorkDoneProgress.type, token, (v) => {
+          if (v.kind === 'begin') this.events.onProgress(key, { title: v.title, message: v.message });
+          else if (v.kind === 'report') this.events.onProgress(key, { message: v.message });
+          else {
+            this.events.onProgress(key, { message: v.message, done: true });
+            sub.dispose();
+          }
+        });
+        return null;
+      });
+    } catch (e) {
+      const msg = `Tether: could not start ${bin.command}: ${e instanceof Error ? e.message : String(e)}`;
+      this.output.appendLine(msg);
+      this.events.onStateChange('stopped', msg);
+      void vscode.window.showErrorMessage(msg, 'Show Output').then((c) => c && this.output.show(true));
+    }
+  }
+
+  /** Tether's approvals: a modal dialog. Anything else: VS Code's default toast. */
+  private async showMessageRequest(params: ShowMessageRequestParams): Promise<ActionItem | null> {
+    if (!isApprovalRequest(params)) {
+      const chosen = await this.defaultShowMessage(params.type, params.message, params.actions ?? []);
+      return (chosen as ActionItem | undefined) ?? null;
+    }
+    const id = approvalIdOf(params);
+    const dialog = approvalDialog(params, id ? this.approvals.get(id) : undefined);
+    this.events.onApprovalDialog(true);
+    try {
+      const chosen = await vscode.window.showWarningMessage(
+        dialog.message,
+        { modal: true, detail: dialog.detail },
+        ...dialog.items,
+      );
+      const reply = replyFor(params, chosen);
+      this.output.appendLine(`Approval ${id ?? ''}: ${reply ? reply.title : 'dismissed (deny)'}`);
+      return reply;
+    } finally {
+      this.events.onApprovalDialog(false);
+    }
+  }
+
+  private defaultShowMessage<T extends vscode.MessageItem>(type: MessageType, message: string, actions: T[] = []) {
+    switch (type) {
+      case MessageType.Error:
+        return vscode.window.showErrorMessage(message, ...actions);
+      case MessageType.Warning:
+        return vscode.window.showWarningMessage(message, ...actions);
+      default:
+        return vscode.window.showInformationMessage(message, ...actions);
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.ensure();
+  }
+
+  async stop(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    this.approvals.clear();
+    if (!c) return;
+    try {
+      if (c.needsStop()) await c.stop(5000);
+    } catch (e) {
+      this.output.appendLine(`Stopping the server: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.events.onStateChange('stopped');
+  }
+
+  dispose(): void {
+    void this.stop();
+  }
+}
