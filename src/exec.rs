@@ -305,9 +305,13 @@ pub async fn sessions(action: SessionsCmd) -> ExitCode {
                 let _ = writeln!(out, "Session {}: {}", s.id, s.title);
                 let _ = writeln!(
                     out,
-                    "  workspace {} · model {} · {} · created {} · updated {} · tokens {} in / {} out",
-                    s.workspace, s.model, s.status, s.created_at, s.updated_at,
-                    s.prompt_tokens, s.completion_tokens
+                    "  workspace {} · model {} · {}",
+                    s.workspace, s.model, s.status
+                );
+                let _ = writeln!(
+                    out,
+                    "  created {} · updated {} · tokens {} in / {} out",
+                    s.created_at, s.updated_at, s.prompt_tokens, s.completion_tokens
                 );
                 if let Some(p) = &s.parent_id {
                     let _ = writeln!(out, "  subagent of {p}");
@@ -321,7 +325,11 @@ pub async fn sessions(action: SessionsCmd) -> ExitCode {
                         None => m.role.clone(),
                     };
                     let _ = writeln!(out, "\n[{}] {who}: {}", m.created_at, m.content);
-                    for call in m.tool_calls.iter().flat_map(|v| v.as_array().into_iter().flatten()) {
+                    for call in m
+                        .tool_calls
+                        .iter()
+                        .flat_map(|v| v.as_array().into_iter().flatten())
+                    {
                         let name = call.pointer("/function/name").and_then(|v| v.as_str());
                         let args = call.pointer("/function/arguments").and_then(|v| v.as_str());
                         let _ = writeln!(

@@ -100,6 +100,9 @@ fn try_open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, rusql
         );
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // 16 MiB of page cache (the default is 2 MiB): index and FTS merges of a
+    // large history touch many pages.
+    conn.pragma_update(None, "cache_size", -16 * 1024)?;
     // Keep the WAL file from staying large after a burst of writes.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     schema::migrate(&mut conn)?;
