@@ -1,0 +1,107 @@
+//! Times `tether::gate::classify::classify_command` on the test corpus and on a
+//! ~10 KB command of `&&`-chained ordinary commands.
+//!
+//! Run: `cargo run --release --example classify_bench [iterations]`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tether::gate::classify::{classify_command, Class};
+
+fn corpus() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    let value: toml::Value = match toml::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("cannot parse {}: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    value
+        .get("case")
+        .and_then(|c| c.as_array())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.get("cmd")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// About `target` bytes of ordinary commands joined with `&&`.
+fn long_command(target: usize) -> String {
+    const PARTS: &[&str] = &[
+        "cargo build --release",
+        "cargo test --workspace -- --nocapture",
+        "git status -sb",
+        "rg -n 'TODO' src",
+        "ls -la target/release",
+        "npm run lint",
+        "python -m pytest -x tests/",
+        "echo \"built $(git rev-parse --short HEAD)\" >> build.log",
+        "find . -name '*.rs' | xargs wc -l",
+        "make -j4 test",
+    ];
+    let mut out = String::new();
+    let mut i = 0;
+    while out.len() < target {
+        if !out.is_empty() {
+            out.push_str(" && ");
+        }
+        out.push_str(PARTS[i % PARTS.len()]);
+        i += 1;
+    }
+    out
+}
+
+fn time<F: FnMut()>(iters: u32, mut f: F) -> Duration {
+    f(); // warm up
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed()
+}
+
+fn main() {
+    let iters: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let cmds = corpus();
+    let long = long_command(10 * 1024);
+    let verdict = classify_command(&long);
+    assert_eq!(verdict.class, Class::Safe, "{}", verdict.reason);
+
+    let corpus_total = time(iters, || {
+        for c in &cmds {
+            black_box(classify_command(black_box(c)));
+        }
+    });
+    let per_corpus_cmd =
+        corpus_total.as_secs_f64() * 1e6 / (f64::from(iters) * cmds.len().max(1) as f64);
+
+    let long_total = time(iters, || {
+        black_box(classify_command(black_box(&long)));
+    });
+    let per_long = long_total.as_secs_f64() * 1e6 / f64::from(iters);
+
+    println!("iterations: {iters}");
+    println!(
+        "corpus: {} commands, mean {per_corpus_cmd:.1} µs per command",
+        cmds.len()
+    );
+    println!(
+        "long command: {} bytes ({} commands chained with &&), mean {per_long:.1} µs per classification",
+        long.len(),
+        long.matches(" && ").count() + 1
+    );
+}

@@ -1,0 +1,352 @@
+//! Lexical path rules: system directories, home, raw disks, secrets, and the
+//! edit classifier. Nothing here touches the disk.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::words::DYN;
+use super::{Class, Verdict};
+
+/// Stands for the user's home directory name inside a normalised path.
+const HOME_MARK: &str = "\u{2}~";
+
+/// Top-level directories whose removal breaks the machine.
+const SYSTEM_TOP: &[&str] = &[
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "proc",
+    "root",
+    "sbin",
+    "sys",
+    "usr",
+    "var",
+    "opt",
+    "home",
+    "srv",
+    "snap",
+    "Users",
+    "System",
+    "Library",
+    "Applications",
+];
+/// Second-level directories under `/usr` whose removal breaks the machine.
+const USR_SUB: &[&str] = &[
+    "bin", "sbin", "lib", "lib32", "lib64", "libexec", "local", "share", "include",
+];
+/// Top-level directories where a write needs approval.
+const SYSTEM_WRITE: &[&str] = &[
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "proc",
+    "root",
+    "sbin",
+    "sys",
+    "usr",
+    "var",
+    "opt",
+    "srv",
+    "snap",
+    "System",
+    "Library",
+    "Applications",
+];
+/// Device nodes that are harmless to write to.
+const BENIGN_DEV: &[&str] = &[
+    "null", "zero", "full", "stdout", "stderr", "stdin", "tty", "fd", "random", "urandom", "pts",
+    "shm",
+];
+/// Prefixes of raw block devices under `/dev`.
+const RAW_DISK: &[&str] = &[
+    "sd", "hd", "vd", "xvd", "nvme", "mmcblk", "disk", "rdisk", "dm-", "md", "mapper", "nbd", "sr",
+];
+/// File names that hold credentials or run code at login.
+const SECRET_NAMES: &[&str] = &[
+    ".env",
+    ".netrc",
+    "_netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".pgpass",
+    ".my.cnf",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".zshenv",
+    ".zlogin",
+    ".zlogout",
+    ".kshrc",
+    ".cshrc",
+    ".tcshrc",
+    "config.fish",
+    ".gitconfig",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+    "authorized_keys",
+];
+/// Directories whose contents are all credentials.
+const SECRET_DIRS: &[&str] = &[
+    ".ssh", ".gnupg", ".aws", ".kube", ".docker", ".azure", "gcloud",
+];
+/// Extensions of key and certificate bundles.
+const SECRET_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
+
+/// A path split into components after lexical normalisation.
+#[derive(Debug)]
+pub(super) struct Norm {
+    /// Absolute (from `/`, or from `~`, which maps to `/home/<user>`).
+    pub abs: bool,
+    pub comps: Vec<String>,
+    /// For relative paths: how many `..` climbed above the start.
+    pub up: usize,
+}
+
+impl Norm {
+    pub(super) fn new(text: &str) -> Norm {
+        let mut comps: Vec<String> = Vec::new();
+        let (abs, rest) = if let Some(after) = text.strip_prefix('~') {
+            let (user, rest) = after.split_once('/').unwrap_or((after, ""));
+            comps.push("home".into());
+            comps.push(if user.is_empty() { HOME_MARK } else { user }.into());
+            (true, rest)
+        } else if text.starts_with('/') {
+            (true, text)
+        } else {
+            (false, text)
+        };
+        let mut up = 0;
+        for seg in rest.split('/') {
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    if comps.pop().is_none() && !abs {
+                        up += 1;
+                    }
+                }
+                s => comps.push(s.to_string()),
+            }
+        }
+        Norm { abs, comps, up }
+    }
+    fn first(&self) -> Option<&str> {
+        self.comps.first().map(String::as_str)
+    }
+    fn is_home_based(&self) -> bool {
+        self.comps.get(1).map(String::as_str) == Some(HOME_MARK)
+    }
+}
+
+/// Normalised spelling of a path, for comparing paths written differently.
+pub(super) fn key(text: &str) -> String {
+    let n = Norm::new(text);
+    let body = n.comps.join("/");
+    if n.abs {
+        format!("/{body}")
+    } else {
+        let up = "../".repeat(n.up);
+        if body.is_empty() && up.is_empty() {
+            ".".to_string()
+        } else {
+            format!("{up}{body}")
+        }
+    }
+}
+
+fn globby(s: &str) -> bool {
+    s.contains(['*', '?', '[', DYN]) || (s.contains('{') && s.contains(','))
+}
+
+fn critical_exact(c: &[String]) -> bool {
+    match c {
+        [] => true,
+        [a] => SYSTEM_TOP.contains(&a.as_str()) || globby(a),
+        [a, b] => {
+            (a == "usr" && USR_SUB.contains(&b.as_str()))
+                || (a == "var" && b == "lib")
+                || a == "home"
+                || a == "Users"
+        }
+        _ => false,
+    }
+}
+
+/// `/`, a system directory, a home directory, or a glob covering one of them.
+pub(super) fn is_critical(text: &str) -> bool {
+    let n = Norm::new(text);
+    if !n.abs {
+        return false;
+    }
+    let mut end = n.comps.len();
+    while end > 0 && n.comps.get(end - 1).is_some_and(|c| globby(c)) {
+        end -= 1;
+    }
+    n.comps.get(..end).is_some_and(critical_exact)
+}
+
+/// A relative path that stays inside the current directory.
+pub(super) fn is_local(text: &str) -> bool {
+    let n = Norm::new(text);
+    !n.abs && n.up == 0 && !text.starts_with(DYN)
+}
+
+/// Absolute path inside a system directory (where writes need approval).
+pub(super) fn is_system(text: &str) -> bool {
+    let n = Norm::new(text);
+    if !n.abs || n.is_home_based() {
+        return false;
+    }
+    match n.first() {
+        None => true,
+        Some("var") => n.comps.get(1).map(String::as_str) != Some("tmp"),
+        Some("dev") => !is_benign_dev(&n),
+        Some(f) => SYSTEM_WRITE.contains(&f),
+    }
+}
+
+fn is_benign_dev(n: &Norm) -> bool {
+    n.comps
+        .get(1)
+        .is_some_and(|d| BENIGN_DEV.contains(&d.as_str()))
+}
+
+/// A raw block device such as `/dev/sda` or `/dev/nvme0n1`.
+pub(super) fn is_raw_disk(text: &str) -> bool {
+    let n = Norm::new(text);
+    n.abs
+        && n.first() == Some("dev")
+        && n.comps
+            .get(1)
+            .is_some_and(|d| RAW_DISK.iter().any(|p| d.starts_with(p)))
+}
+
+fn secret_comps(comps: &[&str]) -> bool {
+    let name = comps.last().copied().unwrap_or("");
+    SECRET_NAMES.contains(&name)
+        || name.starts_with(".env.")
+        || SECRET_EXT.iter().any(|e| name.ends_with(e))
+        || comps.iter().rev().skip(1).any(|c| SECRET_DIRS.contains(c))
+}
+
+/// Credentials, keys, `.env` files or shell start-up files.
+pub(super) fn is_secret(text: &str) -> bool {
+    let n = Norm::new(text);
+    let comps: Vec<&str> = n.comps.iter().map(String::as_str).collect();
+    secret_comps(&comps)
+}
+
+/// Any component named `.git`.
+pub(super) fn in_git_dir(text: &str) -> bool {
+    Norm::new(text).comps.iter().any(|c| c == ".git")
+}
+
+/// Why writing to `text` needs approval (or is forbidden), if it does.
+pub(super) fn write_danger(text: &str) -> Option<(Class, &'static str)> {
+    let n = Norm::new(text);
+    if is_raw_disk(text) {
+        return Some((Class::Forbidden, "writes to a raw disk device"));
+    }
+    if n.abs
+        && n.comps
+            .iter()
+            .map(String::as_str)
+            .eq(["proc", "sysrq-trigger"])
+    {
+        return Some((Class::Forbidden, "triggers a kernel sysrq action"));
+    }
+    if n.abs
+        && n.first() == Some("dev")
+        && matches!(n.comps.get(1).map(String::as_str), Some("tcp" | "udp"))
+    {
+        return Some((Class::Ask, "opens a network connection"));
+    }
+    if is_secret(text) {
+        return Some((
+            Class::Ask,
+            "writes to credentials, keys or shell start-up files",
+        ));
+    }
+    if is_system(text) {
+        return Some((Class::Ask, "writes to a system path"));
+    }
+    if in_git_dir(text) {
+        return Some((Class::Ask, "writes inside .git"));
+    }
+    None
+}
+
+/// Lexical normalisation of a filesystem path (no disk access).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// See [`super::classify_edit`].
+pub(super) fn classify_edit(path: &Path, roots: &[PathBuf]) -> Verdict {
+    let joined = match roots.first() {
+        Some(r0) if !path.is_absolute() => r0.join(path),
+        _ => path.to_path_buf(),
+    };
+    let norm = normalize(&joined);
+    let shown = norm.display().to_string();
+    let ask = |what: &str| Verdict {
+        class: Class::Ask,
+        reason: format!("{what} ({shown})"),
+    };
+    let names: Vec<String> = norm
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    if secret_comps(&names) {
+        return ask("edit of credentials, keys or shell start-up files");
+    }
+    let inside = roots.iter().map(|r| normalize(r)).find(|r| {
+        norm.starts_with(r) && norm != *r && !norm.components().any(|c| c == Component::ParentDir)
+    });
+    let Some(root) = inside else {
+        return ask("edit outside the workspace");
+    };
+    let below_root = norm.strip_prefix(&root).unwrap_or(&norm);
+    if below_root.components().any(|c| c.as_os_str() == ".git") {
+        return ask("edit inside .git");
+    }
+    Verdict {
+        class: Class::Safe,
+        reason: format!("edit inside the workspace ({shown})"),
+    }
+}

@@ -1,0 +1,522 @@
+//! Shell words → argument strings, without running anything.
+//!
+//! Quoting, escapes, ANSI-C strings, `$HOME`/`~`, `$IFS` and variables assigned
+//! literally earlier in the same script are resolved; anything that only exists at
+//! run time (command substitution, unknown variables, arithmetic) becomes the
+//! placeholder [`DYN`] and marks the argument dynamic.
+
+use std::collections::HashMap;
+
+use tree_sitter::Node;
+
+/// Stands for a part of a word whose value is only known at run time.
+pub(super) const DYN: char = '\u{1}';
+/// How deep word evaluation descends into nested nodes before giving up.
+const MAX_WORD_DEPTH: usize = 24;
+/// Upper bound on the fields one brace expansion may produce.
+const MAX_BRACE_FIELDS: usize = 64;
+
+/// One argument after expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Arg {
+    /// Best-effort value; run-time parts are [`DYN`].
+    pub text: String,
+    /// True when any part is only known at run time.
+    pub dynamic: bool,
+}
+
+impl Arg {
+    pub(super) fn lit(s: &str) -> Arg {
+        Arg {
+            text: s.to_string(),
+            dynamic: false,
+        }
+    }
+    pub(super) fn unknown() -> Arg {
+        Arg {
+            text: DYN.to_string(),
+            dynamic: true,
+        }
+    }
+    pub(super) fn is(&self, s: &str) -> bool {
+        !self.dynamic && self.text == s
+    }
+}
+
+/// Joins arguments with spaces (for `watch`, `ssh`, `eval`...).
+pub(super) fn join(args: &[Arg]) -> Arg {
+    let text = args
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Arg {
+        text,
+        dynamic: args.iter().any(|a| a.dynamic),
+    }
+}
+
+/// Variables assigned in the script being analysed: `Some(value)` when every
+/// assignment seen so far gave the same literal, `None` when it is unknowable.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Vars {
+    map: HashMap<String, Option<String>>,
+}
+
+impl Vars {
+    pub(super) fn assign(&mut self, name: &str, value: Option<String>) {
+        let next = match (self.map.get(name), value) {
+            (None, v) => v,
+            (Some(Some(old)), Some(new)) if *old == new => Some(new),
+            _ => None,
+        };
+        self.map.insert(name.to_string(), next);
+    }
+    pub(super) fn forget(&mut self, name: &str) {
+        self.map.insert(name.to_string(), None);
+    }
+    fn get(&self, name: &str) -> Option<Option<&str>> {
+        self.map.get(name).map(|v| v.as_deref())
+    }
+}
+
+/// Evaluation context of a word part.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// Inside double quotes: escapes follow double-quote rules.
+    dq: bool,
+    /// Unquoted expansions undergo field splitting.
+    split: bool,
+}
+
+const UNQUOTED: Mode = Mode {
+    dq: false,
+    split: true,
+};
+const ASSIGN: Mode = Mode {
+    dq: false,
+    split: false,
+};
+const QUOTED: Mode = Mode {
+    dq: true,
+    split: false,
+};
+
+/// Fields being built from one word.
+struct Fields<'v> {
+    out: Vec<Arg>,
+    cur: String,
+    dynamic: bool,
+    quoted: bool,
+    started: bool,
+    /// A trailing unquoted `$` that tree-sitter split from the name after it.
+    dollar: bool,
+    ifs: &'v str,
+}
+
+impl<'v> Fields<'v> {
+    fn new(ifs: &'v str) -> Self {
+        Fields {
+            out: Vec::new(),
+            cur: String::new(),
+            dynamic: false,
+            quoted: false,
+            started: false,
+            dollar: false,
+            ifs,
+        }
+    }
+    fn text(&mut self, s: &str) {
+        self.cur.push_str(s);
+        self.started = true;
+    }
+    fn dynamic(&mut self) {
+        self.cur.push(DYN);
+        self.dynamic = true;
+        self.started = true;
+    }
+    fn quoted(&mut self) {
+        self.quoted = true;
+        self.started = true;
+    }
+    fn split(&mut self) {
+        if std::mem::take(&mut self.dollar) {
+            self.text("$");
+        }
+        if self.started && (!self.cur.is_empty() || self.quoted) {
+            let text = std::mem::take(&mut self.cur);
+            if !self.quoted && self.out.len() < MAX_BRACE_FIELDS {
+                for t in brace_expand(&text) {
+                    self.out.push(Arg {
+                        text: t,
+                        dynamic: self.dynamic,
+                    });
+                }
+            } else {
+                self.out.push(Arg {
+                    text,
+                    dynamic: self.dynamic,
+                });
+            }
+        }
+        self.cur.clear();
+        self.dynamic = false;
+        self.quoted = false;
+        self.started = false;
+    }
+    /// Appends a variable's value, splitting on IFS when unquoted.
+    fn value(&mut self, v: &str, split: bool) {
+        if !split {
+            self.text(v);
+            return;
+        }
+        for ch in v.chars() {
+            if self.ifs.contains(ch) {
+                self.split();
+            } else {
+                self.cur.push(ch);
+                self.started = true;
+            }
+        }
+    }
+}
+
+/// Expands the first `{a,b,...}` group of an unquoted word (repeatedly, bounded).
+fn brace_expand(word: &str) -> Vec<String> {
+    let mut done = Vec::new();
+    let mut todo = vec![word.to_string()];
+    while let Some(w) = todo.pop() {
+        match brace_group(&w) {
+            Some((pre, alts, post)) if done.len() + todo.len() + alts.len() <= MAX_BRACE_FIELDS => {
+                for alt in alts.iter().rev() {
+                    todo.push(format!("{pre}{alt}{post}"));
+                }
+            }
+            _ => done.push(w),
+        }
+    }
+    done
+}
+
+/// Finds an innermost `{x,y}` group: (prefix, alternatives, suffix).
+fn brace_group(w: &str) -> Option<(&str, Vec<&str>, &str)> {
+    let close = w.find('}')?;
+    let open = w.get(..close)?.rfind('{')?;
+    let inner = w.get(open + 1..close)?;
+    if !inner.contains(',') || inner.contains(DYN) {
+        return None;
+    }
+    Some((
+        w.get(..open)?,
+        inner.split(',').collect(),
+        w.get(close + 1..)?,
+    ))
+}
+
+/// Source text of a node (empty if out of range).
+pub(super) fn text<'s>(src: &'s str, n: Node) -> &'s str {
+    src.get(n.start_byte()..n.end_byte()).unwrap_or("")
+}
+
+/// Evaluates the words of a command into fields. Nodes that touch (no blank
+/// between them) form one shell word: tree-sitter splits `rm$IFS-rf$IFS/` into
+/// `rm$IFS-rf$` and `IFS/`.
+pub(super) fn eval_words(src: &str, vars: &Vars, nodes: &[Node]) -> Vec<Arg> {
+    eval_words_at(src, vars, nodes, 0)
+}
+
+fn eval_words_at(src: &str, vars: &Vars, nodes: &[Node], depth: usize) -> Vec<Arg> {
+    let ifs = match vars.get("IFS") {
+        Some(Some(v)) => v,
+        _ => " \t\n",
+    };
+    let mut f = Fields::new(ifs);
+    let mut prev_end = None;
+    for n in nodes {
+        let joined = prev_end.is_some_and(|end| {
+            src.get(end..n.start_byte()).is_some_and(|gap| {
+                gap.is_empty()
+                    || (gap.starts_with('\\')
+                        && gap.replace("\\\r\n", "").replace("\\\n", "").is_empty())
+            })
+        });
+        if !joined {
+            f.split();
+        }
+        prev_end = Some(n.end_byte());
+        if std::mem::take(&mut f.dollar) {
+            let t = text(src, *n);
+            let len = t
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(t.len());
+            if let (Some(name), Some(tail)) = (t.get(..len), t.get(len..)) {
+                if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                    expand_name(vars, name, UNQUOTED, &mut f);
+                    f.text(&unescape(tail, false));
+                    continue;
+                }
+            }
+            f.text("$");
+        }
+        part(src, vars, *n, UNQUOTED, &mut f, depth);
+    }
+    f.split();
+    f.out
+}
+
+/// Evaluates one word node into zero or more fields.
+pub(super) fn eval_word(src: &str, vars: &Vars, n: Node) -> Vec<Arg> {
+    eval_words(src, vars, &[n])
+}
+
+/// Evaluates an assignment value (no field splitting): `None` if not literal.
+pub(super) fn eval_value(src: &str, vars: &Vars, n: Node) -> Option<String> {
+    let mut f = Fields::new("");
+    part(src, vars, n, ASSIGN, &mut f, 0);
+    (!f.dynamic).then_some(f.cur)
+}
+
+/// Evaluates a word that must stay one string (here-strings, heredoc targets).
+pub(super) fn eval_joined(src: &str, vars: &Vars, n: Node) -> Arg {
+    join(&eval_word(src, vars, n))
+}
+
+fn part(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields, depth: usize) {
+    if depth > MAX_WORD_DEPTH {
+        f.dynamic();
+        return;
+    }
+    match n.kind() {
+        "raw_string" => {
+            f.quoted();
+            let t = text(src, n);
+            f.text(
+                t.strip_prefix('\'')
+                    .unwrap_or(t)
+                    .strip_suffix('\'')
+                    .unwrap_or(t),
+            );
+        }
+        "ansi_c_string" => {
+            f.quoted();
+            let t = text(src, n);
+            let inner = t.strip_prefix("$'").unwrap_or(t);
+            f.text(&decode_c_escapes(inner.strip_suffix('\'').unwrap_or(inner)));
+        }
+        "string" | "translated_string" => {
+            f.quoted();
+            gaps(src, vars, n, QUOTED, f, depth);
+        }
+        "concatenation" | "command_name" => gaps(src, vars, n, mode, f, depth),
+        "string_content" => f.text(&unescape(text(src, n), true)),
+        "simple_expansion" | "expansion" => expand(src, vars, n, mode, f),
+        "command_substitution" => match echoed(src, vars, n, depth) {
+            Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
+            None => f.dynamic(),
+        },
+        "process_substitution" | "arithmetic_expansion" => f.dynamic(),
+        _ => {
+            let t = text(src, n);
+            if t.contains('$') && n.child_count() > 0 {
+                gaps(src, vars, n, mode, f, depth);
+            } else {
+                f.text(&unescape(t, mode.dq));
+            }
+        }
+    }
+}
+
+/// Output of `$(echo WORDS)` / `$(printf TEXT)` when fully literal.
+fn echoed(src: &str, vars: &Vars, n: Node, depth: usize) -> Option<String> {
+    let mut cursor = n.walk();
+    let mut named = n.named_children(&mut cursor);
+    let cmd = named.next().filter(|c| c.kind() == "command")?;
+    if named.next().is_some() {
+        return None;
+    }
+    let mut cursor = cmd.walk();
+    let mut nodes = Vec::new();
+    if cursor.goto_first_child() {
+        loop {
+            match cursor.field_name() {
+                Some("name" | "argument") => nodes.push(cursor.node()),
+                Some(_) => return None,
+                None if cursor.node().is_named() => return None,
+                None => {}
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    let argv = eval_words_at(src, vars, &nodes, depth + 1);
+    if argv.iter().any(|a| a.dynamic) {
+        return None;
+    }
+    let (name, args) = argv.split_first()?;
+    match name.text.as_str() {
+        "echo" if args.first().is_none_or(|a| !a.text.starts_with('-')) => Some(join(args).text),
+        "printf" if args.len() == 1 => args
+            .first()
+            .filter(|a| !a.text.contains(['%', '\\']))
+            .map(|a| a.text.clone()),
+        _ => None,
+    }
+}
+
+/// Walks a node's children, treating uncovered bytes between them as literal text.
+fn gaps(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields, depth: usize) {
+    let mut pos = n.start_byte();
+    let mut cursor = n.walk();
+    for c in n.children(&mut cursor) {
+        if let Some(gap) = src.get(pos..c.start_byte()) {
+            if !gap.is_empty() {
+                f.text(&unescape(gap, mode.dq));
+            }
+        }
+        if c.is_named() {
+            part(src, vars, c, mode, f, depth + 1);
+        } else if c.kind() == "$" && !mode.dq && c.end_byte() == n.end_byte() {
+            f.dollar = true;
+        } else if !matches!(c.kind(), "\"" | "$\"" | "`") {
+            f.text(&unescape(text(src, c), mode.dq));
+        }
+        pos = c.end_byte();
+    }
+    if let Some(gap) = src.get(pos..n.end_byte()) {
+        if !gap.is_empty() {
+            f.text(&unescape(gap, mode.dq));
+        }
+    }
+}
+
+fn expand(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields) {
+    let mut cursor = n.walk();
+    let kids: Vec<Node> = n.children(&mut cursor).collect();
+    let simple = match n.kind() {
+        "simple_expansion" => kids.len() == 2,
+        _ => kids.len() == 3,
+    };
+    let name = kids
+        .iter()
+        .find(|k| matches!(k.kind(), "variable_name" | "special_variable_name"))
+        .map(|k| text(src, *k));
+    match name.filter(|_| simple) {
+        Some(name) => expand_name(vars, name, mode, f),
+        None => f.dynamic(),
+    }
+}
+
+fn expand_name(vars: &Vars, name: &str, mode: Mode, f: &mut Fields) {
+    match vars.get(name) {
+        Some(Some(v)) => f.value(v, mode.split),
+        Some(None) => f.dynamic(),
+        None => match name {
+            "HOME" => f.text("~"),
+            "IFS" if mode.split => f.split(),
+            "IFS" => f.text(" "),
+            _ => f.dynamic(),
+        },
+    }
+}
+
+/// Removes shell backslash escapes (unquoted rules, or double-quote rules).
+fn unescape(s: &str, dq: bool) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.peek().copied() {
+            Some('\n') => {
+                it.next();
+            }
+            Some(n) if !dq || matches!(n, '$' | '`' | '"' | '\\') => {
+                out.push(n);
+                it.next();
+            }
+            _ => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Decodes `$'...'` / `echo -e` / `printf` escapes.
+pub(super) fn decode_c_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = chars.get(i) else {
+            out.push('\\');
+            break;
+        };
+        i += 1;
+        let simple = match e {
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            'e' | 'E' => Some('\u{1b}'),
+            'f' => Some('\u{c}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{b}'),
+            '\\' | '\'' | '"' | '?' => Some(e),
+            _ => None,
+        };
+        if let Some(ch) = simple {
+            out.push(ch);
+            continue;
+        }
+        let (radix, max) = match e {
+            'x' => (16, 2),
+            'u' => (16, 4),
+            'U' => (16, 8),
+            '0'..='7' => {
+                i -= 1;
+                (8, 3)
+            }
+            'c' => {
+                if let Some(&k) = chars.get(i) {
+                    i += 1;
+                    out.push(char::from_u32(u32::from(k) & 0x1f).unwrap_or(k));
+                }
+                continue;
+            }
+            _ => {
+                out.push('\\');
+                out.push(e);
+                continue;
+            }
+        };
+        let mut value: u32 = 0;
+        let mut used = 0;
+        while used < max {
+            match chars.get(i).and_then(|d| d.to_digit(radix)) {
+                Some(d) => {
+                    value = value.saturating_mul(radix).saturating_add(d);
+                    i += 1;
+                    used += 1;
+                }
+                None => break,
+            }
+        }
+        if used == 0 {
+            out.push('\\');
+            out.push(e);
+        } else if let Some(ch) = char::from_u32(value) {
+            out.push(ch);
+        }
+    }
+    out
+}
