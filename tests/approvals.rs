@@ -24,13 +24,14 @@ fn cfg(
     data: &Path,
     extra: Value,
 ) -> EditorConfig {
-    let mut opts = json!({"model": "scripted", "baseUrl": model.base_url(), "dataDir": data});
-    if let (Some(o), Some(e)) = (opts.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    EditorConfig::new(bin(), profile, root).init_options(opts)
+    support::tether_config(
+        env!("CARGO_BIN_EXE_tether"),
+        profile,
+        root,
+        model,
+        data,
+        extra,
+    )
 }
 
 /// The workspace of the original bug: a build/ dir and two files to read.

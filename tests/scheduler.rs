@@ -11,18 +11,15 @@ use support::model::{call, tool_results, ModelServer, Reply};
 
 const T: Duration = Duration::from_secs(20);
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tether")
-}
-
 fn cfg(root: &Path, model: &ModelServer, data: &Path, extra: Value) -> EditorConfig {
-    let mut opts = json!({"model": "scripted", "baseUrl": model.base_url(), "dataDir": data});
-    if let (Some(o), Some(e)) = (opts.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    EditorConfig::new(bin(), ClientProfile::VsCode, root).init_options(opts)
+    support::tether_config(
+        env!("CARGO_BIN_EXE_tether"),
+        ClientProfile::VsCode,
+        root,
+        model,
+        data,
+        extra,
+    )
 }
 
 fn at_of(ed: &Editor, id: &str, status: &str) -> Instant {

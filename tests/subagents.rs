@@ -12,18 +12,15 @@ use support::model::{call, messages, tool_names, tool_results, ModelServer, Repl
 
 const T: Duration = Duration::from_secs(30);
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tether")
-}
-
 fn cfg(root: &Path, model: &ModelServer, data: &Path, extra: Value) -> EditorConfig {
-    let mut opts = json!({"model": "scripted", "baseUrl": model.base_url(), "dataDir": data});
-    if let (Some(o), Some(e)) = (opts.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    EditorConfig::new(bin(), ClientProfile::HelixMaster, root).init_options(opts)
+    support::tether_config(
+        env!("CARGO_BIN_EXE_tether"),
+        ClientProfile::HelixMaster,
+        root,
+        model,
+        data,
+        extra,
+    )
 }
 
 /// Who sent a request: `None` for the main agent, else the child's goal.

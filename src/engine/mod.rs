@@ -195,8 +195,12 @@ impl Engine {
             );
         }
         if is_new {
-            self.create_session(&session_id, None, &title_from(&params.text))
-                .await;
+            self.create_session(
+                &session_id,
+                None,
+                &crate::store::title_from_prompt(&params.text),
+            )
+            .await;
         }
         if let Some(w) = self.parts.store.take_warning() {
             sink.notice(w);
@@ -340,19 +344,5 @@ fn immediate(session_id: String, text: String, sink: Arc<dyn EventSink>) -> Turn
         turn_id,
         cancel: CancellationToken::new(),
         done: rx,
-    }
-}
-
-/// A session title from its first prompt: one line, at most 80 chars.
-pub fn title_from(text: &str) -> String {
-    let line = text.trim().lines().next().unwrap_or("").trim();
-    let mut t: String = line.chars().take(80).collect();
-    if line.chars().count() > 80 {
-        t.push('…');
-    }
-    if t.is_empty() {
-        "untitled".to_string()
-    } else {
-        t
     }
 }

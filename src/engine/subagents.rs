@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
 use crate::protocol::{StopReason, UpdateKind};
-use crate::store::{now_ms, StoredMessage, Write};
+use crate::store::Write;
 use crate::tools::{first_line, Task, ToolCtx, ToolResult};
 
 /// Longest summary handed back to the parent; the full transcript stays in
@@ -112,7 +112,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         .write(Write::CreateSession {
             id: child_id.clone(),
             parent_id: Some(parent.session_id.clone()),
-            title: crate::engine::title_from(&task.goal),
+            title: crate::store::title_from_prompt(&task.goal),
             workspace: engine.root().display().to_string(),
             model: model.model().to_string(),
         })
@@ -145,18 +145,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         prompt.push_str(c);
     }
     let mut history = Vec::new();
-    child
-        .append(
-            &mut history,
-            StoredMessage {
-                role: "user".into(),
-                content: prompt,
-                tool_calls: None,
-                tool_call_id: None,
-                created_ms: now_ms(),
-            },
-        )
-        .await;
+    child.append(&mut history, super::turn::user(prompt)).await;
     let out: LoopOutcome = Box::pin(child.run_loop(&mut history)).await;
     let status = match out.stop {
         Some(StopReason::EndTurn) => "completed",

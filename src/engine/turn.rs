@@ -362,18 +362,7 @@ impl Turn {
             .unwrap_or_default();
         let mut history = repair_history(stored);
         let prompt = self.prompt_with_context(&params).await;
-        agent
-            .append(
-                &mut history,
-                StoredMessage {
-                    role: "user".into(),
-                    content: prompt,
-                    tool_calls: None,
-                    tool_call_id: None,
-                    created_ms: now_ms(),
-                },
-            )
-            .await;
+        agent.append(&mut history, user(prompt)).await;
         let out = agent.run_loop(&mut history).await;
         let stop = out.stop.unwrap_or(StopReason::Error);
         events.emit(UpdateKind::TurnEnd { stop_reason: stop });
@@ -418,6 +407,17 @@ impl Turn {
             text.push_str(&format!("\n\nContext: {shown}{where_}\n```\n{body}\n```"));
         }
         text
+    }
+}
+
+/// A user message, as stored.
+pub(super) fn user(content: String) -> StoredMessage {
+    StoredMessage {
+        role: "user".into(),
+        content,
+        tool_calls: None,
+        tool_call_id: None,
+        created_ms: now_ms(),
     }
 }
 

@@ -222,3 +222,27 @@ pub async fn turn_ended(ed: &editor::Editor, result: &serde_json::Value) {
     )
     .await;
 }
+
+/// The editor configuration every scenario starts from: the real `tether`
+/// binary, the scripted model, a data dir, and `extra` initializationOptions
+/// merged on top.
+pub fn tether_config(
+    bin: &str,
+    profile: editor::ClientProfile,
+    root: &Path,
+    model: &model::ModelServer,
+    data: &Path,
+    extra: serde_json::Value,
+) -> editor::EditorConfig {
+    let mut opts = serde_json::json!({
+        "model": "scripted",
+        "baseUrl": model.base_url(),
+        "dataDir": data,
+    });
+    if let (Some(o), Some(e)) = (opts.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    editor::EditorConfig::new(bin, profile, root).init_options(opts)
+}
