@@ -741,14 +741,23 @@ async fn tether_cancel_stops_a_long_command() {
     );
     assert!(tool_lines[0].ends_with("· cancelled"), "{chat}");
     assert!(chat.contains("> ⊘ cancelled"), "{chat}");
-    assert!(
-        o.r["status_running"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("Tether: ")),
-        "{}",
-        o.r["status_running"]
-    );
+    // The statusline said what the chat said: the command from the moment the
+    // chat showed it running (and still once the progress had caught up), then
+    // nothing from the moment the chat showed the turn over (and still once the
+    // turn's progress had ended, maybe after that).
+    let running = format!("Tether: Run `echo started; {marker}`");
+    assert_eq!(o.r["status_when_shown_running"], running.as_str());
+    assert_eq!(o.r["status_running"], running.as_str());
+    assert_eq!(o.r["status_at_turn_end"], "");
     assert_eq!(o.r["status_after"], "");
+    let shown: Vec<&str> = o.r["shown"]
+        .as_array()
+        .expect("shown")
+        .iter()
+        .map(|s| s.as_str().unwrap_or_default())
+        .collect();
+    assert!(shown.contains(&running.as_str()), "{shown:?}");
+    assert_eq!(shown.last(), Some(&""), "{shown:?}");
     assert!(o.errors().is_empty(), "{:?}", o.errors());
     assert!(
         support::wait_until(
@@ -758,6 +767,80 @@ async fn tether_cancel_stops_a_long_command() {
         .await,
         "no sleep left behind"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_the_updates_whatever_the_progress_does() {
+    let Some(nvim) = nvim_or_skip("status_follows_the_updates_whatever_the_progress_does") else {
+        return;
+    };
+    let ws = workspace();
+    let data = tempfile::tempdir().expect("data dir");
+    let o = Scenario::new(&nvim, "status", ws.path(), data.path())
+        .run()
+        .await;
+    let thinking = "Tether: thinking";
+    let expected = [
+        ("idle", ""),
+        // A client that sends no updates: its progress, the title not twice.
+        ("p0 begin", thinking),
+        ("p0 report", "Tether: running `cargo test` (40%)"),
+        ("p0 end", ""),
+        // Updates ahead of the progress: a pending tool is still a turn.
+        ("t1 pending before any progress", thinking),
+        ("t1 running", "Tether: Run `make`"),
+        ("t1 progress begin, late", "Tether: Run `make`"),
+        ("t1 progress report, late", "Tether: Run `make`"),
+        ("t1 completed", thinking),
+        ("t1 text", "Tether: writing"),
+        ("t1 turnEnd", ""),
+        ("t1 progress report after turnEnd", ""),
+        // Progress ahead of the updates; the last turn's end comes late.
+        ("t2 started", thinking),
+        ("t2 progress ahead of the updates", thinking),
+        ("t1 progress end, during t2", thinking),
+        ("t2 running", "Tether: Run `sleep 9`"),
+        ("t1 turnEnd again, during t2", "Tether: Run `sleep 9`"),
+        ("t2 second tool running", "Tether: Run `sleep 1`"),
+        ("t2 second tool completed", "Tether: Run `sleep 9`"),
+        ("t2 approval asked", "Tether: waiting for approval"),
+        ("t2 approval denied", "Tether: Run `sleep 9`"),
+        (
+            "t2 progress end before its updates",
+            "Tether: Run `sleep 9`",
+        ),
+        ("t2 cancelled", thinking),
+        ("t2 turnEnd", ""),
+        // A new session from the chat, ended by the chat before its turnEnd.
+        ("t3 started", thinking),
+        ("t3 first update is a pending tool", thinking),
+        ("t3 subagent started", "Tether: subagent: look around"),
+        ("t3 done by the chat", ""),
+        ("t3 late updates", ""),
+        // Two sessions at once.
+        ("t4 and t5", "Tether: waiting for approval"),
+        ("t5 turnEnd", "Tether: Run `cargo build`"),
+        ("t4 turnEnd", ""),
+    ];
+    let steps: Vec<(String, String)> = o.r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s[0].as_str().unwrap_or_default().to_string(),
+                s[1].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(steps, want);
+    assert_eq!(o.r["busy_after"], false);
+    // One User TetherStatus per change the statusline could show.
+    assert_eq!(o.r["fired"], json!(["Tether: Run `false`", ""]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -457,8 +457,7 @@ finalize = function(turn)
   end
   S.after_block = false
   if turn.client_id then
-    status.turn_done(turn.client_id, S.session_id)
-    status.turn_done(turn.client_id, nil)
+    status.turn_done(turn.client_id, S.session_id, turn.turn_id)
   end
   fire('TetherTurnEnd', {
     sessionId = S.session_id,
@@ -523,6 +522,7 @@ function M.on_update(u, client_id)
     -- The first update of this turn: it names the turn (and a new session).
     t.turn_id = u.turnId
     S.session_id = S.session_id or u.sessionId
+    status.turn_named(client_id)
   end
   if u.kind == 'text' then
     if type(u.delta) == 'string' and u.delta ~= '' then
