@@ -29,6 +29,8 @@ struct Slot {
     question: Question,
     reply: Mutex<Option<oneshot::Sender<Answer>>>,
     answered: CancellationToken,
+    /// When the dialog was sent (for the round-trip measurement).
+    sent_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Slot {
@@ -152,6 +154,7 @@ impl Asker for LspAsker {
                 question: q,
                 reply: Mutex::new(Some(reply_tx)),
                 answered: CancellationToken::new(),
+                sent_at: Mutex::new(None),
             });
             if let Ok(mut r) = self.registry.lock() {
                 r.insert(id.clone(), slot);
@@ -191,7 +194,9 @@ impl Asker for LspAsker {
             question: q,
             reply: Mutex::new(Some(reply_tx)),
             answered: CancellationToken::new(),
+            sent_at: Mutex::new(None),
         });
+        let timing = slot.clone();
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id.clone(), slot.clone());
         }
@@ -205,6 +210,15 @@ impl Asker for LspAsker {
             } else {
                 Answer::Deny(DenyCause::ClientGone)
             };
+            let sent_at = timing.sent_at.lock().ok().and_then(|t| *t);
+            if let Some(t) = sent_at {
+                tracing::debug!(
+                    target: "tether::approval",
+                    approval_id = %id,
+                    round_trip_us = t.elapsed().as_micros() as u64,
+                    "approval round trip (dialog sent → decision handed to the gate)"
+                );
+            }
             if let Ok(mut r) = registry.lock() {
                 r.remove(&id);
             }
@@ -278,6 +292,9 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         message: q.message(),
         actions: Some(actions),
     };
+    if let Ok(mut t) = slot.sent_at.lock() {
+        *t = Some(std::time::Instant::now());
+    }
     let request = client.send_request::<ShowMessageRequest>(params);
     tokio::select! {
         r = tokio::time::timeout(q.timeout, request) => Some(match r {
