@@ -33,7 +33,7 @@ use crate::gate::{Answer, DenyCause, Gate};
 use crate::model::ModelClient;
 use crate::protocol::{
     CancelParams, ContextRef, HistoryParams, HistoryResult, LineRange, Pos, PromptParams,
-    PromptResult, SessionsParams, SessionsResult, Update,
+    PromptResult, SessionsParams, SessionsResult, Update, UpdateKind,
 };
 use crate::store::{Store, Write};
 use crate::tools::{self, Buffers, Redactor};
@@ -94,9 +94,39 @@ impl EventSink for LspSink {
 fn start_sink(client: Client) -> Arc<LspSink> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     tokio::spawn(async move {
-        while let Some(o) = rx.recv().await {
+        let mut held: Option<Outgoing> = None;
+        loop {
+            let o = match held.take() {
+                Some(o) => o,
+                None => match rx.recv().await {
+                    Some(o) => o,
+                    None => break,
+                },
+            };
             match o {
-                Outgoing::Update(u) => client.send_notification::<TetherUpdate>(u).await,
+                Outgoing::Update(mut u) => {
+                    // Text that piled up while the editor was being written
+                    // to goes out as one update: no added latency, fewer
+                    // messages when the model streams faster than the pipe.
+                    if let UpdateKind::Text { delta } = &mut u.kind {
+                        while let Ok(next) = rx.try_recv() {
+                            match next {
+                                Outgoing::Update(Update {
+                                    session_id,
+                                    turn_id,
+                                    kind: UpdateKind::Text { delta: more },
+                                }) if session_id == u.session_id && turn_id == u.turn_id => {
+                                    delta.push_str(&more);
+                                }
+                                other => {
+                                    held = Some(other);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    client.send_notification::<TetherUpdate>(u).await
+                }
                 Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
                 Outgoing::Flush(done) => {
                     let _ = done.send(());
