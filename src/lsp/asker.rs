@@ -110,6 +110,23 @@ impl LspAsker {
         }
     }
 
+    /// Makes a pending question answerable by id (dialog or command).
+    fn register(&self, q: Question) -> (Arc<Slot>, oneshot::Receiver<Answer>) {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let id = q.approval_id.clone();
+        let slot = Arc::new(Slot {
+            seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            question: q,
+            reply: Mutex::new(Some(reply_tx)),
+            answered: CancellationToken::new(),
+            sent_at: Mutex::new(None),
+        });
+        if let Ok(mut r) = self.registry.lock() {
+            r.insert(id, slot.clone());
+        }
+        (slot, reply_rx)
+    }
+
     /// Ids of questions of `session_id` waiting for an answer.
     pub fn pending_for(&self, session_id: &str) -> Vec<String> {
         self.registry
@@ -145,20 +162,10 @@ impl Asker for LspAsker {
         if !self.can_show && in_chat {
             // The chat writer shows the request in the file (from the
             // `approval` update); the code actions answer it by id.
-            let (reply_tx, reply_rx) = oneshot::channel();
             let id = q.approval_id.clone();
             let timeout = q.timeout;
             let cancel = q.cancel.clone();
-            let slot = Arc::new(Slot {
-                seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                question: q,
-                reply: Mutex::new(Some(reply_tx)),
-                answered: CancellationToken::new(),
-                sent_at: Mutex::new(None),
-            });
-            if let Ok(mut r) = self.registry.lock() {
-                r.insert(id.clone(), slot);
-            }
+            let (_slot, reply_rx) = self.register(q);
             let registry = self.registry.clone();
             return Box::pin(async move {
                 let a = tokio::select! {
@@ -187,19 +194,9 @@ impl Asker for LspAsker {
                 ))
             });
         }
-        let (reply_tx, reply_rx) = oneshot::channel();
         let id = q.approval_id.clone();
-        let slot = Arc::new(Slot {
-            seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            question: q,
-            reply: Mutex::new(Some(reply_tx)),
-            answered: CancellationToken::new(),
-            sent_at: Mutex::new(None),
-        });
+        let (slot, reply_rx) = self.register(q);
         let timing = slot.clone();
-        if let Ok(mut r) = self.registry.lock() {
-            r.insert(id.clone(), slot.clone());
-        }
         let sent = self.tx.send(slot).is_ok();
         let registry = self.registry.clone();
         Box::pin(async move {
