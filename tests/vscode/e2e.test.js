@@ -164,9 +164,17 @@ async function setSetting(key, value) {
   const input = row.locator('.setting-item-control input').first();
   await input.fill(String(value));
   await input.press('Enter');
-  // The Settings editor writes after a short debounce; closing it flushes.
-  await page.waitForTimeout(800);
   await page.keyboard.press('ControlOrMeta+S').catch(() => {});
+  // The Settings editor writes after a short debounce: wait until the value
+  // is in the user's settings file.
+  const file = path.join(userData, 'User', 'settings.json');
+  await until(`${key} = ${value} in settings.json`, () => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8'))[key] === value;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function closeEditors() {
