@@ -350,8 +350,9 @@ pub async fn write_file(ctx: &ToolCtx, path: &str, content: &str) -> ToolResult 
     if let Err(r) = gate_edit(ctx, &p).await {
         return r;
     }
-    let existed = p.exists() || ctx.buffers.open_text(&p).is_some();
-    let old_len = ctx.buffers.open_text(&p).map(|t| t.len()).unwrap_or(0);
+    let open_len = ctx.buffers.open_text(&p).map(|t| t.len());
+    let existed = p.exists() || open_len.is_some();
+    let old_len = open_len.unwrap_or(0);
     let edit = BufferEdit {
         start: 0,
         end: old_len,
