@@ -59,13 +59,15 @@ mod args;
 mod paths;
 mod programs;
 mod rules;
+mod syntax;
 mod words;
 mod wrappers;
 
 use std::collections::HashMap;
 
-use tree_sitter::{Node, Parser};
-
+use syntax::{
+    Assign, AssignValue, Cmd, Heredoc, List, Part, Pipeline, RedirOp, Redirect, Stmt, Word,
+};
 use words::{Arg, Vars, DYN};
 
 /// How strict the gate must be, ordered from least to most strict.
@@ -155,28 +157,14 @@ fn snippet(s: &str) -> String {
     out
 }
 
-/// Same bytes for ASCII; every byte of a non-ASCII character becomes `x`, NUL a
-/// space.
-fn ascii_copy(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    for c in src.chars() {
-        match c {
-            '\0' => out.push(' '),
-            c if c.is_ascii() => out.push(c),
-            c => out.extend(std::iter::repeat_n('x', c.len_utf8())),
-        }
-    }
-    out
-}
-
 /// Parses and walks one script (the top level or a nested `bash -c` string).
 fn analyze_script(cx: &mut Cx, src: &str, depth: usize, vars: &Vars) {
     analyze(cx, src, depth, vars, true);
 }
 
-/// Parses and walks a script; when tree-sitter cannot parse it cleanly and
-/// `recover` is set, the pieces between separators are judged on their own so a
-/// parser quirk cannot hide a forbidden command.
+/// Parses and walks a script; when it does not parse and `recover` is set, the
+/// pieces between separators are judged on their own so that a syntax error
+/// cannot hide a forbidden command.
 fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
     if depth > MAX_DEPTH {
         cx.hit(
@@ -190,69 +178,37 @@ fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
         cx.hit(Class::Ask, "command too long to analyse", src);
         return;
     }
-    // tree-sitter-bash's scanner calls `isdigit` on raw code points (undefined
-    // behaviour above 255): parse an ASCII copy with the same byte offsets. Bash
-    // names and the paths judged here are ASCII, so nothing judged changes.
-    let clean = ascii_copy(src);
     if src.contains('\0') {
-        cx.hit(Class::Ask, "contains a NUL byte", &clean);
+        cx.hit(Class::Ask, "contains a NUL byte", src);
     }
-    let orig = src;
-    let src = clean.as_str();
-    let mut parser = Parser::new();
-    if parser
-        .set_language(&tree_sitter_bash::LANGUAGE.into())
-        .is_err()
-    {
-        cx.hit(Class::Ask, "shell parser unavailable", src);
-        return;
-    }
-    // Bound the parser's work (it reports progress every ~100 operations):
-    // ordinary scripts need well under 40 checks per KB; error recovery on
-    // adversarial input can need far more.
-    let mut budget = 64 + src.len() / 8;
-    let mut progress = |_: &tree_sitter::ParseState| {
-        budget = budget.saturating_sub(1);
-        budget == 0
-    };
-    let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
-    let bytes = src.as_bytes();
-    let mut read = |i: usize, _: tree_sitter::Point| bytes.get(i..).unwrap_or_default();
-    let Some(tree) = parser.parse_with_options(&mut read, None, Some(options)) else {
-        cx.hit(Class::Ask, "too complex to parse as a shell command", orig);
-        if recover {
-            recover_pieces(cx, src, depth, vars);
-        }
-        return;
-    };
-    let root = tree.root_node();
-    let broken = root.has_error();
-    if broken {
-        cx.hit(Class::Ask, "could not be parsed as a shell command", orig);
+    let tree = syntax::parse(src);
+    if let Some(error) = &tree.error {
+        let what = format!("could not be parsed as a shell command ({error})");
+        cx.hit(Class::Ask, &what, src);
     }
     let mut script = Script {
         src,
-        orig,
+        docs: &tree.heredocs,
         depth,
         vars: vars.clone(),
         cx,
         nest: 0,
         cwd: None,
         files: HashMap::new(),
-        misparsed: false,
     };
-    script.walk(root);
-    if (broken || script.misparsed) && recover {
+    script.list(&tree.list);
+    if tree.error.is_some() && recover {
         recover_pieces(script.cx, src, depth, vars);
     }
 }
 
-/// Second look at a script tree-sitter could not parse cleanly.
+/// Second look at a script that does not parse.
 fn recover_pieces(cx: &mut Cx, src: &str, depth: usize, vars: &Vars) {
     if cx.class == Class::Forbidden {
         return;
     }
-    // `{rm,-rf,/}` is a parse error for tree-sitter but a command for bash.
+    // `{rm,-rf,/}` is a word to bash; in a broken script the pieces around it
+    // may not show it as a command.
     if let Some(alt) = rules::expand_brace_commands(src) {
         analyze(cx, &alt, depth + 1, vars, false);
     }
@@ -294,10 +250,9 @@ struct Stage {
 
 /// One script being walked.
 struct Script<'s, 'c> {
-    /// The script as parsed (ASCII, same byte offsets as `orig`).
     src: &'s str,
-    /// The script as given, for quoting in reasons.
-    orig: &'s str,
+    /// The script's here-documents, by [`RedirOp::Heredoc`] index.
+    docs: &'s [Heredoc],
     depth: usize,
     vars: Vars,
     cx: &'c mut Cx,
@@ -307,8 +262,6 @@ struct Script<'s, 'c> {
     cwd: Option<String>,
     /// Files the script wrote with known content or downloaded, by path.
     files: HashMap<String, FileSrc>,
-    /// tree-sitter produced a tree bash would not (a line break inside a word).
-    misparsed: bool,
 }
 
 /// What the script put into a file it later runs.
@@ -319,71 +272,102 @@ enum FileSrc {
 }
 
 impl<'s> Script<'s, '_> {
-    fn text(&self, n: Node) -> &str {
-        words::text(self.src, n)
-    }
-
-    /// A node's original text, shortened for a reason.
-    fn snip(&self, n: Node) -> &'s str {
-        let (orig, src) = (self.orig, self.src);
-        orig.get(n.byte_range())
-            .unwrap_or_else(|| words::text(src, n))
-    }
-
-    /// Depth-first, in source order, with one cursor and no recursion. Parents
-    /// are kept on a stack (tree-sitter's `parent()` walks down from the root).
-    fn walk(&mut self, root: Node) {
-        let mut cursor = root.walk();
-        let mut parents: Vec<Node> = Vec::new();
-        loop {
-            if self.cx.class == Class::Forbidden {
-                return;
-            }
-            let n = cursor.node();
-            self.visit(n, parents.last().copied());
-            if cursor.goto_first_child() {
-                parents.push(n);
-                continue;
-            }
-            while !cursor.goto_next_sibling() {
-                if !cursor.goto_parent() {
+    /// Every command of a list, in source order (stops once forbidden).
+    fn list(&mut self, list: &List) {
+        for item in &list.items {
+            for p in &item.pipelines {
+                if self.cx.class == Class::Forbidden {
                     return;
                 }
-                parents.pop();
+                self.pipeline(p);
             }
         }
     }
 
-    fn visit(&mut self, n: Node, parent: Option<Node>) {
-        let kind = n.kind();
-        if matches!(
-            kind,
-            "command"
-                | "command_name"
-                | "word"
-                | "concatenation"
-                | "simple_expansion"
-                | "variable_assignment"
-                | "file_redirect"
-                | "herestring_redirect"
-        ) && self.text(n).contains('\n')
-        {
-            self.check_line_breaks(n);
+    fn pipeline(&mut self, p: &Pipeline) {
+        if p.stages.len() > 1 {
+            let stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
+            self.pipe_check(&stages, p.span.of(self.src));
         }
-        match kind {
-            "command" => self.command(n, parent),
-            "variable_assignment" => self.assignment(n),
-            "for_statement" => {
-                if let Some(v) = n.child_by_field_name("variable") {
-                    let name = self.text(v).to_string();
-                    self.vars.forget(&name);
+        for s in &p.stages {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        if self.cx.class == Class::Forbidden {
+            return;
+        }
+        let snip = s.span.of(self.src);
+        match &s.cmd {
+            Cmd::Simple { assigns, words } => {
+                if !words.is_empty() {
+                    let argv = self.argv(words);
+                    let stdin = self.stdin_of(s);
+                    rules::analyze(self, argv, &stdin, snip);
+                }
+                for a in assigns {
+                    self.assignment(a);
+                }
+                for w in words {
+                    self.subs(&w.parts);
                 }
             }
-            "function_definition" => self.function(n),
-            "file_redirect" => self.redirect(n, parent),
-            "pipeline" if parent.is_none_or(|p| p.kind() != "heredoc_redirect") => self.pipeline(n),
-            "heredoc_redirect" => self.heredoc_pipeline(n, parent),
-            _ => {}
+            Cmd::Subshell(l) | Cmd::Group(l) => self.list(l),
+            Cmd::Compound(lists) => {
+                for l in lists {
+                    self.list(l);
+                }
+            }
+            Cmd::For { var, words, body } => {
+                if let Some(v) = var {
+                    self.vars.forget(v.of(self.src));
+                }
+                for w in words {
+                    self.subs(&w.parts);
+                }
+                self.list(body);
+            }
+            Cmd::Case { subject, arms } => {
+                self.subs(&subject.parts);
+                for (patterns, body) in arms {
+                    for w in patterns {
+                        self.subs(&w.parts);
+                    }
+                    self.list(body);
+                }
+            }
+            Cmd::Function { name, body } => {
+                if calls_itself_hot(self.src, name.of(self.src), body, false) {
+                    self.cx.hit(Class::Forbidden, "fork bomb", snip);
+                    return;
+                }
+                self.stmt(body);
+            }
+            Cmd::Test(words) => {
+                for w in words {
+                    self.subs(&w.parts);
+                }
+            }
+        }
+        for r in &s.redirects {
+            self.redirect(r, s);
+        }
+    }
+
+    /// Commands inside substitutions of word parts.
+    fn subs(&mut self, parts: &[Part]) {
+        for p in parts {
+            match p {
+                Part::Double(inner) | Part::Param { parts: inner, .. } | Part::Arith(inner) => {
+                    self.subs(inner)
+                }
+                Part::Command(l) | Part::Process(l) => self.list(l),
+                Part::Backquote(script) => {
+                    analyze_script(self.cx, script, self.depth + 1, &self.vars)
+                }
+                Part::Lit(_) | Part::Single(_) | Part::AnsiC(_) => {}
+            }
         }
     }
 
@@ -478,80 +462,31 @@ impl<'s> Script<'s, '_> {
         }
     }
 
-    fn argv(&self, n: Node) -> Vec<Arg> {
-        words::eval_words(self.src, &self.vars, &self.word_nodes(n))
-    }
-
-    /// The name and argument nodes of a command.
-    fn word_nodes<'t>(&self, n: Node<'t>) -> Vec<Node<'t>> {
-        let mut nodes = Vec::new();
-        let mut cursor = n.walk();
-        if cursor.goto_first_child() {
-            loop {
-                if matches!(cursor.field_name(), Some("name" | "argument")) {
-                    nodes.push(cursor.node());
-                }
-                if !cursor.goto_next_sibling() {
-                    break;
-                }
-            }
-        }
-        nodes
+    fn argv(&self, words: &[Word]) -> Vec<Arg> {
+        words::eval_words(self.src, &self.vars, words)
     }
 
     /// Heredocs, here-strings and `< <(...)` attached to a command.
-    fn stdin_of(&self, n: Node, parent: Option<Node>) -> Vec<Stdin> {
-        let mut redirects = Vec::new();
-        let mut cursor = n.walk();
-        redirects.extend(
-            n.children(&mut cursor)
-                .filter(|c| c.kind().ends_with("redirect")),
-        );
-        if let Some(p) = parent {
-            if p.kind() == "redirected_statement" && p.child_by_field_name("body") == Some(n) {
-                let mut cursor = p.walk();
-                redirects.extend(
-                    p.children(&mut cursor)
-                        .filter(|c| c.kind().ends_with("redirect")),
-                );
-            }
-        }
+    fn stdin_of(&self, s: &Stmt) -> Vec<Stdin> {
         let mut out = Vec::new();
-        for r in redirects {
-            match r.kind() {
-                "heredoc_redirect" => {
-                    let mut cursor = r.walk();
-                    let body = r.children(&mut cursor).find(|c| c.kind() == "heredoc_body");
-                    out.push(Stdin::Text(
-                        body.map(|b| self.text(b).to_string()).unwrap_or_default(),
-                    ));
+        for r in &s.redirects {
+            match r.op {
+                RedirOp::Heredoc(i) => out.push(Stdin::Text(
+                    self.docs
+                        .get(i)
+                        .map(|h| h.body.of(self.src).to_string())
+                        .unwrap_or_default(),
+                )),
+                RedirOp::HereString => {
+                    let a = words::eval_joined(self.src, &self.vars, &r.target);
+                    out.push(if a.dynamic {
+                        Stdin::Generated
+                    } else {
+                        Stdin::Text(a.text)
+                    });
                 }
-                "herestring_redirect" => {
-                    let mut cursor = r.walk();
-                    let value = r
-                        .named_children(&mut cursor)
-                        .find(|c| c.kind() != "file_descriptor");
-                    if let Some(v) = value {
-                        let a = words::eval_joined(self.src, &self.vars, v);
-                        out.push(if a.dynamic {
-                            Stdin::Generated
-                        } else {
-                            Stdin::Text(a.text)
-                        });
-                    }
-                }
-                "file_redirect" => {
-                    let reads = {
-                        let mut cursor = r.walk();
-                        let reads = r
-                            .children(&mut cursor)
-                            .any(|c| !c.is_named() && c.kind() == "<");
-                        reads
-                    };
-                    let dest = r.child_by_field_name("destination");
-                    if reads && dest.is_some_and(|d| d.kind() == "process_substitution") {
-                        out.push(Stdin::Generated);
-                    }
+                RedirOp::Read if matches!(r.target.parts.as_slice(), [Part::Process(_)]) => {
+                    out.push(Stdin::Generated)
                 }
                 _ => {}
             }
@@ -559,101 +494,50 @@ impl<'s> Script<'s, '_> {
         out
     }
 
-    fn command(&mut self, n: Node, parent: Option<Node>) {
-        let nodes = self.word_nodes(n);
-        let argv = words::eval_words(self.src, &self.vars, &nodes);
-        // Heredocs, here-strings and `< <(..)` all need a `<`.
-        let redirected = parent.filter(|p| p.kind() == "redirected_statement");
-        let stdin = if self.text(n).contains('<')
-            || redirected.is_some_and(|p| self.text(p).contains('<'))
-        {
-            self.stdin_of(n, parent)
-        } else {
-            Vec::new()
-        };
-        let snip = self.snip(n);
-        rules::analyze(self, argv, &stdin, snip);
-    }
-
-    fn assignment(&mut self, n: Node) {
-        let Some(name) = n.child_by_field_name("name") else {
-            return;
-        };
-        if name.kind() != "variable_name" {
-            return;
-        }
-        let name = self.text(name).to_string();
-        let appends = {
-            let mut cursor = n.walk();
-            let appends = n.children(&mut cursor).any(|c| c.kind() == "+=");
-            appends
-        };
-        let value = match n.child_by_field_name("value") {
-            _ if appends => None,
-            Some(v) => words::eval_value(self.src, &self.vars, v),
-            None => Some(String::new()),
-        };
-        self.vars.assign(&name, value);
-    }
-
-    /// Bash ends a word, an assignment, a simple command or a redirection at an
-    /// unescaped line break (outside quotes and substitutions); tree-sitter
-    /// sometimes carries on (`a ==<newline>rm`, `><newline>rm`, `x=$<newline>rm`).
-    /// Such a tree is not trusted.
-    fn check_line_breaks(&mut self, n: Node) {
-        let breaks = |text: &str| {
-            text.match_indices('\n')
-                .any(|(i, _)| !text.get(..i).is_some_and(|before| before.ends_with('\\')))
-        };
-        let mut spans = false;
-        if n.child_count() == 0 {
-            spans = breaks(self.text(n));
-        } else {
-            let mut pos = n.start_byte();
-            let mut cursor = n.walk();
-            for c in n.children(&mut cursor) {
-                if c.kind() == "heredoc_redirect" {
-                    break;
+    fn assignment(&mut self, a: &Assign) {
+        match &a.value {
+            AssignValue::Word(w) => self.subs(&w.parts),
+            AssignValue::Array(words) => {
+                for w in words {
+                    self.subs(&w.parts);
                 }
-                spans |= breaks(self.src.get(pos..c.start_byte()).unwrap_or(""));
-                pos = c.end_byte();
-            }
-            if pos < n.end_byte() {
-                spans |= breaks(self.src.get(pos..n.end_byte()).unwrap_or(""));
             }
         }
-        if spans {
-            self.misparsed = true;
-            let snip = self.snip(n);
-            self.cx.hit(Class::Ask, "ambiguous line break", snip);
+        if !a.plain {
+            return;
         }
+        let value = match &a.value {
+            _ if a.append => None,
+            AssignValue::Word(w) => words::eval_value(self.src, &self.vars, w),
+            AssignValue::Array(_) => None,
+        };
+        self.vars.assign(a.name.of(self.src), value);
     }
 
-    fn redirect(&mut self, n: Node, parent: Option<Node>) {
-        let Some(dest) = n.child_by_field_name("destination") else {
+    fn redirect(&mut self, r: &Redirect, s: &Stmt) {
+        if let RedirOp::Heredoc(i) = r.op {
+            if let Some(doc) = self.docs.get(i) {
+                self.subs(&doc.parts);
+            }
             return;
-        };
-        let op = {
-            let mut cursor = n.walk();
-            let op = n
-                .children(&mut cursor)
-                .find(|c| !c.is_named())
-                .map(|c| c.kind())
-                .unwrap_or("");
-            op
-        };
-        let target = words::eval_joined(self.src, &self.vars, dest);
-        let snip = self.snip(parent.unwrap_or(n));
+        }
+        self.subs(&r.target.parts);
+        let target = words::eval_joined(self.src, &self.vars, &r.target);
+        let snip = s.span.of(self.src);
         if target.text.starts_with("/dev/tcp/") || target.text.starts_with("/dev/udp/") {
             self.cx.hit(Class::Ask, "opens a network connection", snip);
         }
-        let writes = op.contains('>') && !(op.contains('&') && dest.kind() == "number");
+        let descriptor = !target.dynamic
+            && !target.text.is_empty()
+            && target.text.bytes().all(|c| c.is_ascii_digit());
+        let writes = r.op.writes() && !(r.op == RedirOp::DupOut && descriptor);
         if writes && target.text != "-" {
             rules::write_check(self, &target, snip);
-            let content = parent.and_then(|p| self.written_content(p));
-            let content = match (op, content, self.recall(&target)) {
-                (">>", Some(new), Some(FileSrc::Text(old))) => Some(FileSrc::Text(old + &new)),
-                (">>", Some(_), Some(_)) => None,
+            let content = self.written_content(s);
+            let append = r.op == RedirOp::Append || r.op == RedirOp::AllAppend;
+            let content = match (append, content, self.recall(&target)) {
+                (true, Some(new), Some(FileSrc::Text(old))) => Some(FileSrc::Text(old + &new)),
+                (true, Some(_), Some(_)) => None,
                 (_, Some(new), _) => Some(FileSrc::Text(new)),
                 _ => None,
             };
@@ -662,138 +546,48 @@ impl<'s> Script<'s, '_> {
     }
 
     /// Literal text written by `echo ... > f`, `printf ... > f`, `cat <<EOF > f`.
-    fn written_content(&self, stmt: Node) -> Option<String> {
-        let body = match stmt.kind() {
-            "redirected_statement" => stmt.child_by_field_name("body")?,
-            "command" => stmt,
-            _ => return None,
-        };
-        if body.kind() != "command" {
+    fn written_content(&self, s: &Stmt) -> Option<String> {
+        let Cmd::Simple { words, .. } = &s.cmd else {
             return None;
-        }
-        let argv = self.argv(body);
+        };
+        let argv = self.argv(words);
         if let Some(text) = rules::stage(&argv).text {
             return Some(text + "\n");
         }
         let cat = argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"));
-        let parent = (stmt != body).then_some(stmt);
-        match self.stdin_of(body, parent).into_iter().next() {
+        match self.stdin_of(s).into_iter().next() {
             Some(Stdin::Text(t)) if cat => Some(t),
             _ => None,
         }
     }
 
-    /// Fork bombs: a function that calls itself in a pipe or in the background.
-    fn function(&mut self, n: Node) {
-        let (Some(name), Some(body)) =
-            (n.child_by_field_name("name"), n.child_by_field_name("body"))
-        else {
-            return;
-        };
-        let src = self.src;
-        let name = words::text(src, name);
-        // (node, inside a pipeline or a backgrounded statement)
-        let mut stack = vec![(body, false)];
-        while let Some((m, hot)) = stack.pop() {
-            if hot
-                && m.kind() == "command"
-                && m.child_by_field_name("name").map(|c| words::text(src, c)) == Some(name)
-            {
-                let snip = self.snip(n);
-                self.cx.hit(Class::Forbidden, "fork bomb", snip);
-                return;
-            }
-            let mut cursor = m.walk();
-            let kids: Vec<Node> = m.children(&mut cursor).collect();
-            for (i, k) in kids.iter().enumerate() {
-                let bg = kids.get(i + 1).is_some_and(|next| next.kind() == "&");
-                stack.push((*k, hot || bg || m.kind() == "pipeline"));
-            }
-        }
-    }
-
-    fn stage(&self, n: Node) -> Stage {
-        let cmd = match n.kind() {
-            "command" => Some(n),
-            "redirected_statement" => n
-                .child_by_field_name("body")
-                .filter(|b| b.kind() == "command"),
-            _ => None,
-        };
-        if let Some(c) = cmd {
-            let argv = self.argv(c);
+    fn stage(&self, s: &Stmt) -> Stage {
+        if let Cmd::Simple { words, .. } = &s.cmd {
+            let argv = self.argv(words);
             let mut stage = rules::stage(&argv);
+            // `cat <<EOF | sh` prints the heredoc.
+            if stage.text.is_none() && argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"))
+            {
+                if let Some(Stdin::Text(t)) = self.stdin_of(s).into_iter().next() {
+                    stage.text = Some(t);
+                }
+            }
             stage.argv = argv;
             return stage;
         }
         // Compound stage: union over the commands inside it.
         let mut out = Stage::default();
-        let mut stack = vec![n];
-        while let Some(m) = stack.pop() {
-            if matches!(m.kind(), "command_substitution" | "process_substitution") {
-                continue;
+        let mut simple = Vec::new();
+        simple_commands(s, &mut simple);
+        for words in simple {
+            let st = rules::stage(&self.argv(words));
+            out.fetch |= st.fetch;
+            out.decode |= st.decode;
+            if out.consumer == rules::Consumer::None {
+                out.consumer = st.consumer;
             }
-            if m.kind() == "command" {
-                let s = rules::stage(&self.argv(m));
-                out.fetch |= s.fetch;
-                out.decode |= s.decode;
-                if out.consumer == rules::Consumer::None {
-                    out.consumer = s.consumer;
-                }
-            }
-            let mut cursor = m.walk();
-            stack.extend(m.children(&mut cursor));
         }
         out
-    }
-
-    fn pipeline(&mut self, n: Node) {
-        let mut cursor = n.walk();
-        let nodes: Vec<Node> = n
-            .named_children(&mut cursor)
-            .filter(|c| c.kind() != "comment")
-            .collect();
-        let stages: Vec<Stage> = nodes.iter().map(|c| self.stage(*c)).collect();
-        let snip = self.snip(n);
-        self.pipe_check(&stages, snip);
-    }
-
-    /// `cat <<EOF | sh`: tree-sitter hangs the pipe under the heredoc.
-    fn heredoc_pipeline(&mut self, h: Node, parent: Option<Node>) {
-        let mut cursor = h.walk();
-        let kids: Vec<Node> = h.children(&mut cursor).collect();
-        let Some(pipe) = kids.iter().find(|k| k.kind() == "pipeline") else {
-            return;
-        };
-        let body = kids
-            .iter()
-            .find(|k| k.kind() == "heredoc_body")
-            .map(|b| self.text(*b).to_string())
-            .unwrap_or_default();
-        let Some(stmt) = parent else {
-            return;
-        };
-        let mut first = match stmt.child_by_field_name("body") {
-            Some(b) => self.stage(b),
-            None => Stage::default(),
-        };
-        if first.text.is_none() {
-            if let Some(b) = stmt
-                .child_by_field_name("body")
-                .filter(|b| b.kind() == "command")
-            {
-                let argv = self.argv(b);
-                if argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat")) {
-                    first.text = Some(body);
-                }
-            }
-        }
-        let mut stages = vec![first];
-        let mut cursor = pipe.walk();
-        let rest: Vec<Node> = pipe.named_children(&mut cursor).collect();
-        stages.extend(rest.iter().map(|c| self.stage(*c)));
-        let snip = self.snip(stmt);
-        self.pipe_check(&stages, snip);
     }
 
     fn pipe_check(&mut self, stages: &[Stage], snip: &str) {
@@ -830,5 +624,50 @@ impl<'s> Script<'s, '_> {
                 _ => {}
             }
         }
+    }
+}
+
+/// The words of every simple command in a statement, outside substitutions.
+fn simple_commands<'t>(s: &'t Stmt, out: &mut Vec<&'t [Word]>) {
+    let lists: Vec<&List> = match &s.cmd {
+        Cmd::Simple { words, .. } => {
+            out.push(words);
+            return;
+        }
+        Cmd::Subshell(l) | Cmd::Group(l) | Cmd::For { body: l, .. } => vec![l],
+        Cmd::Compound(ls) => ls.iter().collect(),
+        Cmd::Case { arms, .. } => arms.iter().map(|(_, l)| l).collect(),
+        Cmd::Function { .. } | Cmd::Test(_) => Vec::new(),
+    };
+    for l in lists {
+        for item in &l.items {
+            for p in &item.pipelines {
+                for st in &p.stages {
+                    simple_commands(st, out);
+                }
+            }
+        }
+    }
+}
+
+/// Fork bombs: a function body that calls the function in a pipeline or in the
+/// background (`hot`).
+fn calls_itself_hot(src: &str, name: &str, s: &Stmt, hot: bool) -> bool {
+    let in_list = |l: &List| {
+        l.items.iter().any(|item| {
+            item.pipelines.iter().any(|p| {
+                let hot = hot || item.background || p.stages.len() > 1;
+                p.stages
+                    .iter()
+                    .any(|st| calls_itself_hot(src, name, st, hot))
+            })
+        })
+    };
+    match &s.cmd {
+        Cmd::Simple { words, .. } => hot && words.first().is_some_and(|w| w.span.of(src) == name),
+        Cmd::Subshell(l) | Cmd::Group(l) | Cmd::For { body: l, .. } => in_list(l),
+        Cmd::Compound(ls) => ls.iter().any(in_list),
+        Cmd::Case { arms, .. } => arms.iter().any(|(_, l)| in_list(l)),
+        Cmd::Function { .. } | Cmd::Test(_) => false,
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use tree_sitter::Node;
+use super::syntax::{self, Cmd, List, Part, Word};
 
 /// Stands for a part of a word whose value is only known at run time.
 pub(super) const DYN: char = '\u{1}';
@@ -109,8 +109,6 @@ struct Fields<'v> {
     dynamic: bool,
     quoted: bool,
     started: bool,
-    /// A trailing unquoted `$` that tree-sitter split from the name after it.
-    dollar: bool,
     ifs: &'v str,
 }
 
@@ -122,7 +120,6 @@ impl<'v> Fields<'v> {
             dynamic: false,
             quoted: false,
             started: false,
-            dollar: false,
             ifs,
         }
     }
@@ -140,9 +137,6 @@ impl<'v> Fields<'v> {
         self.started = true;
     }
     fn split(&mut self) {
-        if std::mem::take(&mut self.dollar) {
-            self.text("$");
-        }
         if self.started && (!self.cur.is_empty() || self.quoted) {
             let text = std::mem::take(&mut self.cur);
             if !self.quoted && self.out.len() < MAX_BRACE_FIELDS {
@@ -213,143 +207,106 @@ fn brace_group(w: &str) -> Option<(&str, Vec<&str>, &str)> {
     ))
 }
 
-/// Source text of a node (empty if out of range).
-pub(super) fn text<'s>(src: &'s str, n: Node) -> &'s str {
-    src.get(n.start_byte()..n.end_byte()).unwrap_or("")
+/// Evaluates the words of a command into fields.
+pub(super) fn eval_words(src: &str, vars: &Vars, words: &[Word]) -> Vec<Arg> {
+    eval_words_at(src, vars, words, 0)
 }
 
-/// Evaluates the words of a command into fields. Nodes that touch (no blank
-/// between them) form one shell word: tree-sitter splits `rm$IFS-rf$IFS/` into
-/// `rm$IFS-rf$` and `IFS/`.
-pub(super) fn eval_words(src: &str, vars: &Vars, nodes: &[Node]) -> Vec<Arg> {
-    eval_words_at(src, vars, nodes, 0)
-}
-
-fn eval_words_at(src: &str, vars: &Vars, nodes: &[Node], depth: usize) -> Vec<Arg> {
+fn eval_words_at(src: &str, vars: &Vars, words: &[Word], depth: usize) -> Vec<Arg> {
     let ifs = match vars.get("IFS") {
         Some(Some(v)) => v,
         _ => " \t\n",
     };
     let mut f = Fields::new(ifs);
-    let mut prev_end = None;
-    for n in nodes {
-        let joined = prev_end.is_some_and(|end| {
-            src.get(end..n.start_byte()).is_some_and(|gap| {
-                gap.is_empty()
-                    || (gap.starts_with('\\')
-                        && gap.replace("\\\r\n", "").replace("\\\n", "").is_empty())
-            })
-        });
-        if !joined {
-            f.split();
+    for w in words {
+        for p in &w.parts {
+            part(src, vars, p, UNQUOTED, &mut f, depth);
         }
-        prev_end = Some(n.end_byte());
-        if std::mem::take(&mut f.dollar) {
-            let t = text(src, *n);
-            let len = t
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(t.len());
-            if let (Some(name), Some(tail)) = (t.get(..len), t.get(len..)) {
-                if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
-                    expand_name(vars, name, UNQUOTED, &mut f);
-                    f.text(&unescape(tail, false));
-                    continue;
-                }
-            }
-            f.text("$");
-        }
-        part(src, vars, *n, UNQUOTED, &mut f, depth);
+        f.split();
     }
-    f.split();
     f.out
 }
 
-/// Evaluates one word node into zero or more fields.
-pub(super) fn eval_word(src: &str, vars: &Vars, n: Node) -> Vec<Arg> {
-    eval_words(src, vars, &[n])
+/// Evaluates one word into zero or more fields.
+pub(super) fn eval_word(src: &str, vars: &Vars, w: &Word) -> Vec<Arg> {
+    eval_words(src, vars, std::slice::from_ref(w))
 }
 
 /// Evaluates an assignment value (no field splitting): `None` if not literal.
-pub(super) fn eval_value(src: &str, vars: &Vars, n: Node) -> Option<String> {
+pub(super) fn eval_value(src: &str, vars: &Vars, w: &Word) -> Option<String> {
     let mut f = Fields::new("");
-    part(src, vars, n, ASSIGN, &mut f, 0);
+    for p in &w.parts {
+        part(src, vars, p, ASSIGN, &mut f, 0);
+    }
     (!f.dynamic).then_some(f.cur)
 }
 
-/// Evaluates a word that must stay one string (here-strings, heredoc targets).
-pub(super) fn eval_joined(src: &str, vars: &Vars, n: Node) -> Arg {
-    join(&eval_word(src, vars, n))
+/// Evaluates a word that must stay one string (here-strings, redirection targets).
+pub(super) fn eval_joined(src: &str, vars: &Vars, w: &Word) -> Arg {
+    join(&eval_word(src, vars, w))
 }
 
-fn part(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields, depth: usize) {
+fn part(src: &str, vars: &Vars, p: &Part, mode: Mode, f: &mut Fields, depth: usize) {
     if depth > MAX_WORD_DEPTH {
         f.dynamic();
         return;
     }
-    match n.kind() {
-        "raw_string" => {
+    match p {
+        Part::Lit(s) => f.text(&unescape(s.of(src), mode.dq)),
+        Part::Single(s) => {
             f.quoted();
-            let t = text(src, n);
-            f.text(
-                t.strip_prefix('\'')
-                    .unwrap_or(t)
-                    .strip_suffix('\'')
-                    .unwrap_or(t),
-            );
+            f.text(s.of(src));
         }
-        "ansi_c_string" => {
+        Part::AnsiC(s) => {
             f.quoted();
-            let t = text(src, n);
-            let inner = t.strip_prefix("$'").unwrap_or(t);
-            f.text(&decode_c_escapes(inner.strip_suffix('\'').unwrap_or(inner)));
+            f.text(&decode_c_escapes(s.of(src)));
         }
-        "string" | "translated_string" => {
+        Part::Double(inner) => {
             f.quoted();
-            gaps(src, vars, n, QUOTED, f, depth);
+            for q in inner {
+                part(src, vars, q, QUOTED, f, depth + 1);
+            }
         }
-        "concatenation" | "command_name" => gaps(src, vars, n, mode, f, depth),
-        "string_content" => f.text(&unescape(text(src, n), true)),
-        "simple_expansion" | "expansion" => expand(src, vars, n, mode, f),
-        "command_substitution" => match echoed(src, vars, n, depth) {
+        Part::Param {
+            name, plain: true, ..
+        } => expand_name(vars, name.of(src), mode, f),
+        Part::Command(list) => match echoed(src, vars, list, depth) {
             Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
             None => f.dynamic(),
         },
-        "process_substitution" | "arithmetic_expansion" => f.dynamic(),
-        _ => {
-            let t = text(src, n);
-            if t.contains('$') && n.child_count() > 0 {
-                gaps(src, vars, n, mode, f, depth);
-            } else {
-                f.text(&unescape(t, mode.dq));
+        Part::Backquote(script) => {
+            let tree = syntax::parse(script);
+            let out = match tree.error {
+                None => echoed(script, vars, &tree.list, depth),
+                Some(_) => None,
+            };
+            match out {
+                Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
+                None => f.dynamic(),
             }
         }
+        Part::Param { .. } | Part::Arith(_) | Part::Process(_) => f.dynamic(),
     }
 }
 
 /// Output of `$(echo WORDS)` / `$(printf TEXT)` when fully literal.
-fn echoed(src: &str, vars: &Vars, n: Node, depth: usize) -> Option<String> {
-    let mut cursor = n.walk();
-    let mut named = n.named_children(&mut cursor);
-    let cmd = named.next().filter(|c| c.kind() == "command")?;
-    if named.next().is_some() {
+fn echoed(src: &str, vars: &Vars, list: &List, depth: usize) -> Option<String> {
+    let [item] = list.items.as_slice() else {
+        return None;
+    };
+    let ([pipeline], false) = (item.pipelines.as_slice(), item.background) else {
+        return None;
+    };
+    let [stmt] = pipeline.stages.as_slice() else {
+        return None;
+    };
+    let Cmd::Simple { assigns, words } = &stmt.cmd else {
+        return None;
+    };
+    if !assigns.is_empty() || !stmt.redirects.is_empty() {
         return None;
     }
-    let mut cursor = cmd.walk();
-    let mut nodes = Vec::new();
-    if cursor.goto_first_child() {
-        loop {
-            match cursor.field_name() {
-                Some("name" | "argument") => nodes.push(cursor.node()),
-                Some(_) => return None,
-                None if cursor.node().is_named() => return None,
-                None => {}
-            }
-            if !cursor.goto_next_sibling() {
-                break;
-            }
-        }
-    }
-    let argv = eval_words_at(src, vars, &nodes, depth + 1);
+    let argv = eval_words_at(src, vars, words, depth + 1);
     if argv.iter().any(|a| a.dynamic) {
         return None;
     }
@@ -361,49 +318,6 @@ fn echoed(src: &str, vars: &Vars, n: Node, depth: usize) -> Option<String> {
             .filter(|a| !a.text.contains(['%', '\\']))
             .map(|a| a.text.clone()),
         _ => None,
-    }
-}
-
-/// Walks a node's children, treating uncovered bytes between them as literal text.
-fn gaps(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields, depth: usize) {
-    let mut pos = n.start_byte();
-    let mut cursor = n.walk();
-    for c in n.children(&mut cursor) {
-        if let Some(gap) = src.get(pos..c.start_byte()) {
-            if !gap.is_empty() {
-                f.text(&unescape(gap, mode.dq));
-            }
-        }
-        if c.is_named() {
-            part(src, vars, c, mode, f, depth + 1);
-        } else if c.kind() == "$" && !mode.dq && c.end_byte() == n.end_byte() {
-            f.dollar = true;
-        } else if !matches!(c.kind(), "\"" | "$\"" | "`") {
-            f.text(&unescape(text(src, c), mode.dq));
-        }
-        pos = c.end_byte();
-    }
-    if let Some(gap) = src.get(pos..n.end_byte()) {
-        if !gap.is_empty() {
-            f.text(&unescape(gap, mode.dq));
-        }
-    }
-}
-
-fn expand(src: &str, vars: &Vars, n: Node, mode: Mode, f: &mut Fields) {
-    let mut cursor = n.walk();
-    let kids: Vec<Node> = n.children(&mut cursor).collect();
-    let simple = match n.kind() {
-        "simple_expansion" => kids.len() == 2,
-        _ => kids.len() == 3,
-    };
-    let name = kids
-        .iter()
-        .find(|k| matches!(k.kind(), "variable_name" | "special_variable_name"))
-        .map(|k| text(src, *k));
-    match name.filter(|_| simple) {
-        Some(name) => expand_name(vars, name, mode, f),
-        None => f.dynamic(),
     }
 }
 
