@@ -285,25 +285,35 @@ impl<'s> Script<'s, '_> {
     }
 
     fn pipeline(&mut self, p: &Pipeline) {
-        if p.stages.len() > 1 {
-            let stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
-            self.pipe_check(&stages, p.span.of(self.src));
+        if p.stages.len() < 2 {
+            for s in &p.stages {
+                self.stmt(s, None);
+            }
+            return;
         }
-        for s in &p.stages {
-            self.stmt(s);
+        let mut stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
+        self.pipe_check(&stages, p.span.of(self.src));
+        for (s, stage) in p.stages.iter().zip(stages.iter_mut()) {
+            self.stmt(s, Some(std::mem::take(&mut stage.argv)));
         }
     }
 
-    fn stmt(&mut self, s: &Stmt) {
+    /// Judges a statement; `argv` is its simple command's words when already
+    /// evaluated.
+    fn stmt(&mut self, s: &Stmt, argv: Option<Vec<Arg>>) {
         if self.cx.class == Class::Forbidden {
             return;
         }
         let snip = s.span.of(self.src);
+        let mut written = None;
         match &s.cmd {
             Cmd::Simple { assigns, words } => {
                 if !words.is_empty() {
-                    let argv = self.argv(words);
+                    let argv = argv.unwrap_or_else(|| self.argv(words));
                     let stdin = self.stdin_of(s);
+                    if s.redirects.iter().any(|r| r.op.writes()) {
+                        written = written_content(&argv, &stdin);
+                    }
                     rules::analyze(self, argv, &stdin, snip);
                 }
                 for a in assigns {
@@ -342,7 +352,7 @@ impl<'s> Script<'s, '_> {
                     self.cx.hit(Class::Forbidden, "fork bomb", snip);
                     return;
                 }
-                self.stmt(body);
+                self.stmt(body, None);
             }
             Cmd::Test(words) => {
                 for w in words {
@@ -351,7 +361,7 @@ impl<'s> Script<'s, '_> {
             }
         }
         for r in &s.redirects {
-            self.redirect(r, s);
+            self.redirect(r, snip, written.as_deref());
         }
     }
 
@@ -514,7 +524,8 @@ impl<'s> Script<'s, '_> {
         self.vars.assign(a.name.of(self.src), value);
     }
 
-    fn redirect(&mut self, r: &Redirect, s: &Stmt) {
+    /// `written`: the literal text the command prints, if known.
+    fn redirect(&mut self, r: &Redirect, snip: &str, written: Option<&str>) {
         if let RedirOp::Heredoc(i) = r.op {
             if let Some(doc) = self.docs.get(i) {
                 self.subs(&doc.parts);
@@ -523,7 +534,6 @@ impl<'s> Script<'s, '_> {
         }
         self.subs(&r.target.parts);
         let target = words::eval_joined(self.src, &self.vars, &r.target);
-        let snip = s.span.of(self.src);
         if target.text.starts_with("/dev/tcp/") || target.text.starts_with("/dev/udp/") {
             self.cx.hit(Class::Ask, "opens a network connection", snip);
         }
@@ -533,7 +543,7 @@ impl<'s> Script<'s, '_> {
         let writes = r.op.writes() && !(r.op == RedirOp::DupOut && descriptor);
         if writes && target.text != "-" {
             rules::write_check(self, &target, snip);
-            let content = self.written_content(s);
+            let content = written.map(str::to_string);
             let append = r.op == RedirOp::Append || r.op == RedirOp::AllAppend;
             let content = match (append, content, self.recall(&target)) {
                 (true, Some(new), Some(FileSrc::Text(old))) => Some(FileSrc::Text(old + &new)),
@@ -542,22 +552,6 @@ impl<'s> Script<'s, '_> {
                 _ => None,
             };
             self.remember(&target, content);
-        }
-    }
-
-    /// Literal text written by `echo ... > f`, `printf ... > f`, `cat <<EOF > f`.
-    fn written_content(&self, s: &Stmt) -> Option<String> {
-        let Cmd::Simple { words, .. } = &s.cmd else {
-            return None;
-        };
-        let argv = self.argv(words);
-        if let Some(text) = rules::stage(&argv).text {
-            return Some(text + "\n");
-        }
-        let cat = argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"));
-        match self.stdin_of(s).into_iter().next() {
-            Some(Stdin::Text(t)) if cat => Some(t),
-            _ => None,
         }
     }
 
@@ -624,6 +618,18 @@ impl<'s> Script<'s, '_> {
                 _ => {}
             }
         }
+    }
+}
+
+/// Literal text written by `echo ... > f`, `printf ... > f`, `cat <<EOF > f`.
+fn written_content(argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
+    if let Some(text) = rules::stage(argv).text {
+        return Some(text + "\n");
+    }
+    let cat = argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"));
+    match stdin.first() {
+        Some(Stdin::Text(t)) if cat => Some(t.clone()),
+        _ => None,
     }
 }
 

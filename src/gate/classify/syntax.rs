@@ -176,10 +176,13 @@ pub(super) struct Heredoc {
     pub parts: Vec<Part>,
 }
 
+/// The parts of a word: most words are one part.
+pub(super) type Parts = smallvec::SmallVec<[Part; 1]>;
+
 /// One shell word: parts that touch.
 #[derive(Debug, Default)]
 pub(super) struct Word {
-    pub parts: Vec<Part>,
+    pub parts: Parts,
     pub span: Span,
 }
 
@@ -295,6 +298,26 @@ fn is_meta(c: u8) -> bool {
     )
 }
 
+/// A table of the bytes in `chars`.
+const fn byte_set(chars: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < chars.len() {
+        set[chars[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+/// Bytes that end or begin something inside an unquoted word.
+static WORD_STOPS: [bool; 256] = byte_set(b" \t\n;&|()<>$`\\'\"");
+/// ... inside double quotes.
+static DOUBLE_STOPS: [bool; 256] = byte_set(b"\"$`\\");
+/// ... in the operand of `${...}`.
+static BRACE_STOPS: [bool; 256] = byte_set(b"}$`\\'\"");
+/// ... in a here-document body.
+static BODY_STOPS: [bool; 256] = byte_set(b"$`\\");
+
 fn is_name_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
 }
@@ -340,6 +363,14 @@ impl Parser<'_> {
     /// `s` as a whole word (followed by a blank, a metacharacter or the end).
     fn word_is(&self, s: &[u8]) -> bool {
         self.looking_at(s) && self.at(s.len()).is_none_or(is_meta)
+    }
+
+    /// The unquoted run of bytes up to the next blank or metacharacter: what a
+    /// reserved word would be.
+    fn bare(&self) -> &[u8] {
+        let rest = self.b.get(self.pos..self.limit).unwrap_or_default();
+        let len = rest.iter().position(|&c| is_meta(c)).unwrap_or(rest.len());
+        rest.get(..len).unwrap_or_default()
     }
 
     fn fail<T>(&self, what: &'static str) -> R<T> {
@@ -428,7 +459,8 @@ impl Parser<'_> {
             None | Some(b')') => true,
             Some(b';') => matches!(self.at(1), Some(b';' | b'&')),
             Some(b'}') => self.word_is(b"}"),
-            _ => RESERVED_ENDS.iter().any(|w| self.word_is(w)),
+            Some(b'd' | b'e' | b'f' | b't') => RESERVED_ENDS.contains(&self.bare()),
+            _ => false,
         }
     }
 
@@ -493,7 +525,7 @@ impl Parser<'_> {
     fn pipeline(&mut self) -> R<Pipeline> {
         self.blanks();
         let start = self.pos;
-        loop {
+        while matches!(self.peek(), Some(b't' | b'!')) {
             if self.word_is(b"time") {
                 self.pos += 4;
                 self.blanks();
@@ -546,41 +578,43 @@ impl Parser<'_> {
             },
             Some(b'(') => self.subshell()?,
             Some(b')' | b';' | b'&' | b'|') => return self.fail("unexpected token"),
-            _ if self.word_is(b"!") => return self.fail("unexpected `!`"),
-            _ if self.word_is(b"{") => {
-                self.pos += 1;
-                let list = self.list1()?;
-                self.expect_word(b"}", "`{` is not closed")?;
-                Cmd::Group(list)
-            }
-            _ if self.word_is(b"if") => self.if_clause()?,
-            _ if self.word_is(b"while") || self.word_is(b"until") => {
-                self.pos += 5;
-                let cond = self.list1()?;
-                let body = self.do_group()?;
-                Cmd::Compound(vec![cond, body])
-            }
-            _ if self.word_is(b"for") => {
-                self.pos += 3;
-                self.for_clause()?
-            }
-            _ if self.word_is(b"select") => {
-                self.pos += 6;
-                self.for_clause()?
-            }
-            _ if self.word_is(b"case") => self.case_clause()?,
-            _ if self.word_is(b"function") => {
-                self.pos += 8;
-                self.function_keyword()?
-            }
-            _ if self.word_is(b"[[") => {
-                self.pos += 2;
-                Cmd::Test(self.cond()?)
-            }
-            _ if self.word_is(b"}") || RESERVED_ENDS.iter().any(|w| self.word_is(w)) => {
-                return self.fail("unexpected reserved word");
-            }
-            _ => return self.simple(start),
+            Some(_) => match self.bare() {
+                b"!" => return self.fail("unexpected `!`"),
+                b"{" => {
+                    self.pos += 1;
+                    let list = self.list1()?;
+                    self.expect_word(b"}", "`{` is not closed")?;
+                    Cmd::Group(list)
+                }
+                b"if" => self.if_clause()?,
+                b"while" | b"until" => {
+                    self.pos += 5;
+                    let cond = self.list1()?;
+                    let body = self.do_group()?;
+                    Cmd::Compound(vec![cond, body])
+                }
+                b"for" => {
+                    self.pos += 3;
+                    self.for_clause()?
+                }
+                b"select" => {
+                    self.pos += 6;
+                    self.for_clause()?
+                }
+                b"case" => self.case_clause()?,
+                b"function" => {
+                    self.pos += 8;
+                    self.function_keyword()?
+                }
+                b"[[" => {
+                    self.pos += 2;
+                    Cmd::Test(self.cond()?)
+                }
+                w if w == b"}" || RESERVED_ENDS.contains(&w) => {
+                    return self.fail("unexpected reserved word");
+                }
+                _ => return self.simple(start),
+            },
         };
         let mut end = self.pos;
         let mut redirects = Vec::new();
@@ -814,7 +848,7 @@ impl Parser<'_> {
         self.pos += 2;
         match self.arith_body()? {
             Some(parts) => Ok(Some(vec![Word {
-                parts,
+                parts: Parts::from_vec(parts),
                 span: Span::new(start, self.pos),
             }])),
             None => {
@@ -863,7 +897,7 @@ impl Parser<'_> {
     }
 
     /// Literal text from `from` to here, if any.
-    fn push_lit(&self, parts: &mut Vec<Part>, from: usize) {
+    fn push_lit<P: PartSink>(&self, parts: &mut P, from: usize) {
         if self.pos > from {
             parts.push(Part::Lit(Span::new(from, self.pos)));
         }
@@ -1152,7 +1186,7 @@ impl Parser<'_> {
     /// One word in `mode` (empty when the next character ends a word).
     fn word(&mut self, mode: Mode) -> R<Word> {
         let start = self.pos;
-        let mut parts = Vec::new();
+        let mut parts = Parts::new();
         self.parts_into(&mut parts, mode)?;
         Ok(Word {
             parts,
@@ -1161,10 +1195,11 @@ impl Parser<'_> {
     }
 
     /// Word parts up to where `mode` ends (the end itself is not consumed).
-    fn parts_into(&mut self, parts: &mut Vec<Part>, mode: Mode) -> R<()> {
+    fn parts_into<P: PartSink>(&mut self, parts: &mut P, mode: Mode) -> R<()> {
         let mut lit = self.pos;
         let mut parens = 0usize;
         loop {
+            self.skip_plain(mode);
             let Some(c) = self.peek() else {
                 return match mode {
                     Mode::Double => self.fail("unterminated double quote"),
@@ -1211,9 +1246,25 @@ impl Parser<'_> {
         }
     }
 
+    /// Skips bytes that neither end nor start anything in `mode`.
+    fn skip_plain(&mut self, mode: Mode) {
+        let stops = match mode {
+            Mode::Word => &WORD_STOPS,
+            Mode::Double => &DOUBLE_STOPS,
+            Mode::Brace => &BRACE_STOPS,
+            Mode::Body => &BODY_STOPS,
+            Mode::Regex => return,
+        };
+        let rest = self.b.get(self.pos..self.limit).unwrap_or_default();
+        self.pos += rest
+            .iter()
+            .position(|&c| stops[usize::from(c)])
+            .unwrap_or(rest.len());
+    }
+
     /// A part starting with `$`, `` ` ``, `\`, a quote, or `<(`/`>(`.
     /// `mode` is [`Mode::Double`] inside double quotes.
-    fn special_part(&mut self, parts: &mut Vec<Part>, mode: Mode) -> R<()> {
+    fn special_part<P: PartSink>(&mut self, parts: &mut P, mode: Mode) -> R<()> {
         let start = self.pos;
         let quoted = mode == Mode::Double;
         match self.peek() {
@@ -1303,7 +1354,7 @@ impl Parser<'_> {
     }
 
     /// A part starting with `$`.
-    fn dollar(&mut self, parts: &mut Vec<Part>, quoted: bool) -> R<()> {
+    fn dollar<P: PartSink>(&mut self, parts: &mut P, quoted: bool) -> R<()> {
         let start = self.pos;
         match self.at(1) {
             Some(b'(') if self.at(2) == Some(b'(') => {
@@ -1418,6 +1469,23 @@ impl Parser<'_> {
         }
         self.pos += 1;
         Ok(Part::Command(Box::new(list)))
+    }
+}
+
+/// Where parsed parts go: a word's inline list or a nested part's vector.
+trait PartSink {
+    fn push(&mut self, p: Part);
+}
+
+impl PartSink for Vec<Part> {
+    fn push(&mut self, p: Part) {
+        Vec::push(self, p);
+    }
+}
+
+impl PartSink for Parts {
+    fn push(&mut self, p: Part) {
+        smallvec::SmallVec::push(self, p);
     }
 }
 

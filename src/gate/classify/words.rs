@@ -5,6 +5,7 @@
 //! run time (command substitution, unknown variables, arithmetic) becomes the
 //! placeholder [`DYN`] and marks the argument dynamic.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::syntax::{self, Cmd, List, Part, Word};
@@ -139,7 +140,7 @@ impl<'v> Fields<'v> {
     fn split(&mut self) {
         if self.started && (!self.cur.is_empty() || self.quoted) {
             let text = std::mem::take(&mut self.cur);
-            if !self.quoted && self.out.len() < MAX_BRACE_FIELDS {
+            if !self.quoted && self.out.len() < MAX_BRACE_FIELDS && text.contains('{') {
                 for t in brace_expand(&text) {
                     self.out.push(Arg {
                         text: t,
@@ -335,9 +336,9 @@ fn expand_name(vars: &Vars, name: &str, mode: Mode, f: &mut Fields) {
 }
 
 /// Removes shell backslash escapes (unquoted rules, or double-quote rules).
-fn unescape(s: &str, dq: bool) -> String {
+fn unescape(s: &str, dq: bool) -> Cow<'_, str> {
     if !s.contains('\\') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars().peekable();
@@ -357,7 +358,7 @@ fn unescape(s: &str, dq: bool) -> String {
             _ => out.push('\\'),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Decodes `$'...'` / `echo -e` / `printf` escapes.
