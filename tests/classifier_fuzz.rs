@@ -210,3 +210,46 @@ fn pathological_inputs_are_bounded() {
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// Nesting is bounded by the parser, not by the stack: the deepest script it
+/// reads, deeper ones (asked), and shell strings nested in shell strings all
+/// classify on a thread with half of a tokio worker's default stack, in the
+/// unoptimised test build.
+#[test]
+fn deep_nesting_is_bounded_not_a_stack_overflow() {
+    let deepest = format!("{}{}", "echo $(".repeat(31), ")".repeat(31));
+    let too_deep = format!("{}{}", "echo $(".repeat(40), ")".repeat(40));
+    let mut layered = deepest.clone();
+    for _ in 0..8 {
+        layered = format!("bash -c {}", shell_quote(&layered));
+    }
+    let cases = vec![
+        (deepest, Class::Safe),
+        (too_deep, Class::Ask),
+        ("$(".repeat(100_000), Class::Ask),
+        ("((((((((".repeat(10_000), Class::Ask),
+        ("\"$(\"".repeat(20_000), Class::Ask),
+        ("${x:-".repeat(20_000), Class::Ask),
+        (layered, Class::Ask),
+        (
+            format!("{}rm -rf /{}", "$(".repeat(20), ")".repeat(20)),
+            Class::Forbidden,
+        ),
+    ];
+    let run = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            for (cmd, want) in cases {
+                let v = classify_command(&cmd);
+                assert_eq!(
+                    v.class,
+                    want,
+                    "{}…: {}",
+                    cmd.get(..60).unwrap_or(&cmd),
+                    v.reason
+                );
+            }
+        });
+    let joined = run.map(|h| h.join());
+    assert!(matches!(joined, Ok(Ok(()))), "classification thread failed");
+}
