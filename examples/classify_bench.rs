@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tether::gate::classify::{classify_command, Class};
+use tether::gate::classify::{check_syntax, classify_command, Class};
 
 fn corpus() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
@@ -94,6 +94,11 @@ fn main() {
     });
     let per_long = long_total.as_secs_f64() * 1e6 / f64::from(iters);
 
+    let parse_total = time(iters, || {
+        let _ = black_box(check_syntax(black_box(&long)));
+    });
+    let per_parse = parse_total.as_secs_f64() * 1e6 / f64::from(iters);
+
     println!("iterations: {iters}");
     println!(
         "corpus: {} commands, mean {per_corpus_cmd:.1} µs per command",
@@ -103,5 +108,9 @@ fn main() {
         "long command: {} bytes ({} commands chained with &&), mean {per_long:.1} µs per classification",
         long.len(),
         long.matches(" && ").count() + 1
+    );
+    println!(
+        "long command, parse only: mean {per_parse:.1} µs ({:.0} MB/s)",
+        long.len() as f64 / per_parse
     );
 }

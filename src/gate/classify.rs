@@ -7,11 +7,12 @@
 //!
 //! **Must never**: do I/O (no filesystem, environment, clock or process access —
 //! paths are normalised lexically and `$HOME`/`~` stay symbolic), keep global or
-//! thread-local state (one tree-sitter parser per call), or panic/unwrap on any
-//! input. Pure function of its arguments.
+//! thread-local state, or panic/unwrap on any input. Pure function of its
+//! arguments.
 //!
-//! How a command is judged: the script is parsed with tree-sitter-bash and every
-//! simple command anywhere in it is looked at — in pipelines, lists, subshells,
+//! How a command is judged: the script is parsed by `syntax` (a bash parser
+//! written for this and checked against `bash -n`), and every simple command
+//! anywhere in it is looked at — in pipelines, lists, subshells,
 //! functions, loops, command and process substitutions, heredocs fed to a shell,
 //! `bash -c`/`sh -c`/`eval`/`su -c`/`watch`/`ssh` strings (parsed again, up to
 //! six levels), and behind wrappers (`sudo`, `env`, `nice`, `timeout`,
@@ -44,14 +45,13 @@
 //!   shell: a forbidden command there (`os.system("rm -rf /")`) is forbidden; other
 //!   interpreter code is not judged.
 //! - Commands run remotely by `ssh host 'cmd'` are judged like local ones.
-//! - Non-ASCII characters are parsed as `x` (tree-sitter-bash's scanner is not
-//!   safe on them); NUL asks. Parser work is bounded per byte. Where tree-sitter
-//!   cannot parse a script, or reads it differently from bash (a line break inside
-//!   a command), the pieces between separators are judged on their own as well, so
-//!   a parser quirk can lower nothing below `Ask` and hide no forbidden command.
+//! - A script bash would reject is `Ask`, and its pieces between separators are
+//!   judged on their own as well, so a syntax error hides no forbidden command.
+//!   Nesting deeper than the parser reads is `Ask`; NUL bytes ask.
 //!
-//! Layout: this file walks the syntax tree; `words` evaluates words, `wrappers`
-//! peels `sudo`/`env`/`xargs`..., `rules` judges commands, `programs` covers git,
+//! Layout: `syntax` parses, this file walks the syntax tree, `words` evaluates
+//! words, `wrappers` peels `sudo`/`env`/`xargs`..., `rules` judges commands,
+//! `programs` covers git,
 //! shells, interpreters, SQL clients and package managers, `paths` holds the
 //! lexical path rules and [`classify_edit`], `args` reads options.
 
@@ -111,6 +111,16 @@ pub fn classify_command(script: &str) -> Verdict {
     Verdict {
         class: cx.class,
         reason: cx.reason,
+    }
+}
+
+/// Whether bash would accept the script's syntax, as the classifier reads it
+/// (`Err` says what is wrong and where). Classification includes this; it is
+/// here on its own for benchmarks and tools.
+pub fn check_syntax(script: &str) -> Result<(), String> {
+    match syntax::parse(script).error {
+        None => Ok(()),
+        Some(e) => Err(e),
     }
 }
 

@@ -1008,7 +1008,8 @@ pub(super) fn pieces(src: &str) -> Vec<&str> {
     out
 }
 
-/// `{rm,-rf,/}` at command position becomes `rm -rf /` (tree-sitter rejects it).
+/// `{rm,-rf,/}` at command position becomes `rm -rf /` (for the pieces of a script
+/// that does not parse).
 pub(super) fn expand_brace_commands(src: &str) -> Option<String> {
     let mut out = String::with_capacity(src.len());
     let mut changed = false;
