@@ -284,8 +284,17 @@ enum Mode {
     Body,
 }
 
+/// Why a script with a broken expansion in a here-document body fails (bash
+/// finds these only when the command runs).
+pub(super) const HEREDOC_FAIL: &str = "broken expansion in a here-document";
+
 /// Builtins whose arguments may be assignments (`declare a=(x y)`).
 const DECLARATIONS: &[&[u8]] = &[b"declare", b"typeset", b"local", b"export", b"readonly"];
+
+/// Reserved words that begin a compound command.
+const COMPOUND_STARTS: &[&[u8]] = &[
+    b"{", b"if", b"while", b"until", b"for", b"select", b"case", b"[[",
+];
 
 const RESERVED_ENDS: &[&[u8]] = &[b"then", b"elif", b"else", b"fi", b"do", b"done", b"esac"];
 
@@ -626,6 +635,10 @@ impl Parser<'_> {
                     self.pos += 2;
                     Cmd::Test(self.cond()?)
                 }
+                b"coproc" => {
+                    self.pos += 6;
+                    return self.coproc();
+                }
                 w if w == b"}" || w == b"in" || RESERVED_ENDS.contains(&w) => {
                     return self.fail("unexpected reserved word");
                 }
@@ -649,6 +662,25 @@ impl Parser<'_> {
             redirects,
             span: Span::new(start, end),
         })
+    }
+
+    /// After `coproc`: `[NAME] compound-command` or `simple-command`; the command
+    /// runs (in the background), so it is returned as it is.
+    fn coproc(&mut self) -> R<Stmt> {
+        self.blanks();
+        // A NAME (any word) is only taken before a compound command.
+        let (save, docs) = (self.pos, self.pending.len());
+        let named = self.word(Mode::Word).is_ok_and(|w| !w.parts.is_empty());
+        self.blanks();
+        let compound = self.peek() == Some(b'(') || COMPOUND_STARTS.contains(&self.bare());
+        if !(named && compound) {
+            self.pos = save;
+            self.pending.truncate(docs);
+        }
+        if self.bare() == b"coproc" {
+            return self.fail("`coproc` inside `coproc`");
+        }
+        self.command()
     }
 
     fn expect_word(&mut self, w: &[u8], what: &'static str) -> R<()> {
@@ -1065,7 +1097,8 @@ impl Parser<'_> {
                     Some(b'\n') | None if command => {
                         return self.fail("`[` is not closed");
                     }
-                    Some(b'\n') | None => return Ok(None),
+                    // Quotes in a subscript: read as a word (as bash does).
+                    Some(b'\n' | b'"' | b'\'' | b'`' | b'\\') | None => return Ok(None),
                     _ => {}
                 }
                 i += 1;
@@ -1210,7 +1243,10 @@ impl Parser<'_> {
         self.limit = body.end;
         let mut parts = Vec::new();
         if let Err(e) = self.parts_into(&mut parts, Mode::Body) {
-            self.deferred.get_or_insert(e);
+            self.deferred.get_or_insert(Fail {
+                at: e.at,
+                what: HEREDOC_FAIL,
+            });
         }
         self.pos = pos;
         self.limit = limit;

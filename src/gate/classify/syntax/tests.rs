@@ -262,6 +262,15 @@ const TRICKY: &[&str] = &[
     "echo \"$(case x in x) echo y;; esac)\"",
     "echo $(case x in (x) echo y;; esac)",
     "coproc ls",
+    "coproc",
+    "coproc ls -l | cat",
+    "coproc x ls",
+    "coproc x { ls; }",
+    "coproc x (ls)",
+    "coproc x if true; then :; fi",
+    "coproc x y { ls; }",
+    "coproc coproc ls",
+    "ls | coproc cat",
     "[ -f x ] && echo",
     "test -f x || echo",
     "echo }",
@@ -365,9 +374,18 @@ fn agrees_with_bash_on_what_parses() {
     cases.retain(|c| !c.contains('\0'));
     let mut disagree = Vec::new();
     cases.retain(|c| !KNOWN_DIFFERENCES.iter().any(|(k, _)| k == c));
+    let mut heredoc_checks = 0;
     for c in &cases {
-        let ours = parse(c).error.is_none();
-        if ours != bash_accepts(&bash, c) {
+        let error = parse(c).error;
+        let ours = error.is_none();
+        let theirs = bash_accepts(&bash, c);
+        // `bash -n` does not read here-document bodies; a broken expansion in
+        // one fails when the command runs, and here it asks at once.
+        if !ours && theirs && error.is_some_and(|e| e.starts_with(HEREDOC_FAIL)) {
+            heredoc_checks += 1;
+            continue;
+        }
+        if ours != theirs {
             disagree.push(format!(
                 "{} {c:?}",
                 if ours {
@@ -379,7 +397,8 @@ fn agrees_with_bash_on_what_parses() {
         }
     }
     eprintln!(
-        "{} scripts compared with {bash} -n, {} disagreements",
+        "{} scripts compared with {bash} -n, {} disagreements; {heredoc_checks} rejected \
+         for a broken expansion in a here-document body, which bash -n does not read",
         cases.len(),
         disagree.len()
     );
