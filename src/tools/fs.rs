@@ -350,6 +350,21 @@ pub async fn write_file(ctx: &ToolCtx, path: &str, content: &str) -> ToolResult 
     if let Err(r) = gate_edit(ctx, &p).await {
         return r;
     }
+    // The model saw this file's secrets as the redaction mark: writing the mark
+    // back would destroy them.
+    if content.contains(super::redact::MARK) {
+        if let Ok(current) = current_text(ctx, &p).await {
+            if ctx.redactor.finds_secret(&current) {
+                return ToolResult::failed(format!(
+                    "{} holds secret values that were shown to you as {}; writing this \
+                     content would replace them with that placeholder. Nothing was \
+                     changed. Change the file with edit_file, away from those values.",
+                    ctx.display(&p),
+                    super::redact::MARK
+                ));
+            }
+        }
+    }
     let open_len = ctx.buffers.open_text(&p).map(|t| t.len());
     let existed = p.exists() || open_len.is_some();
     let old_len = open_len.unwrap_or(0);

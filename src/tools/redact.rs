@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-/// Replaces known secret values with `[REDACTED]`.
+/// What a secret value is replaced with.
+pub const MARK: &str = "[REDACTED]";
+
+/// Replaces known secret values with [`MARK`].
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
     secrets: Vec<String>,
@@ -41,10 +44,15 @@ impl Redactor {
         let mut out = text.to_string();
         for s in &self.secrets {
             if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "[REDACTED]");
+                out = out.replace(s.as_str(), MARK);
             }
         }
         out
+    }
+
+    /// Whether `text` holds a secret value (the model was shown [`MARK`] there).
+    pub fn finds_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
     }
 }
 
