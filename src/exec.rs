@@ -137,6 +137,9 @@ pub async fn run(
         eprintln!("tether: {w}");
     }
     let store = Store::open(&cfg.data_dir);
+    if let Some(n) = store.take_notice() {
+        eprintln!("{n}");
+    }
     let answer = if approve {
         Answer::AllowOnce
     } else {
@@ -243,6 +246,9 @@ pub enum RulesCmd {
 fn open_store() -> Result<Store, String> {
     let cfg = load_config(None)?;
     let store = Store::open(&cfg.data_dir);
+    if let Some(n) = store.take_notice() {
+        eprintln!("{n}");
+    }
     if let Some(w) = store.take_warning() {
         return Err(w);
     }

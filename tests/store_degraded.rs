@@ -208,3 +208,81 @@ async fn end_to_end_a_full_disk_still_answers_and_tells_once() {
         .expect("check");
     assert_eq!(ok, "ok");
 }
+
+/// A data dir whose `tether.db` is not a database (a crash of something else,
+/// a bad copy): the file and its WAL are kept under a new name, a new history
+/// starts at once, and the person is told once where the old file went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_database_is_moved_aside_and_history_starts_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = b"this is not an SQLite database\n".repeat(300);
+    std::fs::write(dir.path().join("tether.db"), &garbage).expect("write garbage");
+    std::fs::write(dir.path().join("tether.db-wal"), b"stale wal").expect("write wal");
+
+    let store = Store::open(dir.path());
+    let notice = store.take_notice().expect("the person is told");
+    assert!(
+        notice.contains("could not be read") && notice.contains("moved to"),
+        "{notice}"
+    );
+    assert_eq!(store.take_notice(), None, "told once");
+    assert_eq!(store.take_warning(), None, "history is being saved");
+    store
+        .write(Write::CreateSession {
+            id: "after".into(),
+            parent_id: None,
+            title: "new history".into(),
+            workspace: String::new(),
+            model: String::new(),
+        })
+        .await
+        .expect("the new database takes writes");
+    let sessions = store.list_sessions(None, 10).await.expect("list");
+    assert_eq!(sessions.len(), 1);
+
+    let mut aside: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("tether.db.corrupt-"))
+        .collect();
+    aside.sort();
+    assert_eq!(aside.len(), 2, "{aside:?}");
+    let kept = std::fs::read(dir.path().join(&aside[0])).expect("kept");
+    assert_eq!(kept, garbage, "the old bytes are kept unchanged");
+    assert!(aside[1].ends_with("-wal"), "{aside:?}");
+    assert!(notice.contains(&aside[0]), "{notice}");
+}
+
+/// Same with SQLite's header but garbage after it: SQLite itself refuses the
+/// file, which is then moved aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_database_with_a_valid_header_is_moved_aside_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(b"\xff\xee garbage pages ".repeat(600));
+    std::fs::write(dir.path().join("tether.db"), &bytes).expect("write");
+    let store = Store::open(dir.path());
+    let notice = store.take_notice().expect("the person is told");
+    assert!(notice.contains("moved to"), "{notice}");
+    assert_eq!(store.take_warning(), None, "history is being saved");
+    store
+        .write(Write::CreateSession {
+            id: "after".into(),
+            parent_id: None,
+            title: "new history".into(),
+            workspace: String::new(),
+            model: String::new(),
+        })
+        .await
+        .expect("the new database takes writes");
+    let kept = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("tether.db.corrupt-")
+        })
+        .map(|e| std::fs::read(e.path()).expect("read kept"));
+    assert_eq!(kept, Some(bytes), "the old bytes are kept unchanged");
+}

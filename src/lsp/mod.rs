@@ -645,7 +645,10 @@ impl LanguageServer for Backend {
             tracing::warn!("{w}");
             let _ = self.sink.tx.send(Outgoing::Notice(format!("Tether: {w}")));
         }
-        if let Some(w) = store.take_warning() {
+        for w in [store.take_notice(), store.take_warning()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.sink.tx.send(Outgoing::Notice(w));
         }
         let model = ModelClient::from_config(&cfg);

@@ -13,7 +13,9 @@
 //! **Architecture invariant:** only the writer thread writes the database.
 //! If the database cannot be opened or written (read-only dir, full disk),
 //! the store keeps working as a no-op and reports it once through
-//! [`Store::take_warning`], so a turn is never lost because history is.
+//! [`Store::take_warning`], so a turn is never lost because history is. A file
+//! that is not a readable database is moved aside (never deleted) and a new
+//! history started ([`Store::take_notice`] says where the old file went).
 //!
 //! Secrets: tool output is redacted by the tools (see `tools::redact`) before
 //! it reaches the model or this store; the store keeps what it is given.
@@ -195,6 +197,8 @@ struct Inner {
     /// `None` when the database could not be opened.
     tx: Option<std_mpsc::Sender<Job>>,
     health: Arc<Health>,
+    /// Something the person should hear once (an unreadable file moved aside).
+    notice: Mutex<Option<String>>,
     readers: Mutex<Vec<Connection>>,
     busy_timeout: Duration,
 }
@@ -216,10 +220,44 @@ impl Store {
     pub fn open_with(dir: &Path, opts: StoreOptions) -> Store {
         let path = dir.join("tether.db");
         let health = Arc::new(Health::default());
+        let mut notice = None;
+        let mut moved = |why: &str, aside: &Path| {
+            tracing::warn!("{}: {why}; moved to {}", path.display(), aside.display());
+            notice = Some(format!(
+                "Tether: the history database {} could not be read ({why}); it was moved \
+                 to {} and a new history was started.",
+                path.display(),
+                aside.display()
+            ));
+        };
+        // A file that is not SQLite at all is moved before SQLite opens it (it
+        // would discard a WAL it cannot use).
+        let foreign = match not_sqlite(&path) {
+            Some(why) => match move_aside(&path) {
+                Ok(aside) => {
+                    moved(&why, &aside);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            None => Ok(()),
+        };
         let opened = std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and_then(|_| {
-                writer::open_writer(&path, &opts).map_err(|e| format!("{}: {e}", path.display()))
+            .and(foreign)
+            .and_then(|_| match writer::open_writer(&path, &opts) {
+                // Another window's server may have just replaced it: look again
+                // before moving anything.
+                Err(e) if unreadable(&e) => match writer::open_writer(&path, &opts) {
+                    Err(e) if unreadable(&e) => {
+                        let aside = move_aside(&path)?;
+                        moved(&e.to_string(), &aside);
+                        writer::open_writer(&path, &opts)
+                            .map_err(|e| format!("{}: {e}", path.display()))
+                    }
+                    r => r.map_err(|e| format!("{}: {e}", path.display())),
+                },
+                r => r.map_err(|e| format!("{}: {e}", path.display())),
             });
         let tx = match opened {
             Ok(conn) => {
@@ -242,6 +280,7 @@ impl Store {
                 path,
                 tx,
                 health,
+                notice: Mutex::new(notice),
                 readers: Mutex::new(Vec::new()),
                 busy_timeout: opts.busy_timeout,
             }),
@@ -250,6 +289,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// A message for the person about how the store was opened (an unreadable
+    /// database moved aside), once; afterwards `None`.
+    pub fn take_notice(&self) -> Option<String> {
+        self.inner.notice.lock().ok().and_then(|mut n| n.take())
     }
 
     /// The first time history could not be saved, a message for the person;
@@ -415,6 +460,48 @@ impl Store {
     pub async fn rules(&self) -> Result<Vec<AllowRule>, StoreError> {
         self.read(query::rules).await
     }
+}
+
+/// Why an existing, non-empty `path` is not an SQLite database file (its
+/// header), or `None`.
+fn not_sqlite(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path).ok()?;
+    let n = file.read(&mut header).ok()?;
+    if n == 0 || header.get(..n) == b"SQLite format 3\0".get(..n) {
+        return None;
+    }
+    Some("the file does not start with SQLite's header".to_string())
+}
+
+/// SQLite says the file is not a (readable) database.
+fn unreadable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Renames `path` (and its `-wal`/`-shm` files) to `path.corrupt-<ms>...`.
+fn move_aside(path: &Path) -> Result<PathBuf, String> {
+    let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_ms()));
+    std::fs::rename(path, &aside).map_err(|e| {
+        format!(
+            "{} is not a readable database and could not be moved aside: {e}",
+            path.display()
+        )
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+            if let Err(e) = std::fs::rename(&from, &to) {
+                tracing::warn!("cannot move {} aside: {e}", from.display());
+            }
+        }
+    }
+    Ok(aside)
 }
 
 fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
