@@ -404,3 +404,71 @@ async fn accepts_stdio_and_lsp_arguments_and_prints_a_version() {
         ed.shutdown().await;
     }
 }
+
+/// A prompt with editor context: the model gets the context, history and the
+/// session's title show what the person typed — also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_the_prompt_as_typed_and_the_model_gets_the_context() {
+    let ws = support::workspace();
+    support::write_file(
+        ws.path(),
+        "src/lib.rs",
+        "fn one() {}\nfn two() {}\nfn three() {}\n",
+    );
+    let data = tempfile::tempdir().expect("data dir");
+    let model = ModelServer::start(vec![
+        Reply::Text("It is `two`.".into()),
+        Reply::Text("You asked which function.".into()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(config(ws.path(), &model, data.path())).await;
+    let uri = support::uri(&ws.path().join("src/lib.rs"));
+    let first = ed
+        .request(
+            "tether/prompt",
+            json!({
+                "text": "which function is this?",
+                "context": [{"uri": uri, "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 11}}}]
+            }),
+        )
+        .await
+        .expect("prompt");
+    let sid = first["sessionId"].as_str().expect("sid").to_string();
+    let reqs = model.requests();
+    let sent = support::model::messages(&reqs[0].body);
+    let prompt = &sent.last().expect("the prompt").1;
+    assert!(
+        prompt.starts_with("which function is this?") && prompt.contains("fn two() {}"),
+        "the model gets the context: {prompt}"
+    );
+    ed.shutdown().await;
+
+    let (ed, _) = Editor::start(config(ws.path(), &model, data.path())).await;
+    let hist = ed
+        .request("tether/history", json!({"sessionId": sid}))
+        .await
+        .expect("history");
+    assert_eq!(
+        hist["messages"][0]["text"], "which function is this?",
+        "{hist}"
+    );
+    let list = ed
+        .request("tether/sessions", json!({}))
+        .await
+        .expect("sessions");
+    assert_eq!(list["sessions"][0]["title"], "which function is this?");
+    // Resuming gives the model the context it saw the first time.
+    ed.request(
+        "tether/prompt",
+        json!({"sessionId": sid, "text": "and the one before?"}),
+    )
+    .await
+    .expect("prompt");
+    let reqs = model.requests();
+    let sent = support::model::messages(&reqs[1].body);
+    assert!(
+        sent.iter().any(|(_, t)| t.contains("fn two() {}")),
+        "the stored content keeps the context: {sent:?}"
+    );
+    ed.shutdown().await;
+}

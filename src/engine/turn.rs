@@ -163,10 +163,38 @@ pub(super) struct Agent {
 
 impl Agent {
     pub async fn append(&self, history: &mut Vec<StoredMessage>, msg: StoredMessage) {
+        self.store_message(history, msg, None).await;
+    }
+
+    /// Appends a prompt whose content has editor context added to what the
+    /// person typed (`display`, which history shows).
+    pub async fn append_prompt(
+        &self,
+        history: &mut Vec<StoredMessage>,
+        msg: StoredMessage,
+        display: String,
+    ) {
+        self.store_message(history, msg, Some(display)).await;
+    }
+
+    async fn store_message(
+        &self,
+        history: &mut Vec<StoredMessage>,
+        msg: StoredMessage,
+        display: Option<String>,
+    ) {
         history.push(msg.clone());
-        let w = Write::AppendMessage {
-            session_id: self.session_id.clone(),
-            message: msg,
+        let session_id = self.session_id.clone();
+        let w = match display {
+            Some(display) => Write::AppendPrompt {
+                session_id,
+                message: msg,
+                display,
+            },
+            None => Write::AppendMessage {
+                session_id,
+                message: msg,
+            },
         };
         if let Err(e) = self.engine.store().write(w).await {
             tracing::warn!("message not stored: {e}");
@@ -362,7 +390,13 @@ impl Turn {
             .unwrap_or_default();
         let mut history = repair_history(stored);
         let prompt = self.prompt_with_context(&params).await;
-        agent.append(&mut history, user(prompt)).await;
+        if prompt == params.text {
+            agent.append(&mut history, user(prompt)).await;
+        } else {
+            agent
+                .append_prompt(&mut history, user(prompt), params.text.clone())
+                .await;
+        }
         let out = agent.run_loop(&mut history).await;
         let stop = out.stop.unwrap_or(StopReason::Error);
         events.emit(UpdateKind::TurnEnd { stop_reason: stop });

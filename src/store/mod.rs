@@ -122,6 +122,13 @@ pub enum Write {
         session_id: String,
         message: StoredMessage,
     },
+    /// A user prompt whose content (what the model sees) has editor context
+    /// appended: `display` is what the person typed, shown in history.
+    AppendPrompt {
+        session_id: String,
+        message: StoredMessage,
+        display: String,
+    },
     ToolRun {
         session_id: String,
         tool_call_id: String,
@@ -414,7 +421,7 @@ impl Store {
 
     /// Every message of a session in order.
     pub async fn messages(&self, session_id: String) -> Result<Vec<StoredMessage>, StoreError> {
-        self.read(move |c| query::load_messages(c, &session_id))
+        self.read(move |c| query::load_messages(c, &session_id, query::Text::Model))
             .await
     }
 
@@ -424,7 +431,7 @@ impl Store {
                 if !query::session_exists(c, &session_id)? {
                     return Err(StoreError::NoSession(session_id));
                 }
-                query::load_messages(c, &session_id)
+                query::load_messages(c, &session_id, query::Text::Person)
             })
             .await?;
         Ok(msgs

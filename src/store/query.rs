@@ -100,14 +100,30 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// Which text of a message to load.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Text {
+    /// What the model saw (a prompt with its editor context).
+    Model,
+    /// What the person typed.
+    Person,
+}
+
 pub(crate) fn load_messages(
     c: &Connection,
     session_id: &str,
+    text: Text,
 ) -> Result<Vec<StoredMessage>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT role, content, tool_calls, tool_call_id, created_ms FROM messages
-         WHERE session_id = ?1 ORDER BY seq",
-    )?;
+    let mut st = c.prepare_cached(match text {
+        Text::Model => {
+            "SELECT role, content, tool_calls, tool_call_id, created_ms FROM messages
+             WHERE session_id = ?1 ORDER BY seq"
+        }
+        Text::Person => {
+            "SELECT role, COALESCE(display, content), tool_calls, tool_call_id, created_ms
+             FROM messages WHERE session_id = ?1 ORDER BY seq"
+        }
+    })?;
     let rows = st.query_map([session_id], |r| {
         let tool_calls: Option<String> = r.get(2)?;
         Ok(StoredMessage {

@@ -9,6 +9,8 @@
 //! - v2: FTS5 indexes `content` and `tool_names` straight from `messages`
 //!   (no second copy of every message: about half the size), and approvals
 //!   are indexed by session (deleting a session no longer scans them all).
+//! - v3: `messages.display`, what the person typed when the stored content
+//!   (what the model saw) has editor context appended; NULL = the content.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -119,6 +121,10 @@ const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
     CREATE INDEX approvals_session ON approvals(session_id);
+    "#,
+    // v3: the prompt as the person typed it, when the content has more.
+    r#"
+    ALTER TABLE messages ADD COLUMN display TEXT;
     "#,
 ];
 

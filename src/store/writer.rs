@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{now_ms, schema, title_from_prompt, StoreOptions, Write};
+use super::{now_ms, schema, title_from_prompt, StoreOptions, StoredMessage, Write};
 
 /// What a job asks of the writer.
 pub(crate) enum Op {
@@ -235,6 +235,43 @@ fn is_hopeless(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Inserts the next message of a session; `display` is what the person typed
+/// when it differs from the content.
+fn append_message(
+    tx: &rusqlite::Transaction,
+    session_id: &str,
+    message: &StoredMessage,
+    display: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    // The next seq of the session, under the write lock: concurrent writers
+    // (and a second process) cannot take the same one.
+    tx.prepare_cached(
+        "INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, created_ms, tool_names, display)
+         VALUES (?1, COALESCE((SELECT MAX(seq) FROM messages WHERE session_id = ?1), 0) + 1,
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        session_id,
+        message.role,
+        message.content,
+        message.tool_calls.as_ref().map(|v| v.to_string()),
+        message.tool_call_id,
+        message.created_ms,
+        tool_names(message.tool_calls.as_ref()),
+        display,
+    ])?;
+    tx.prepare_cached("UPDATE sessions SET updated_ms = ?2 WHERE id = ?1")?
+        .execute(params![session_id, now])?;
+    if message.role == "user" {
+        // A session created without a title takes its first prompt's.
+        let typed = display.unwrap_or(&message.content);
+        tx.prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1 AND title = ''")?
+            .execute(params![session_id, title_from_prompt(typed)])?;
+    }
+    Ok(())
+}
+
 /// Names of the tools an assistant message calls, space-separated, for FTS.
 fn tool_names(calls: Option<&serde_json::Value>) -> String {
     calls
@@ -268,31 +305,12 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         Write::AppendMessage {
             session_id,
             message,
-        } => {
-            // The next seq of the session, under the write lock: concurrent
-            // writers (and a second process) cannot take the same one.
-            tx.prepare_cached(
-                "INSERT INTO messages (session_id, seq, role, content, tool_calls, tool_call_id, created_ms, tool_names)
-                 VALUES (?1, COALESCE((SELECT MAX(seq) FROM messages WHERE session_id = ?1), 0) + 1,
-                         ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                session_id,
-                message.role,
-                message.content,
-                message.tool_calls.as_ref().map(|v| v.to_string()),
-                message.tool_call_id,
-                message.created_ms,
-                tool_names(message.tool_calls.as_ref()),
-            ])?;
-            tx.prepare_cached("UPDATE sessions SET updated_ms = ?2 WHERE id = ?1")?
-                .execute(params![session_id, now])?;
-            if message.role == "user" {
-                // A session created without a title takes its first prompt's.
-                tx.prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1 AND title = ''")?
-                    .execute(params![session_id, title_from_prompt(&message.content)])?;
-            }
-        }
+        } => append_message(tx, session_id, message, None, now)?,
+        Write::AppendPrompt {
+            session_id,
+            message,
+            display,
+        } => append_message(tx, session_id, message, Some(display), now)?,
         Write::ToolRun {
             session_id,
             tool_call_id,
