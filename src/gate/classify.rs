@@ -531,6 +531,9 @@ impl<'s> Script<'s, '_> {
             AssignValue::Word(w) => words::eval_value(self.src, &self.vars, w),
             AssignValue::Array(_) => None,
         };
+        if let Some(v) = value.as_deref() {
+            self.arithmetic_payload(v, a.name.of(self.src));
+        }
         self.vars.assign(a.name.of(self.src), value);
     }
 
@@ -562,6 +565,42 @@ impl<'s> Script<'s, '_> {
                 _ => None,
             };
             self.remember(&target, content);
+        }
+    }
+
+    /// Bash evaluates a variable's value as an expression wherever it is used
+    /// arithmetically (`$((x))`, `(( x ))`, `let x`, `[[ $x -eq 1 ]]`,
+    /// `${a[x]}`...), and a subscript in it runs command substitutions:
+    /// `x='a[$(cmd)]'; echo $((x))` runs `cmd`. Such a value's substitutions are
+    /// judged as if they run.
+    fn arithmetic_payload(&mut self, value: &str, name: &str) {
+        if !value.contains('[') || !(value.contains("$(") || value.contains('`')) {
+            return;
+        }
+        let tree = syntax::parse_expansions(value);
+        let mut inner = Cx {
+            class: Class::Safe,
+            reason: String::new(),
+        };
+        let mut script = Script {
+            src: value,
+            docs: &tree.heredocs,
+            depth: self.depth + 1,
+            vars: self.vars.clone(),
+            cx: &mut inner,
+            nest: 0,
+            cwd: self.cwd.clone(),
+            files: HashMap::new(),
+        };
+        for doc in &tree.heredocs {
+            script.subs(&doc.parts);
+        }
+        if inner.class > Class::Safe {
+            let what = format!(
+                "${name} holds a subscript that runs a command when used in arithmetic: {}",
+                inner.reason
+            );
+            self.cx.hit(inner.class, &what, value);
         }
     }
 

@@ -240,6 +240,28 @@ pub(super) fn parse(src: &str) -> Tree {
     }
 }
 
+/// Parses `src` the way bash expands a here-document body or an arithmetic
+/// operand: only `$...` expansions and backquotes are syntax. The parts are in
+/// `heredocs[0]`.
+pub(super) fn parse_expansions(src: &str) -> Tree {
+    let mut p = Parser {
+        b: src.as_bytes(),
+        pos: 0,
+        limit: src.len(),
+        nesting: 0,
+        heredocs: Vec::new(),
+        pending: Vec::new(),
+        deferred: None,
+    };
+    let body = Span::new(0, src.len());
+    let parts = p.body_parts(body);
+    Tree {
+        list: List::default(),
+        heredocs: vec![Heredoc { body, parts }],
+        error: p.deferred.take().map(|e| e.describe(src)),
+    }
+}
+
 /// Why a script does not parse.
 #[derive(Debug)]
 struct Fail {
@@ -287,6 +309,9 @@ enum Mode {
 /// Why a script with a broken expansion in a here-document body fails (bash
 /// finds these only when the command runs).
 pub(super) const HEREDOC_FAIL: &str = "broken expansion in a here-document";
+/// Why a script with `[[` left open fails (`bash -n` lets it pass; bash reports
+/// the syntax error when it runs the script).
+pub(super) const COND_FAIL: &str = "`[[` is not closed";
 
 /// Builtins whose arguments may be assignments (`declare a=(x y)`).
 const DECLARATIONS: &[&[u8]] = &[b"declare", b"typeset", b"local", b"export", b"readonly"];
@@ -773,14 +798,11 @@ impl Parser<'_> {
                 body,
             });
         }
-        let start = self.pos;
-        while self.peek().is_some_and(is_name) {
-            self.pos += 1;
-        }
-        if self.pos == start || self.peek().is_some_and(|c| !is_meta(c)) {
+        // Bash checks the name only when the loop runs.
+        let var = self.word(Mode::Word)?.span;
+        if var.start == var.end {
             return self.fail("`for` needs a variable name");
         }
-        let var = Span::new(start, self.pos);
         let mut words = Vec::new();
         self.space();
         if self.word_is(b"in") {
@@ -968,7 +990,7 @@ impl Parser<'_> {
                 return Ok(words);
             }
             match self.peek() {
-                None => return self.fail("`[[` is not closed"),
+                None => return self.fail(COND_FAIL),
                 Some(b'&') if self.at(1) == Some(b'&') => self.pos += 2,
                 Some(b'|') if self.at(1) == Some(b'|') => self.pos += 2,
                 // Bash reads these and fails when the test runs.
