@@ -532,7 +532,21 @@ impl<'s> Script<'s, '_> {
             AssignValue::Array(_) => None,
         };
         if let Some(v) = value.as_deref() {
-            self.arithmetic_payload(v, a.name.of(self.src));
+            let name = a.name.of(self.src);
+            if matches!(name, "PS0" | "PS1" | "PS2" | "PS3" | "PS4") {
+                // Prompt strings are expanded when shown (`PS4` under `bash -x`).
+                self.payload(
+                    v,
+                    &format!("${name} runs a command when the prompt is shown"),
+                );
+            } else if v.contains('[') {
+                self.payload(
+                    v,
+                    &format!(
+                        "${name} holds a subscript that runs a command when used in arithmetic"
+                    ),
+                );
+            }
         }
         self.vars.assign(a.name.of(self.src), value);
     }
@@ -568,13 +582,14 @@ impl<'s> Script<'s, '_> {
         }
     }
 
-    /// Bash evaluates a variable's value as an expression wherever it is used
-    /// arithmetically (`$((x))`, `(( x ))`, `let x`, `[[ $x -eq 1 ]]`,
-    /// `${a[x]}`...), and a subscript in it runs command substitutions:
-    /// `x='a[$(cmd)]'; echo $((x))` runs `cmd`. Such a value's substitutions are
-    /// judged as if they run.
-    fn arithmetic_payload(&mut self, value: &str, name: &str) {
-        if !value.contains('[') || !(value.contains("$(") || value.contains('`')) {
+    /// Command substitutions in a literal value that bash may expand later:
+    /// judged as if they run. Bash evaluates a variable's value as an
+    /// expression wherever it is used arithmetically (`$((x))`, `(( x ))`,
+    /// `let x`, `[[ $x -eq 1 ]]`, `${a[x]}`...), and a subscript in it runs
+    /// command substitutions (`x='a[$(cmd)]'; echo $((x))` runs `cmd`); prompt
+    /// strings are expanded when shown.
+    fn payload(&mut self, value: &str, what: &str) {
+        if !(value.contains("$(") || value.contains('`')) {
             return;
         }
         let tree = syntax::parse_expansions(value);
@@ -596,10 +611,7 @@ impl<'s> Script<'s, '_> {
             script.subs(&doc.parts);
         }
         if inner.class > Class::Safe {
-            let what = format!(
-                "${name} holds a subscript that runs a command when used in arithmetic: {}",
-                inner.reason
-            );
+            let what = format!("{what}: {}", inner.reason);
             self.cx.hit(inner.class, &what, value);
         }
     }

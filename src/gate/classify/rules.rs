@@ -363,6 +363,12 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
             }
         }
         "read" | "mapfile" | "readarray" => {
+            // `mapfile -C callback` evaluates the callback as a command.
+            if name != "read" {
+                for callback in opt_value(args, &["-C"]) {
+                    s.nested(&callback, snip);
+                }
+            }
             for a in split_opts(
                 args,
                 &[

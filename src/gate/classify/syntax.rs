@@ -226,6 +226,7 @@ pub(super) fn parse(src: &str) -> Tree {
         heredocs: Vec::new(),
         pending: Vec::new(),
         deferred: None,
+        comsub: 0,
     };
     let mut list = List::default();
     let error = p
@@ -252,6 +253,7 @@ pub(super) fn parse_expansions(src: &str) -> Tree {
         heredocs: Vec::new(),
         pending: Vec::new(),
         deferred: None,
+        comsub: 0,
     };
     let body = Span::new(0, src.len());
     let parts = p.body_parts(body);
@@ -373,6 +375,8 @@ struct Parser<'s> {
     pending: Vec<PendingDoc>,
     /// An error found where it cannot be returned (in a here-document body).
     deferred: Option<Fail>,
+    /// How many `$( )` are open here.
+    comsub: usize,
 }
 
 impl Parser<'_> {
@@ -695,7 +699,7 @@ impl Parser<'_> {
         self.blanks();
         // A NAME (any word) is only taken before a compound command.
         let (save, docs) = (self.pos, self.pending.len());
-        let named = self.word(Mode::Word).is_ok_and(|w| !w.parts.is_empty());
+        let named = self.token_word().is_ok_and(|w| !w.parts.is_empty());
         self.blanks();
         let compound = self.peek() == Some(b'(') || COMPOUND_STARTS.contains(&self.bare());
         if !(named && compound) {
@@ -799,7 +803,7 @@ impl Parser<'_> {
             });
         }
         // Bash checks the name only when the loop runs.
-        let var = self.word(Mode::Word)?.span;
+        let var = self.token_word()?.span;
         if var.start == var.end {
             return self.fail("`for` needs a variable name");
         }
@@ -834,7 +838,7 @@ impl Parser<'_> {
     fn case_clause(&mut self) -> R<Cmd> {
         self.pos += 4;
         self.blanks();
-        let subject = self.word(Mode::Word)?;
+        let subject = self.token_word()?;
         if subject.parts.is_empty() {
             return self.fail("`case` without a word");
         }
@@ -852,7 +856,7 @@ impl Parser<'_> {
             let mut patterns = Vec::new();
             loop {
                 self.blanks();
-                let w = self.word(Mode::Word)?;
+                let w = self.token_word()?;
                 if w.parts.is_empty() {
                     return self.fail("bad `case` pattern");
                 }
@@ -887,7 +891,7 @@ impl Parser<'_> {
     /// After `function`: a name, optional `()`, a compound body.
     fn function_keyword(&mut self) -> R<Cmd> {
         self.blanks();
-        let name = self.word(Mode::Word)?.span;
+        let name = self.token_word()?.span;
         if name.start == name.end {
             return self.fail("`function` without a name");
         }
@@ -1192,7 +1196,7 @@ impl Parser<'_> {
         };
         self.pos += i + len;
         self.blanks();
-        let target = self.word(Mode::Word)?;
+        let target = self.token_word()?;
         if target.parts.is_empty() {
             return self.fail("redirection without a target");
         }
@@ -1240,12 +1244,24 @@ impl Parser<'_> {
                     self.pos = (line_end + 1).min(self.limit);
                     break;
                 }
+                // Inside `$( )` bash also ends the body at the delimiter followed
+                // by the closing parenthesis (`E)`), which is then read.
+                let closes = self.comsub > 0
+                    && line
+                        .strip_prefix(doc.delim.as_slice())
+                        .is_some_and(|rest| rest.iter().find(|&&c| !is_blank(c)) == Some(&b')'));
+                if closes {
+                    body_end = self.pos;
+                    let tabs = line_end - self.pos - line.len();
+                    self.pos += tabs + doc.delim.len();
+                    break;
+                }
                 self.pos = (line_end + 1).min(self.limit);
             }
             if body_end == self.limit {
                 self.pos = self.limit;
             }
-            let body = Span::new(start, body_end);
+            let body = Span::new(start, body_end.min(self.limit));
             let parts = if doc.expand {
                 self.body_parts(body)
             } else {
@@ -1274,6 +1290,17 @@ impl Parser<'_> {
         self.limit = limit;
         self.pending = pending;
         parts
+    }
+
+    /// A word where a token starts: empty at `#` (a comment starts there).
+    fn token_word(&mut self) -> R<Word> {
+        if self.peek() == Some(b'#') {
+            return Ok(Word {
+                parts: Parts::new(),
+                span: Span::new(self.pos, self.pos),
+            });
+        }
+        self.word(Mode::Word)
     }
 
     /// One word in `mode` (empty when the next character ends a word).
@@ -1554,7 +1581,10 @@ impl Parser<'_> {
     fn command_sub(&mut self) -> R<Part> {
         self.pos += 2;
         self.enter()?;
-        let list = self.list()?;
+        self.comsub += 1;
+        let list = self.list();
+        self.comsub -= 1;
+        let list = list?;
         self.leave();
         self.space();
         if self.peek() != Some(b')') {
