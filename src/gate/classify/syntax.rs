@@ -308,12 +308,25 @@ enum Mode {
     Body,
 }
 
-/// Why a script with a broken expansion in a here-document body fails (bash
-/// finds these only when the command runs).
+/// Errors that `bash -n` does not report because bash only parses these parts
+/// when it runs them (and then fails): here-document expansions, `[[ ]]`
+/// contents, a `$((` that is not arithmetic, arithmetic `for` headers.
 pub(super) const HEREDOC_FAIL: &str = "broken expansion in a here-document";
-/// Why a script with `[[` left open fails (`bash -n` lets it pass; bash reports
-/// the syntax error when it runs the script).
-pub(super) const COND_FAIL: &str = "`[[` is not closed";
+const COND_OPEN: &str = "`[[` is not closed";
+const COND_TOKEN: &str = "`[[` has an unexpected token";
+const DPAREN_FAIL: &str = "`$((` is neither arithmetic nor a command substitution";
+const ARITH_FOR_PARENS: &str = "arithmetic `for` with unbalanced parentheses";
+const ARITH_FOR_THREE: &str = "arithmetic `for` needs three expressions";
+/// All of the above, for the tests that compare with `bash -n`.
+#[cfg(test)]
+pub(super) const CHECKED_WHEN_RUN: &[&str] = &[
+    HEREDOC_FAIL,
+    COND_OPEN,
+    COND_TOKEN,
+    DPAREN_FAIL,
+    ARITH_FOR_PARENS,
+    ARITH_FOR_THREE,
+];
 
 /// Builtins whose arguments may be assignments (`declare a=(x y)`).
 const DECLARATIONS: &[&[u8]] = &[b"declare", b"typeset", b"local", b"export", b"readonly"];
@@ -403,14 +416,26 @@ impl Parser<'_> {
 
     /// `s` as a whole word (followed by a blank, a metacharacter or the end).
     fn word_is(&self, s: &[u8]) -> bool {
-        self.looking_at(s) && self.at(s.len()).is_none_or(is_meta)
+        self.looking_at(s) && self.boundary(s.len())
+    }
+
+    /// Whether a word ends `k` bytes ahead: a blank, a metacharacter, a line
+    /// continuation or the end.
+    fn boundary(&self, k: usize) -> bool {
+        match self.at(k) {
+            None => true,
+            Some(b'\\') => self.at(k + 1) == Some(b'\n'),
+            Some(c) => is_meta(c),
+        }
     }
 
     /// The unquoted run of bytes up to the next blank or metacharacter: what a
     /// reserved word would be.
     fn bare(&self) -> &[u8] {
         let rest = self.b.get(self.pos..self.limit).unwrap_or_default();
-        let len = rest.iter().position(|&c| is_meta(c)).unwrap_or(rest.len());
+        let len = (0..rest.len())
+            .find(|&k| self.boundary(k))
+            .unwrap_or(rest.len());
         rest.get(..len).unwrap_or_default()
     }
 
@@ -770,7 +795,7 @@ impl Parser<'_> {
         self.blanks();
         if self.looking_at(b"((") {
             let Some(words) = self.arith_command()? else {
-                return self.fail("bad arithmetic `for`");
+                return self.fail(ARITH_FOR_PARENS);
             };
             let semicolons: usize = words
                 .iter()
@@ -781,7 +806,7 @@ impl Parser<'_> {
                 })
                 .sum();
             if semicolons != 2 {
-                return self.fail("arithmetic `for` needs three expressions");
+                return self.fail(ARITH_FOR_THREE);
             }
             self.blanks();
             if self.peek() == Some(b';') {
@@ -808,6 +833,18 @@ impl Parser<'_> {
             return self.fail("`for` needs a variable name");
         }
         let mut words = Vec::new();
+        self.blanks();
+        self.comment();
+        if self.peek() == Some(b';') {
+            // `for x; do`: no `in`.
+            self.pos += 1;
+            let body = self.do_group()?;
+            return Ok(Cmd::For {
+                var: Some(var),
+                words,
+                body,
+            });
+        }
         self.space();
         if self.word_is(b"in") {
             self.pos += 2;
@@ -824,8 +861,6 @@ impl Parser<'_> {
                     Some(_) => words.push(self.word(Mode::Word)?),
                 }
             }
-        } else if self.peek() == Some(b';') {
-            self.pos += 1;
         }
         let body = self.do_group()?;
         Ok(Cmd::For {
@@ -994,14 +1029,14 @@ impl Parser<'_> {
                 return Ok(words);
             }
             match self.peek() {
-                None => return self.fail(COND_FAIL),
+                None => return self.fail(COND_OPEN),
                 Some(b'&') if self.at(1) == Some(b'&') => self.pos += 2,
                 Some(b'|') if self.at(1) == Some(b'|') => self.pos += 2,
                 // Bash reads these and fails when the test runs.
                 Some(b'&' | b'|') => self.pos += 1,
                 Some(b'(' | b')' | b'<' | b'>') => self.pos += 1,
                 Some(b'!') if self.at(1).is_none_or(is_meta) => self.pos += 1,
-                Some(c) if is_meta(c) => return self.fail("unexpected token in `[[`"),
+                Some(c) if is_meta(c) => return self.fail(COND_TOKEN),
                 Some(_) => {
                     let w = self.word(Mode::Word)?;
                     let regex = w.span.of_bytes(self.b) == b"=~";
@@ -1061,7 +1096,9 @@ impl Parser<'_> {
                     // arguments.
                     let assigning = match words.first() {
                         None => true,
-                        Some(w) => DECLARATIONS.contains(&w.span.of_bytes(self.b)),
+                        Some(w) => {
+                            redirects.is_empty() && DECLARATIONS.contains(&w.span.of_bytes(self.b))
+                        }
                     };
                     if assigning {
                         if let Some(a) = self.assignment(words.is_empty())? {
@@ -1120,11 +1157,10 @@ impl Parser<'_> {
                             break;
                         }
                     }
-                    Some(b'\n') | None if command => {
-                        return self.fail("`[` is not closed");
-                    }
+                    None if command => return self.fail("`[` is not closed"),
                     // Quotes in a subscript: read as a word (as bash does).
-                    Some(b'\n' | b'"' | b'\'' | b'`' | b'\\') | None => return Ok(None),
+                    Some(b'"' | b'\'' | b'`' | b'\\') | None => return Ok(None),
+                    Some(b'\n') if !command => return Ok(None),
                     _ => {}
                 }
                 i += 1;
@@ -1198,6 +1234,16 @@ impl Parser<'_> {
         self.blanks();
         let target = self.token_word()?;
         if target.parts.is_empty() {
+            return self.fail("redirection without a target");
+        }
+        // `>2>&1`: bash reads `2>` as the next redirection, leaving this one
+        // without a target.
+        let digits = target.span.of_bytes(self.b);
+        if !matches!(op, RedirOp::DupIn | RedirOp::DupOut)
+            && !digits.is_empty()
+            && digits.iter().all(u8::is_ascii_digit)
+            && matches!(self.peek(), Some(b'<' | b'>'))
+        {
             return self.fail("redirection without a target");
         }
         let op = match op {
@@ -1488,7 +1534,11 @@ impl Parser<'_> {
                     None => {
                         self.pos = start;
                         self.pending.truncate(docs);
-                        parts.push(self.command_sub()?);
+                        let sub = self.command_sub().map_err(|e| Fail {
+                            at: e.at,
+                            what: DPAREN_FAIL,
+                        })?;
+                        parts.push(sub);
                     }
                 }
             }
