@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use tether::gate::classify::{check_syntax, classify_command, Class};
 
+// The same long command as `bench/parser-peers`.
+#[path = "../bench/long_command.rs"]
+mod long_command;
+use long_command::long_command;
+
 fn corpus() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
     let text = match std::fs::read_to_string(&path) {
@@ -34,32 +39,6 @@ fn corpus() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// About `target` bytes of ordinary commands joined with `&&`.
-fn long_command(target: usize) -> String {
-    const PARTS: &[&str] = &[
-        "cargo build --release",
-        "cargo test --workspace -- --nocapture",
-        "git status -sb",
-        "rg -n 'TODO' src",
-        "ls -la target/release",
-        "npm run lint",
-        "python -m pytest -x tests/",
-        "echo \"built $(git rev-parse --short HEAD)\" >> build.log",
-        "find . -name '*.rs' | xargs wc -l",
-        "make -j4 test",
-    ];
-    let mut out = String::new();
-    let mut i = 0;
-    while out.len() < target {
-        if !out.is_empty() {
-            out.push_str(" && ");
-        }
-        out.push_str(PARTS[i % PARTS.len()]);
-        i += 1;
-    }
-    out
 }
 
 fn time<F: FnMut()>(iters: u32, mut f: F) -> Duration {

@@ -5,31 +5,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-/// Same as `long_command` in examples/classify_bench.rs.
-fn long_command(target: usize) -> String {
-    const PARTS: &[&str] = &[
-        "cargo build --release",
-        "cargo test --workspace -- --nocapture",
-        "git status -sb",
-        "rg -n 'TODO' src",
-        "ls -la target/release",
-        "npm run lint",
-        "python -m pytest -x tests/",
-        "echo \"built $(git rev-parse --short HEAD)\" >> build.log",
-        "find . -name '*.rs' | xargs wc -l",
-        "make -j4 test",
-    ];
-    let mut out = String::new();
-    let mut i = 0;
-    while out.len() < target {
-        if !out.is_empty() {
-            out.push_str(" && ");
-        }
-        out.push_str(PARTS[i % PARTS.len()]);
-        i += 1;
-    }
-    out
-}
+#[path = "../../long_command.rs"]
+mod long_command;
+use long_command::long_command;
 
 fn mean_us<F: FnMut()>(iters: u32, mut f: F) -> f64 {
     f();

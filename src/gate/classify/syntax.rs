@@ -218,16 +218,7 @@ pub(super) enum Part {
 /// Parses a script. Never fails: a script that does not parse has
 /// [`Tree::error`] set.
 pub(super) fn parse(src: &str) -> Tree {
-    let mut p = Parser {
-        b: src.as_bytes(),
-        pos: 0,
-        limit: src.len(),
-        nesting: 0,
-        heredocs: Vec::new(),
-        pending: Vec::new(),
-        deferred: None,
-        comsub: 0,
-    };
+    let mut p = Parser::new(src);
     let mut list = List::default();
     let error = p
         .program(&mut list)
@@ -245,16 +236,7 @@ pub(super) fn parse(src: &str) -> Tree {
 /// operand: only `$...` expansions and backquotes are syntax. The parts are in
 /// `heredocs[0]`.
 pub(super) fn parse_expansions(src: &str) -> Tree {
-    let mut p = Parser {
-        b: src.as_bytes(),
-        pos: 0,
-        limit: src.len(),
-        nesting: 0,
-        heredocs: Vec::new(),
-        pending: Vec::new(),
-        deferred: None,
-        comsub: 0,
-    };
+    let mut p = Parser::new(src);
     let body = Span::new(0, src.len());
     let parts = p.body_parts(body);
     Tree {
@@ -392,7 +374,20 @@ struct Parser<'s> {
     comsub: usize,
 }
 
-impl Parser<'_> {
+impl<'s> Parser<'s> {
+    fn new(src: &'s str) -> Parser<'s> {
+        Parser {
+            b: src.as_bytes(),
+            pos: 0,
+            limit: src.len(),
+            nesting: 0,
+            heredocs: Vec::new(),
+            pending: Vec::new(),
+            deferred: None,
+            comsub: 0,
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.at(0)
     }
