@@ -347,6 +347,16 @@ pub(super) fn consumer(argv: &[Arg]) -> Consumer {
         }
     } else if SQL_CLIENTS.contains(&name) && sql_args(name, args).1 {
         return Consumer::Sql;
+    } else if matches!(name, "at" | "batch")
+        && !args.iter().any(|a| {
+            matches!(
+                a.text.as_str(),
+                "-f" | "-l" | "-r" | "-d" | "-c" | "-V" | "--help" | "--version"
+            )
+        })
+    {
+        // `at` and `batch` run the script they read on stdin later.
+        return Consumer::Shell;
     }
     Consumer::None
 }

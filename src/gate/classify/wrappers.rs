@@ -217,6 +217,56 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             let i = skip_opts(args, &["--userspec", "--groups"]);
             wrap(hit, rest(args, i + 1))
         }
+        "systemd-run" => {
+            const V: &[&str] = &[
+                "-u",
+                "--unit",
+                "-p",
+                "--property",
+                "--description",
+                "--slice",
+                "-E",
+                "--setenv",
+                "-M",
+                "--machine",
+                "-H",
+                "--host",
+                "--uid",
+                "--gid",
+                "--working-directory",
+                "--on-active",
+                "--on-boot",
+                "--on-calendar",
+                "--timer-property",
+                "--path-property",
+                "--socket-property",
+                "--nice",
+            ];
+            let user = args.iter().any(|a| a.is("--user"));
+            let hit = (!user).then_some((Ask, "runs the command as a system service"));
+            wrap(hit, rest(args, skip_opts(args, V)))
+        }
+        "unshare" => {
+            const V: &[&str] = &[
+                "--map-user",
+                "--map-group",
+                "-S",
+                "--setuid",
+                "-G",
+                "--setgid",
+                "-R",
+                "--root",
+                "-w",
+                "--wd",
+                "--propagation",
+                "--setgroups",
+            ];
+            wrap(None, rest(args, skip_opts(args, V)))
+        }
+        "script" => match opt_value(args, &["-c", "--command"]).into_iter().next() {
+            Some(cmd) => Peel::Script(None, vec![cmd]),
+            None => Peel::NoCommand(None),
+        },
         "xargs" => xargs(args),
         "watch" => {
             let i = skip_opts(args, &["-n", "--interval", "-q"]);
