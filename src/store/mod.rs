@@ -227,59 +227,20 @@ impl Store {
     pub fn open_with(dir: &Path, opts: StoreOptions) -> Store {
         let path = dir.join("tether.db");
         let health = Arc::new(Health::default());
-        let mut notice = None;
-        let mut moved = |why: &str, aside: &Path| {
-            tracing::warn!("{}: {why}; moved to {}", path.display(), aside.display());
-            notice = Some(format!(
-                "Tether: the history database {} could not be read ({why}); it was moved \
-                 to {} and a new history was started.",
-                path.display(),
-                aside.display()
-            ));
-        };
-        // A file that is not SQLite at all is moved before SQLite opens it (it
-        // would discard a WAL it cannot use).
-        let foreign = match not_sqlite(&path) {
-            Some(why) => match move_aside(&path) {
-                Ok(aside) => {
-                    moved(&why, &aside);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            None => Ok(()),
-        };
-        let opened = std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and(foreign)
-            .and_then(|_| match writer::open_writer(&path, &opts) {
-                // Another window's server may have just replaced it: look again
-                // before moving anything.
-                Err(e) if unreadable(&e) => match writer::open_writer(&path, &opts) {
-                    Err(e) if unreadable(&e) => {
-                        let aside = move_aside(&path)?;
-                        moved(&e.to_string(), &aside);
-                        writer::open_writer(&path, &opts)
-                            .map_err(|e| format!("{}: {e}", path.display()))
-                    }
-                    r => r.map_err(|e| format!("{}: {e}", path.display())),
-                },
-                r => r.map_err(|e| format!("{}: {e}", path.display())),
-            });
-        let tx = match opened {
-            Ok(conn) => {
+        let (tx, notice) = match open_moving_aside(dir, &path, &opts) {
+            Ok((conn, notice)) => {
                 let (tx, rx) = std_mpsc::channel::<Job>();
                 match writer::spawn(conn, rx, health.clone(), opts.max_batch) {
-                    Ok(()) => Some(tx),
+                    Ok(()) => (Some(tx), notice),
                     Err(e) => {
                         health.record(&format!("cannot start the store writer: {e}"));
-                        None
+                        (None, notice)
                     }
                 }
             }
             Err(e) => {
                 health.record(&e);
-                None
+                (None, None)
             }
         };
         Store {
@@ -467,6 +428,48 @@ impl Store {
     pub async fn rules(&self) -> Result<Vec<AllowRule>, StoreError> {
         self.read(query::rules).await
     }
+}
+
+/// Creates `dir` and opens the write connection to `path`. A file there that is
+/// not a readable database is moved aside first; the second value then says so
+/// for the person.
+fn open_moving_aside(
+    dir: &Path,
+    path: &Path,
+    opts: &StoreOptions,
+) -> Result<(Connection, Option<String>), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut notice = None;
+    // A file that is not SQLite at all is moved before SQLite opens it (it
+    // would discard a WAL it cannot use).
+    if let Some(why) = not_sqlite(path) {
+        notice = Some(moved_aside(path, &why, &move_aside(path)?));
+    }
+    let mut opened = writer::open_writer(path, opts);
+    if matches!(&opened, Err(e) if unreadable(e)) {
+        // Another window's server may have just replaced it: look again
+        // before moving anything.
+        opened = writer::open_writer(path, opts);
+    }
+    if let Err(e) = &opened {
+        if unreadable(e) {
+            notice = Some(moved_aside(path, &e.to_string(), &move_aside(path)?));
+            opened = writer::open_writer(path, opts);
+        }
+    }
+    let conn = opened.map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((conn, notice))
+}
+
+/// Logs a database moved aside and words it for the person.
+fn moved_aside(path: &Path, why: &str, aside: &Path) -> String {
+    tracing::warn!("{}: {why}; moved to {}", path.display(), aside.display());
+    format!(
+        "Tether: the history database {} could not be read ({why}); it was moved to {} \
+         and a new history was started.",
+        path.display(),
+        aside.display()
+    )
 }
 
 /// Why an existing, non-empty `path` is not an SQLite database file (its
