@@ -196,16 +196,7 @@ fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
         let what = format!("could not be parsed as a shell command ({error})");
         cx.hit(Class::Ask, &what, src);
     }
-    let mut script = Script {
-        src,
-        docs: &tree.heredocs,
-        depth,
-        vars: vars.clone(),
-        cx,
-        nest: 0,
-        cwd: None,
-        files: HashMap::new(),
-    };
+    let mut script = Script::new(src, &tree.heredocs, depth, vars.clone(), cx);
     script.list(&tree.list);
     if tree.error.is_some() && recover {
         recover_pieces(script.cx, src, depth, vars);
@@ -281,7 +272,20 @@ enum FileSrc {
     Remote,
 }
 
-impl<'s> Script<'s, '_> {
+impl<'s, 'c> Script<'s, 'c> {
+    fn new(src: &'s str, docs: &'s [Heredoc], depth: usize, vars: Vars, cx: &'c mut Cx) -> Self {
+        Script {
+            src,
+            docs,
+            depth,
+            vars,
+            cx,
+            nest: 0,
+            cwd: None,
+            files: HashMap::new(),
+        }
+    }
+
     /// Every command of a list, in source order (stops once forbidden).
     fn list(&mut self, list: &List) {
         for item in &list.items {
@@ -597,16 +601,14 @@ impl<'s> Script<'s, '_> {
             class: Class::Safe,
             reason: String::new(),
         };
-        let mut script = Script {
-            src: value,
-            docs: &tree.heredocs,
-            depth: self.depth + 1,
-            vars: self.vars.clone(),
-            cx: &mut inner,
-            nest: 0,
-            cwd: self.cwd.clone(),
-            files: HashMap::new(),
-        };
+        let mut script = Script::new(
+            value,
+            &tree.heredocs,
+            self.depth + 1,
+            self.vars.clone(),
+            &mut inner,
+        );
+        script.cwd = self.cwd.clone();
         for doc in &tree.heredocs {
             script.subs(&doc.parts);
         }
@@ -620,12 +622,8 @@ impl<'s> Script<'s, '_> {
         if let Cmd::Simple { words, .. } = &s.cmd {
             let argv = self.argv(words);
             let mut stage = rules::stage(&argv);
-            // `cat <<EOF | sh` prints the heredoc.
-            if stage.text.is_none() && argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"))
-            {
-                if let Some(Stdin::Text(t)) = self.stdin_of(s).into_iter().next() {
-                    stage.text = Some(t);
-                }
+            if stage.text.is_none() {
+                stage.text = cat_input(&argv, &self.stdin_of(s));
             }
             stage.argv = argv;
             return stage;
@@ -684,9 +682,14 @@ impl<'s> Script<'s, '_> {
 
 /// Literal text written by `echo ... > f`, `printf ... > f`, `cat <<EOF > f`.
 fn written_content(argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
-    if let Some(text) = rules::stage(argv).text {
-        return Some(text + "\n");
+    match rules::stage(argv).text {
+        Some(text) => Some(text + "\n"),
+        None => cat_input(argv, stdin),
     }
+}
+
+/// What a plain `cat` prints: its heredoc or here-string (`cat <<EOF | sh`).
+fn cat_input(argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
     let cat = argv.len() == 1 && argv.first().is_some_and(|a| a.is("cat"));
     match stdin.first() {
         Some(Stdin::Text(t)) if cat => Some(t.clone()),
@@ -696,17 +699,11 @@ fn written_content(argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
 
 /// The words of every simple command in a statement, outside substitutions.
 fn simple_commands<'t>(s: &'t Stmt, out: &mut Vec<&'t [Word]>) {
-    let lists: Vec<&List> = match &s.cmd {
-        Cmd::Simple { words, .. } => {
-            out.push(words);
-            return;
-        }
-        Cmd::Subshell(l) | Cmd::Group(l) | Cmd::For { body: l, .. } => vec![l],
-        Cmd::Compound(ls) => ls.iter().collect(),
-        Cmd::Case { arms, .. } => arms.iter().map(|(_, l)| l).collect(),
-        Cmd::Function { .. } | Cmd::Test(_) => Vec::new(),
-    };
-    for l in lists {
+    if let Cmd::Simple { words, .. } = &s.cmd {
+        out.push(words);
+        return;
+    }
+    for l in s.cmd.lists() {
         for item in &l.items {
             for p in &item.pipelines {
                 for st in &p.stages {
@@ -732,9 +729,6 @@ fn calls_itself_hot(src: &str, name: &str, s: &Stmt, hot: bool) -> bool {
     };
     match &s.cmd {
         Cmd::Simple { words, .. } => hot && words.first().is_some_and(|w| w.span.of(src) == name),
-        Cmd::Subshell(l) | Cmd::Group(l) | Cmd::For { body: l, .. } => in_list(l),
-        Cmd::Compound(ls) => ls.iter().any(in_list),
-        Cmd::Case { arms, .. } => arms.iter().any(|(_, l)| in_list(l)),
-        Cmd::Function { .. } | Cmd::Test(_) => false,
+        cmd => cmd.lists().into_iter().any(in_list),
     }
 }

@@ -38,6 +38,9 @@ impl Span {
     pub(super) fn of(self, src: &str) -> &str {
         src.get(self.start..self.end).unwrap_or("")
     }
+    fn of_bytes(self, b: &[u8]) -> &[u8] {
+        b.get(self.start..self.end).unwrap_or_default()
+    }
 }
 
 /// A parsed script. `error` is set when the script does not parse: `list` then
@@ -103,6 +106,18 @@ pub(super) enum Cmd {
     },
     /// `[[ ... ]]` and `(( ... ))`: only their words matter here.
     Test(Vec<Word>),
+}
+
+impl Cmd {
+    /// The lists a compound command runs (a function definition runs none).
+    pub(super) fn lists(&self) -> Vec<&List> {
+        match self {
+            Cmd::Subshell(l) | Cmd::Group(l) | Cmd::For { body: l, .. } => vec![l],
+            Cmd::Compound(lists) => lists.iter().collect(),
+            Cmd::Case { arms, .. } => arms.iter().map(|(_, l)| l).collect(),
+            Cmd::Simple { .. } | Cmd::Function { .. } | Cmd::Test(_) => Vec::new(),
+        }
+    }
 }
 
 /// `NAME=value`, `NAME+=value`, `NAME=(a b)`, `NAME[i]=value`.
@@ -487,27 +502,10 @@ impl<'s> Parser<'s> {
 
     /// The top level: complete commands are kept even when a later one fails.
     fn program(&mut self, list: &mut List) -> R<()> {
-        loop {
-            self.space();
-            if self.peek().is_none() {
-                break;
-            }
-            let mut item = self.and_or()?;
-            self.blanks();
-            self.comment();
-            match self.peek() {
-                Some(b';') if !matches!(self.at(1), Some(b';' | b'&')) => self.pos += 1,
-                Some(b'&') => {
-                    self.pos += 1;
-                    item.background = true;
-                }
-                Some(b'\n') | None => {}
-                Some(_) => {
-                    list.items.push(item);
-                    return self.fail("unexpected token");
-                }
-            }
-            list.items.push(item);
+        self.list_into(&mut list.items)?;
+        self.space();
+        if self.peek().is_some() {
+            return self.fail("unexpected token");
         }
         self.read_heredocs();
         Ok(())
@@ -527,6 +525,13 @@ impl<'s> Parser<'s> {
 
     fn list(&mut self) -> R<List> {
         let mut items = Vec::new();
+        self.list_into(&mut items)?;
+        Ok(List { items })
+    }
+
+    /// Reads commands into `items` up to where the list ends; those read before
+    /// an error are kept (the top level keeps them).
+    fn list_into(&mut self, items: &mut Vec<AndOr>) -> R<()> {
         loop {
             self.space();
             if self.list_end() {
@@ -553,7 +558,7 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        Ok(List { items })
+        Ok(())
     }
 
     /// A list that must hold a command (bodies and conditions of compounds).
@@ -1208,9 +1213,12 @@ impl<'s> Parser<'s> {
         }
         let fd = i > 0;
         let rest = |k: usize| self.at(i + k);
+        let strip_tabs = (rest(0), rest(1), rest(2)) == (Some(b'<'), Some(b'<'), Some(b'-'));
+        // A here-document's index is given once its delimiter is read (the
+        // delimiter word may hold here-documents of its own).
         let (op, len) = match (rest(0), rest(1), rest(2)) {
             (Some(b'<'), Some(b'<'), Some(b'<')) => (RedirOp::HereString, 3),
-            (Some(b'<'), Some(b'<'), Some(b'-')) => (RedirOp::Heredoc(1), 3),
+            (Some(b'<'), Some(b'<'), Some(b'-')) => (RedirOp::Heredoc(0), 3),
             (Some(b'<'), Some(b'<'), _) => (RedirOp::Heredoc(0), 2),
             (Some(b'<'), Some(b'>'), _) => (RedirOp::ReadWrite, 2),
             (Some(b'<'), Some(b'&'), _) => (RedirOp::DupIn, 2),
@@ -1242,14 +1250,14 @@ impl<'s> Parser<'s> {
             return self.fail("redirection without a target");
         }
         let op = match op {
-            RedirOp::Heredoc(strip) => {
+            RedirOp::Heredoc(_) => {
                 let index = self.heredocs.len();
                 self.heredocs.push(Heredoc::default());
                 let (delim, quoted) = delimiter(self.b, &target);
                 self.pending.push(PendingDoc {
                     index,
                     delim,
-                    strip_tabs: strip == 1,
+                    strip_tabs,
                     expand: !quoted,
                 });
                 RedirOp::Heredoc(index)
@@ -1654,12 +1662,6 @@ impl PartSink for Vec<Part> {
 impl PartSink for Parts {
     fn push(&mut self, p: Part) {
         smallvec::SmallVec::push(self, p);
-    }
-}
-
-impl Span {
-    fn of_bytes(self, b: &[u8]) -> &[u8] {
-        b.get(self.start..self.end).unwrap_or_default()
     }
 }
 

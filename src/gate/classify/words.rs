@@ -271,22 +271,24 @@ fn part(src: &str, vars: &Vars, p: &Part, mode: Mode, f: &mut Fields, depth: usi
         Part::Param {
             name, plain: true, ..
         } => expand_name(vars, name.of(src), mode, f),
-        Part::Command(list) => match echoed(src, vars, list, depth) {
-            Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
-            None => f.dynamic(),
-        },
+        Part::Command(list) => substituted(f, echoed(src, vars, list, depth), mode),
         Part::Backquote(script) => {
             let tree = syntax::parse(script);
             let out = match tree.error {
                 None => echoed(script, vars, &tree.list, depth),
                 Some(_) => None,
             };
-            match out {
-                Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
-                None => f.dynamic(),
-            }
+            substituted(f, out, mode);
         }
         Part::Param { .. } | Part::Arith(_) | Part::Process(_) => f.dynamic(),
+    }
+}
+
+/// A command substitution's output when it is known, else a run-time part.
+fn substituted(f: &mut Fields, out: Option<String>, mode: Mode) {
+    match out {
+        Some(out) => f.value(out.trim_end_matches('\n'), mode.split),
+        None => f.dynamic(),
     }
 }
 
