@@ -136,10 +136,7 @@ pub async fn run(
     for w in &cfg.warnings {
         eprintln!("tether: {w}");
     }
-    let store = Store::open(&cfg.data_dir);
-    if let Some(n) = store.take_notice() {
-        eprintln!("{n}");
-    }
+    let store = open_store_at(&cfg.data_dir);
     let answer = if approve {
         Answer::AllowOnce
     } else {
@@ -245,14 +242,20 @@ pub enum RulesCmd {
 
 fn open_store() -> Result<Store, String> {
     let cfg = load_config(None)?;
-    let store = Store::open(&cfg.data_dir);
-    if let Some(n) = store.take_notice() {
-        eprintln!("{n}");
-    }
+    let store = open_store_at(&cfg.data_dir);
     if let Some(w) = store.take_warning() {
         return Err(w);
     }
     Ok(store)
+}
+
+/// Opens the store, telling stderr if an unreadable database was moved aside.
+fn open_store_at(dir: &std::path::Path) -> Store {
+    let store = Store::open(dir);
+    if let Some(n) = store.take_notice() {
+        eprintln!("{n}");
+    }
+    store
 }
 
 /// `tether sessions …`.
