@@ -43,7 +43,7 @@ pub enum ClientProfile {
 }
 
 impl ClientProfile {
-    /// File name prefix of the captured initialize request in `shared/clients/`.
+    /// File name prefix of the captured initialize request in `tests/clients/`.
     fn capture_prefix(self) -> Option<&'static str> {
         match self {
             ClientProfile::HelixRelease => Some("helix-25.07"),
@@ -998,16 +998,17 @@ pub fn initialize_params(cfg: &EditorConfig) -> Value {
     p
 }
 
-/// Directory of the captured initialize requests: `<crate>/../shared/clients`.
+/// Directory of the captured initialize requests: `tests/clients` (copied from
+/// the project's `shared/clients`, so a clone anywhere has them).
 pub fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/clients")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
 fn load_capture(prefix: &str) -> Value {
     let dir = clients_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "captured client requests not found at {}: {e} (shared/ must sit beside the crate)",
+            "captured client requests not found at {}: {e}",
             dir.display()
         )
     });
