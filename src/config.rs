@@ -4,7 +4,7 @@
 //! Precedence (lowest first): defaults, `$XDG_CONFIG_HOME/tether/config.toml`,
 //! `initializationOptions`, environment (`TETHER_*`). The workspace's
 //! `.tether/config.toml` is applied last but may only *tighten* the approval
-//! policy (DESIGN §6); anything that would loosen it is ignored with a warning.
+//! policy (docs/DESIGN.md §6); anything that would loosen it is ignored with a warning.
 //!
 //! **Invariant:** the API key lives only in [`Secret`], which never prints.
 

@@ -3,7 +3,7 @@
 //! session, action and cwd) share one answer.
 //!
 //! **Invariants:** the dialog is sent from the queue task, never from a
-//! request handler (DESIGN §2.3); every doubt — timeout, error reply, `null`,
+//! request handler (docs/DESIGN.md §2.3); every doubt — timeout, error reply, `null`,
 //! a cancelled turn, a client without the capability — is a deny with a cause.
 
 use std::collections::{HashMap, VecDeque};

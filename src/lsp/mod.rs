@@ -4,7 +4,7 @@
 //! queue ([`asker`]) and the translation between `tether/*` requests and the
 //! engine. It holds no agent logic.
 //!
-//! **Architecture invariants (DESIGN §2):**
+//! **Architecture invariants (docs/DESIGN.md §2):**
 //! - only the protocol writer touches the real stdout: at start-up fd 1 is
 //!   duplicated for the protocol and pointed at stderr;
 //! - a handler never awaits the client: requests to the client are sent from

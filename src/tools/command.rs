@@ -1,7 +1,7 @@
 //! `run_command`: a child process with no stdin, its own process group, a
 //! parent-death signal, a clean environment, capped output and a timeout.
 //!
-//! **Invariants (DESIGN §2.2):** stdin is `/dev/null`; the whole group is
+//! **Invariants (docs/DESIGN.md §2.2):** stdin is `/dev/null`; the whole group is
 //! killed on cancel (SIGTERM, then SIGKILL after a grace period), on timeout
 //! (SIGKILL) and after the command exits (so nothing it backgrounded
 //! outlives it); reading its pipes after exit is time-limited.
