@@ -30,7 +30,21 @@ pub fn init_tracing(default_level: &str) {
         .try_init();
 }
 
-struct ExecSink;
+/// Prints a turn for a terminal. Remembers the notices it printed so that
+/// the turn's error is not printed a second time at the end.
+#[derive(Default)]
+struct ExecSink {
+    told: std::sync::Mutex<Vec<String>>,
+}
+
+impl ExecSink {
+    fn already_told(&self, error: &str) -> bool {
+        self.told
+            .lock()
+            .map(|t| t.iter().any(|n| n.contains(error)))
+            .unwrap_or(false)
+    }
+}
 
 impl EventSink for ExecSink {
     fn emit(&self, u: Update) {
@@ -90,6 +104,9 @@ impl EventSink for ExecSink {
 
     fn notice(&self, message: String) {
         eprintln!("{message}");
+        if let Ok(mut t) = self.told.lock() {
+            t.push(message);
+        }
     }
 }
 
@@ -164,6 +181,7 @@ pub async fn run(
         root,
         redactor: Arc::new(redactor),
     });
+    let sink = Arc::new(ExecSink::default());
     let handle = match engine
         .start_turn(
             PromptParams {
@@ -171,7 +189,7 @@ pub async fn run(
                 text: prompt,
                 context: vec![],
             },
-            Arc::new(ExecSink),
+            sink.clone(),
         )
         .await
     {
@@ -193,7 +211,7 @@ pub async fn run(
     };
     match result {
         Ok(r) => {
-            if let Some(e) = &r.error {
+            if let Some(e) = r.error.as_deref().filter(|e| !sink.already_told(e)) {
                 eprintln!("tether: {e}");
             }
             match r.stop_reason {

@@ -10,6 +10,7 @@
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
 pub mod config;
+pub mod doctor;
 pub mod engine;
 pub mod exec;
 pub mod gate;

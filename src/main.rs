@@ -1,6 +1,6 @@
 //! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
-//! inspect the store.
+//! inspect the store, `tether doctor` checks the setup.
 
 use std::process::ExitCode;
 
@@ -51,6 +51,16 @@ enum Cmd {
         #[command(subcommand)]
         action: tether::exec::RulesCmd,
     },
+    /// Check the setup: config sources, model endpoint and key, data dir,
+    /// and how to hook Tether into the editors on PATH.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
     /// Internal: lead a command's process group (see tools::supervise).
     #[command(hide = true)]
     Supervise {
@@ -89,6 +99,7 @@ fn main() -> ExitCode {
         } => runtime.block_on(tether::exec::run(prompt, session, approve, root)),
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
+        Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
         Cmd::Supervise { .. } => ExitCode::SUCCESS,
     };
     // Do not wait for blocking tasks (a stuck read must not hold the exit).

@@ -144,9 +144,16 @@ fn verify(db: &Path, acked: &BTreeMap<String, u64>, round: usize) {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let store = Store::open(db.parent().expect("data dir"));
-            assert_eq!(store.take_warning(), None, "round {round}: reopen v{version}");
+            assert_eq!(
+                store.take_warning(),
+                None,
+                "round {round}: reopen v{version}"
+            );
             let sessions = store.list_sessions(None, 10).await.expect("list");
-            assert!(sessions.is_empty(), "round {round}: v{version} held sessions");
+            assert!(
+                sessions.is_empty(),
+                "round {round}: v{version} held sessions"
+            );
         });
         let c = Connection::open(db).expect("reopen");
         assert_eq!(
