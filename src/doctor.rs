@@ -335,13 +335,6 @@ async fn model_checks(cfg: &Config) -> Vec<Check> {
             return out;
         }
     }
-    out.push(probe_endpoint(cfg, &base, &model).await);
-    out
-}
-
-/// `GET {base}/models`, and where that is not served, a one-token completion.
-async fn probe_endpoint(cfg: &Config, base: &str, model: &str) -> Check {
-    let change_url = where_to_change(cfg, "base_url", "base_url", "TETHER_BASE_URL");
     let http = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(
             cfg.model_options.connect_timeout_secs.clamp(1, 10),
@@ -351,12 +344,13 @@ async fn probe_endpoint(cfg: &Config, base: &str, model: &str) -> Check {
     {
         Ok(h) => h,
         Err(e) => {
-            return Check::problem(
+            out.push(Check::problem(
                 "endpoint",
                 Status::Fail,
                 format!("cannot build an HTTP client: {e}"),
                 "report this as a bug",
-            )
+            ));
+            return out;
         }
     };
     let with_auth = |req: reqwest::RequestBuilder| {
@@ -369,6 +363,37 @@ async fn probe_endpoint(cfg: &Config, base: &str, model: &str) -> Check {
             None => req,
         }
     };
+    let endpoint = probe_endpoint(cfg, &http, &with_auth, &base, &model).await;
+    let reachable = endpoint.status != Status::Fail;
+    out.push(endpoint);
+    if reachable {
+        out.push(
+            match crate::model::window::discover(&http, &base, &model, &with_auth).await {
+                Some(w) => Check::ok(
+                    "context window",
+                    format!("{} tokens (from {})", w.tokens, w.source),
+                ),
+                None => Check::ok(
+                    "context window",
+                    "not stated by the server and not a model Tether knows; it is learned from the first overflow error",
+                ),
+            },
+        );
+    }
+    out
+}
+
+type Auth<'a> = dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync + 'a;
+
+/// `GET {base}/models`, and where that is not served, a one-token completion.
+async fn probe_endpoint(
+    cfg: &Config,
+    http: &reqwest::Client,
+    with_auth: &Auth<'_>,
+    base: &str,
+    model: &str,
+) -> Check {
+    let change_url = where_to_change(cfg, "base_url", "base_url", "TETHER_BASE_URL");
     let listed = with_auth(http.get(format!("{base}/models"))).send().await;
     let resp = match listed {
         Ok(r) => r,
