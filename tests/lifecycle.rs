@@ -293,3 +293,132 @@ async fn a_command_that_times_out_takes_its_daemons_with_it() {
     assert_eq!(survivors(6), Vec::<String>::new(), "after the timeout");
     ed.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// Approval dialogs that stop mattering are withdrawn
+
+/// A server whose model asks to run `rm -rf d1`, `d2`, `d3` at once (each
+/// needs an approval; the editor never answers unless the test does).
+async fn three_questions(
+    timeout_secs: u64,
+) -> (Editor, ModelServer, tempfile::TempDir, tempfile::TempDir) {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let calls = (1..=3)
+        .map(|i| {
+            call(
+                &format!("rm{i}"),
+                "run_command",
+                json!({"command": format!("rm -rf d{i}")}),
+            )
+        })
+        .collect();
+    let model = ModelServer::start(vec![Reply::ToolCalls(calls), Reply::Text("done".into())]).await;
+    let (ed, _) = Editor::start(support::tether_config(
+        env!("CARGO_BIN_EXE_tether"),
+        ClientProfile::VsCode,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({"approval": {"timeoutSecs": timeout_secs}}),
+    ))
+    .await;
+    (ed, model, ws, data)
+}
+
+fn cancels(ed: &Editor) -> Vec<support::editor::Notification> {
+    ed.notifications()
+        .into_iter()
+        .filter(|n| n.method == "$/cancelRequest")
+        .collect()
+}
+
+fn expired_messages(ed: &Editor) -> Vec<String> {
+    ed.notifications()
+        .iter()
+        .filter(|n| n.method == "window/showMessage")
+        .filter_map(|n| n.params["message"].as_str().map(str::to_string))
+        .filter(|m| m.contains("expired"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_dialog_is_withdrawn_before_the_next_one_opens() {
+    let (ed, _model, _ws, _data) = three_questions(1).await;
+    let r = ed
+        .request("tether/prompt", json!({"text": "clean up"}))
+        .await
+        .expect("prompt");
+    support::turn_ended(&ed, &r).await;
+    let dialogs: Vec<_> = ed
+        .server_requests()
+        .into_iter()
+        .filter(|q| q.method == "window/showMessageRequest")
+        .collect();
+    assert_eq!(dialogs.len(), 3, "{}", ed.dump());
+    let cancels = cancels(&ed);
+    assert_eq!(cancels.len(), 3, "each expired dialog is cancelled: {}", ed.dump());
+    for (k, d) in dialogs.iter().enumerate() {
+        assert_eq!(
+            cancels[k].params["id"], d.id,
+            "the cancel names the dialog's own request id"
+        );
+        assert!(cancels[k].at >= d.at);
+        if let Some(next) = dialogs.get(k + 1) {
+            assert!(
+                cancels[k].at <= next.at,
+                "dialog {k} was withdrawn before dialog {} opened: never two at once",
+                k + 1
+            );
+        }
+    }
+    let told = expired_messages(&ed);
+    assert_eq!(told.len(), 3, "the person is told each time: {told:?}");
+    assert!(
+        told[0].contains("rm -rf d") && told[0].contains("within 1 s"),
+        "{told:?}"
+    );
+    ed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_turn_withdraws_its_dialog_and_an_answer_elsewhere_closes_it() {
+    let (ed, _model, _ws, _data) = three_questions(60).await;
+    let (_id, fut) = ed.request_id("tether/prompt", json!({"text": "clean up"}));
+    let pending = tokio::spawn(fut);
+    // The first dialog is answered another way: by command, as a chat file
+    // or a keybinding would. Its dialog is withdrawn, without a message.
+    let first = ed.next_server_request("window/showMessageRequest", T).await;
+    let approval_id = first.params["actions"][0]["approvalId"].clone();
+    let done = ed
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "tether.deny", "arguments": [approval_id]}),
+        )
+        .await
+        .expect("deny");
+    assert_eq!(done["resolved"], true, "{done}");
+    let c = ed
+        .wait_notification(|n| n.method == "$/cancelRequest", T)
+        .await;
+    assert_eq!(c.params["id"], first.id);
+    // The second dialog: the turn is cancelled while it is open.
+    let second = ed.next_server_request("window/showMessageRequest", T).await;
+    assert_ne!(second.id, first.id);
+    let sid = ed.wait_update(|u| u["kind"] == "approval", T).await["sessionId"]
+        .as_str()
+        .expect("sid")
+        .to_string();
+    ed.notify("tether/cancel", json!({"sessionId": sid})).await;
+    let r = pending.await.expect("join").expect("prompt");
+    support::turn_ended(&ed, &r).await;
+    assert_eq!(r["stopReason"], "cancelled", "{r}");
+    let all = ed
+        .wait_notifications(|n| n.method == "$/cancelRequest", 2, T)
+        .await;
+    assert_eq!(all[1].params["id"], second.id);
+    let told = expired_messages(&ed);
+    assert_eq!(told.len(), 1, "only the cancelled one is announced: {told:?}");
+    assert!(told[0].contains("cancelled"), "{told:?}");
+    ed.shutdown().await;
+}
