@@ -133,6 +133,9 @@ pub struct Config {
     pub model_options: ModelOptions,
     /// User-defined slash commands (`[commands.NAME]`).
     pub commands: BTreeMap<String, CommandDef>,
+    /// The largest LSP message body accepted from the editor; a larger one
+    /// is refused unread (`maxMessageBytes`).
+    pub max_message_bytes: usize,
     /// Warnings collected while loading (shown to the person once).
     pub warnings: Vec<String>,
     /// Where each setting that is not a default came from, by its config-file
@@ -201,6 +204,8 @@ pub struct Layer {
     #[serde(alias = "modelOptions")]
     pub model_options: ModelLayer,
     pub commands: Option<BTreeMap<String, CommandDef>>,
+    #[serde(alias = "maxMessageBytes")]
+    pub max_message_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -412,6 +417,7 @@ impl Config {
                 extra_body: None,
             },
             commands: BTreeMap::new(),
+            max_message_bytes: crate::lsp::framing::DEFAULT_MAX_MESSAGE_BYTES,
             warnings: Vec::new(),
             origins: BTreeMap::new(),
             files: Vec::new(),
@@ -517,6 +523,7 @@ impl Config {
         set(&mut self.model_options.max_tokens, m.max_tokens.map(Some));
         set(&mut self.model_options.headers, m.headers);
         set(&mut self.model_options.extra_body, m.extra_body.map(Some));
+        set(&mut self.max_message_bytes, l.max_message_bytes);
         if let Some(cmds) = l.commands {
             self.commands.extend(cmds);
         }

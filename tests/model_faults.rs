@@ -248,23 +248,32 @@ async fn non_streaming_replies_are_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reasoning_and_missing_finish_and_done_are_tolerated() {
+async fn reasoning_and_a_missing_done_or_finish_reason_are_tolerated() {
     // reasoning_content (vLLM/DeepSeek) and reasoning (OpenRouter), a chunk
-    // with choices: null, no finish_reason, no [DONE]: the body just ends.
-    let events = vec![
-        chunk(
-            json!({"role": "assistant", "reasoning_content": "Let me think. "}),
-            None,
-        ),
-        chunk(json!({"reasoning": "Still thinking."}), None),
-        json!({"id": "x", "choices": null}).to_string(),
-        chunk(json!({"content": "Answer: "}), None),
-        chunk(json!({"content": [{"type": "text", "text": "42"}]}), None),
-    ];
-    let model = ModelServer::start(vec![Reply::RawSse {
-        events,
-        done: false,
-    }])
+    // with choices: null, content as parts. One end marker is enough: a
+    // finish_reason without [DONE], or [DONE] without a finish_reason.
+    let events = |finish: Option<&str>| {
+        vec![
+            chunk(
+                json!({"role": "assistant", "reasoning_content": "Let me think. "}),
+                None,
+            ),
+            chunk(json!({"reasoning": "Still thinking."}), None),
+            json!({"id": "x", "choices": null}).to_string(),
+            chunk(json!({"content": "Answer: "}), None),
+            chunk(json!({"content": [{"type": "text", "text": "42"}]}), finish),
+        ]
+    };
+    let model = ModelServer::start(vec![
+        Reply::RawSse {
+            events: events(Some("stop")),
+            done: false,
+        },
+        Reply::RawSse {
+            events: events(None),
+            done: true,
+        },
+    ])
     .await;
     let s = start(&model, json!({})).await;
     let result = prompt(&s.ed, "think").await;
@@ -275,7 +284,83 @@ async fn reasoning_and_missing_finish_and_done_are_tolerated() {
         "Answer: 42",
         "reasoning is not shown as the answer"
     );
-    assert_eq!(model.requests().len(), 1);
+    let sid = result["sessionId"].clone();
+    let again = prompt_with(&s.ed, json!({"text": "again", "sessionId": sid})).await;
+    assert_eq!(again["stopReason"], "end_turn", "{again}");
+    assert_eq!(again["text"], "Answer: 42");
+    assert_eq!(model.requests().len(), 2);
+    s.ed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_just_stops_is_a_cut_reply_not_a_final_one() {
+    // Text, then the body ends cleanly: no finish_reason, no [DONE]. The
+    // text stays (shown once, stored) but the turn is an error that says the
+    // reply was cut; nothing is retried after output.
+    let model = ModelServer::start(vec![
+        Reply::RawSse {
+            events: vec![
+                chunk(json!({"role": "assistant", "content": "The first half"}), None),
+                chunk(json!({"content": " of an answer"}), None),
+            ],
+            done: false,
+        },
+        Reply::text("SHOULD NOT APPEAR"),
+    ])
+    .await;
+    let s = start(&model, json!({})).await;
+    let result = prompt(&s.ed, "hello").await;
+    assert_eq!(result["stopReason"], "error", "{result}");
+    let error = result["error"].as_str().unwrap_or_default();
+    assert!(error.contains("without a finish_reason or [DONE]"), "{error}");
+    assert!(error.contains("cut short"), "{error}");
+    assert_eq!(streamed(&s.ed), "The first half of an answer", "shown once");
+    assert_eq!(result["text"], "The first half of an answer");
+    assert_eq!(model.requests().len(), 1, "not retried after output");
+    let shown = s
+        .ed
+        .wait_notification(|n| n.method == "window/showMessage", T)
+        .await;
+    assert!(
+        shown.params["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cut short"),
+        "the person is told: {}",
+        shown.params
+    );
+    let sid = result["sessionId"].as_str().expect("sid");
+    let hist =
+        s.ed.request("tether/history", json!({"sessionId": sid}))
+            .await
+            .expect("history");
+    assert_eq!(hist["messages"][1]["text"], "The first half of an answer");
+    s.ed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stops_before_any_text_is_retried() {
+    // Only a tool call's complete arguments arrived, then the body ended
+    // without an end marker: nothing was shown, so it is asked again.
+    let model = ModelServer::start(vec![
+        Reply::RawSse {
+            events: vec![tool_delta(
+                json!({"index": 0, "id": "c1", "function": {"name": "list_dir", "arguments": "{}"}}),
+            )],
+            done: false,
+        },
+        Reply::text("Retried and whole."),
+    ])
+    .await;
+    let s = start(&model, json!({})).await;
+    let result = prompt(&s.ed, "hello").await;
+    assert_eq!(result["stopReason"], "end_turn", "{result}");
+    assert_eq!(result["text"], "Retried and whole.");
+    assert_eq!(model.requests().len(), 2);
+    assert!(
+        !s.ed.updates().iter().any(|u| u["kind"] == "toolCall"),
+        "the half-sent call never ran"
+    );
     s.ed.shutdown().await;
 }
 

@@ -625,6 +625,56 @@ async fn cancelling_while_the_picker_is_open_denies_it() {
     assert_eq!(model.requests().len(), 1, "the model was not asked again");
 }
 
+/// What real Neovim does with `$/cancelRequest` for a pending
+/// `window/showMessageRequest`: it has no handler of its own, so the
+/// notification is dropped and the picker stays open; the plugin learns of the
+/// expiry from the `approval` update, and a late answer changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing() {
+    let Some(nvim) = nvim_or_skip("an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing")
+    else {
+        return;
+    };
+    let ws = workspace();
+    let data = tempfile::tempdir().expect("data dir");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "rm",
+            "run_command",
+            json!({"command": "rm -rf build"}),
+        )]),
+        Reply::text("Finished."),
+    ])
+    .await;
+    let o = Scenario::new(&nvim, "approval_expire", ws.path(), data.path())
+        .model(&model)
+        .run()
+        .await;
+    assert_eq!(
+        o.r["builtin_cancel_handler"], false,
+        "Neovim 0.11 has no handler of its own for $/cancelRequest"
+    );
+    let cancels = o.r["cancels"].as_array().expect("cancels");
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert!(cancels[0]["id"].is_number(), "{cancels:?}");
+    assert_eq!(
+        cancels[0]["open"], 1,
+        "when the cancel arrives the picker is still open: nothing closes it"
+    );
+    assert!(
+        ws.path().join("build/out.txt").exists(),
+        "the late answer did not run the command"
+    );
+    let results = tool_results(&model.requests()[1].body);
+    assert!(results[0].1.contains("within 1 s"), "{}", results[0].1);
+    // window/showMessage is echoed by Neovim (nvim_echo), not vim.notify.
+    assert!(
+        o.messages.contains("the approval request for `rm -rf build` expired"),
+        "the server's message reached the person: {}",
+        o.messages
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_vim_lsp_enable_gets_the_plugins_approvals() {
     let Some(nvim) = nvim_or_skip("plain_vim_lsp_enable_gets_the_plugins_approvals") else {

@@ -83,6 +83,9 @@ pub struct Engine {
     /// Parent of every turn's token: cancelling it stops everything.
     root_cancel: CancellationToken,
     running: Mutex<HashMap<String, RunningTurn>>,
+    /// Every turn's task, so that stopping can wait for them to end (and for
+    /// their commands to be killed).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -91,6 +94,7 @@ impl Engine {
             parts,
             root_cancel: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -219,7 +223,7 @@ impl Engine {
         };
         let sid = session_id.clone();
         let tid = turn_id.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let result = job.run(params).await;
             if let Ok(mut running) = engine.running.lock() {
                 if running.get(&sid).is_some_and(|r| r.turn_id == tid) {
@@ -311,6 +315,18 @@ impl Engine {
     /// Stops everything for good (server exit).
     pub fn shutdown(&self) {
         self.root_cancel.cancel();
+    }
+
+    /// Stops everything for good and waits, at most `within`, until every
+    /// turn has ended — which includes its commands being killed (SIGTERM,
+    /// the kill grace, then everything they started). Returns whether all
+    /// ended in time. Turns started afterwards are cancelled at once.
+    pub async fn stop(&self, within: std::time::Duration) -> bool {
+        self.root_cancel.cancel();
+        self.tasks.close();
+        tokio::time::timeout(within, self.tasks.wait())
+            .await
+            .is_ok()
     }
 }
 

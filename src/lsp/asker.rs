@@ -2,6 +2,13 @@
 //! time across the whole server, FIFO; identical pending questions (same
 //! session, action and cwd) share one answer.
 //!
+//! A dialog that stops mattering before the person answers — it timed out,
+//! its turn was cancelled, or it was answered another way (`tether.approve`,
+//! a chat file) — is withdrawn: `$/cancelRequest` goes to the editor for the
+//! dialog's request id, and for a timeout or a cancel the person is told with
+//! `window/showMessage` that it expired. So the next dialog never opens next
+//! to a stale one that still looks answerable.
+//!
 //! **Invariants:** the dialog is sent from the queue task, never from a
 //! request handler (docs/DESIGN.md §2.3); every doubt — timeout, error reply, `null`,
 //! a cancelled turn, a client without the capability — is a deny with a cause.
@@ -13,11 +20,15 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tower_lsp_server::ls_types::request::ShowMessageRequest;
+use tower_lsp_server::jsonrpc::{Id, Request};
+use tower_lsp_server::ls_types::notification::Cancel;
+use tower_lsp_server::ls_types::request::{Request as _, ShowMessageRequest};
 use tower_lsp_server::ls_types::{
-    MessageActionItem, MessageActionItemProperty, MessageType, ShowMessageRequestParams,
+    CancelParams, MessageActionItem, MessageActionItemProperty, MessageType, NumberOrString,
+    ShowMessageRequestParams,
 };
 use tower_lsp_server::Client;
+use tower_service::Service;
 
 use crate::gate::{Answer, Asker, DenyCause, Question};
 use crate::protocol::APPROVAL_ACTIONS;
@@ -271,7 +282,8 @@ async fn queue_task(
 }
 
 /// Shows one dialog and waits for its answer, the timeout, a cancel, or an
-/// answer given another way (`None`: already answered elsewhere).
+/// answer given another way (`None`: already answered elsewhere). A dialog
+/// left unanswered is withdrawn (see the module doc).
 async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
     let q = &slot.question;
     let actions = APPROVAL_ACTIONS
@@ -292,16 +304,74 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
     if let Ok(mut t) = slot.sent_at.lock() {
         *t = Some(std::time::Instant::now());
     }
-    let request = client.send_request::<ShowMessageRequest>(params);
-    tokio::select! {
-        r = tokio::time::timeout(q.timeout, request) => Some(match r {
-            Err(_) => Answer::Deny(DenyCause::TimedOut),
-            Ok(Err(e)) => Answer::Deny(DenyCause::ClientError(format!("{} {}", e.code, e.message))),
-            Ok(Ok(None)) => Answer::Deny(DenyCause::Person),
-            Ok(Ok(Some(item))) => answer_from_item(&item, &q.approval_id),
-        }),
-        _ = q.cancel.cancelled() => Some(Answer::Deny(DenyCause::Cancelled)),
-        _ = slot.answered.cancelled() => None,
+    // Sent by hand rather than with `send_request`, to know its id.
+    let id = client.next_request_id();
+    let request = Request::build(ShowMessageRequest::METHOD)
+        .id(id.clone())
+        .params(serde_json::to_value(params).unwrap_or(Value::Null))
+        .finish();
+    let reply = async {
+        let mut svc = client.clone();
+        if futures::future::poll_fn(|cx| svc.poll_ready(cx)).await.is_err() {
+            return Err(DenyCause::ClientGone);
+        }
+        match svc.call(request).await {
+            Ok(Some(response)) => match response.into_parts().1 {
+                Ok(v) => serde_json::from_value::<Option<MessageActionItem>>(v)
+                    .map_err(|e| DenyCause::ClientError(format!("unreadable answer: {e}"))),
+                Err(e) => Err(DenyCause::ClientError(format!("{} {}", e.code, e.message))),
+            },
+            Ok(None) | Err(_) => Err(DenyCause::ClientGone),
+        }
+    };
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(q.timeout, reply) => match r {
+            Err(_) => Err(Answer::Deny(DenyCause::TimedOut)),
+            Ok(Err(cause)) => Ok(Answer::Deny(cause)),
+            Ok(Ok(None)) => Ok(Answer::Deny(DenyCause::Person)),
+            Ok(Ok(Some(item))) => Ok(answer_from_item(&item, &q.approval_id)),
+        },
+        _ = q.cancel.cancelled() => Err(Answer::Deny(DenyCause::Cancelled)),
+        _ = slot.answered.cancelled() => {
+            withdraw(client, &id, None).await;
+            return None;
+        }
+    };
+    match outcome {
+        Ok(answer) => Some(answer),
+        Err(answer) => {
+            let why = match &answer {
+                Answer::Deny(DenyCause::TimedOut) => format!(
+                    "nobody answered within {} s, so it was denied",
+                    q.timeout.as_secs()
+                ),
+                _ => "its turn was cancelled, so it was denied".to_string(),
+            };
+            let told = format!(
+                "Tether: the approval request for `{}` expired: {why}. Its dialog no longer does anything.",
+                q.action
+            );
+            withdraw(client, &id, Some(told)).await;
+            Some(answer)
+        }
+    }
+}
+
+/// Cancels the dialog's request in the editor and, when given, tells the
+/// person why.
+async fn withdraw(client: &Client, id: &Id, told: Option<String>) {
+    let id = match id {
+        Id::Number(n) => match i32::try_from(*n) {
+            Ok(n) => NumberOrString::Number(n),
+            Err(_) => NumberOrString::String(n.to_string()),
+        },
+        Id::String(s) => NumberOrString::String(s.clone()),
+        Id::Null => return,
+    };
+    tracing::debug!("withdrawing approval dialog {id:?}");
+    client.send_notification::<Cancel>(CancelParams { id }).await;
+    if let Some(message) = told {
+        client.show_message(MessageType::WARNING, message).await;
     }
 }
 

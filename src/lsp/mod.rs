@@ -19,7 +19,9 @@ mod progress;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -178,10 +180,19 @@ pub struct Backend {
     /// Sessions driven from a chat file: approvals can be answered there.
     chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
     env: BTreeMap<String, String>,
+    /// The framing guard's size limit, set from the configuration.
+    max_message: Arc<AtomicUsize>,
+    /// The engine, for `serve_stdio` to stop when the input ends.
+    engine_out: Arc<OnceLock<Arc<Engine>>>,
 }
 
 impl Backend {
-    fn new(client: Client, env: BTreeMap<String, String>) -> Backend {
+    fn new(
+        client: Client,
+        env: BTreeMap<String, String>,
+        max_message: Arc<AtomicUsize>,
+        engine_out: Arc<OnceLock<Arc<Engine>>>,
+    ) -> Backend {
         Backend {
             sink: start_sink(client.clone()),
             client,
@@ -190,6 +201,8 @@ impl Backend {
             current_session: Mutex::new(None),
             chat_sessions: Arc::new(Mutex::new(std::collections::HashSet::new())),
             env,
+            max_message,
+            engine_out,
         }
     }
 
@@ -589,6 +602,8 @@ impl LanguageServer for Backend {
         let mut cfg =
             Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
         cfg.tools.supervisor = std::env::current_exe().ok();
+        self.max_message
+            .store(cfg.max_message_bytes, Ordering::Relaxed);
         let can_show = params
             .capabilities
             .window
@@ -669,6 +684,7 @@ impl LanguageServer for Backend {
             root,
             redactor: Arc::new(redactor),
         });
+        let _ = self.engine_out.set(engine.clone());
         let _ = self.ready.set(Ready {
             engine,
             asker,
@@ -702,9 +718,14 @@ impl LanguageServer for Backend {
         Ok((!actions.is_empty()).then_some(actions))
     }
 
+    /// Stops every turn and answers once they have ended — their commands
+    /// killed, the kill grace waited out — or after a bounded wait.
     async fn shutdown(&self) -> RpcResult<()> {
         if let Ok(r) = self.ready() {
-            r.engine.cancel_all();
+            let within = stop_within(r.engine.config());
+            if !r.engine.stop(within).await {
+                tracing::warn!("shutdown: some turns had not ended after {within:?}");
+            }
         }
         Ok(())
     }
@@ -818,7 +839,15 @@ fn reserve_stdout() -> std::io::Result<std::fs::File> {
     }
 }
 
-/// `tether lsp`: serve on stdin/stdout until `exit` or EOF.
+/// How long stopping waits for turns: the kill grace, the supervisor's
+/// clean-up, and a margin.
+fn stop_within(cfg: &Config) -> Duration {
+    Duration::from_millis(cfg.tools.kill_grace_ms) + Duration::from_millis(700)
+}
+
+/// `tether lsp`: serve on stdin/stdout until `exit` or EOF. Either ends every
+/// turn: they are cancelled and their commands killed before the process
+/// exits (the editor is gone: nobody could see or stop them).
 pub async fn serve_stdio() -> std::process::ExitCode {
     crate::exec::init_tracing("info");
     let out = match reserve_stdout() {
@@ -829,7 +858,24 @@ pub async fn serve_stdio() -> std::process::ExitCode {
         }
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let (service, socket) = LspService::build(|client| Backend::new(client, env))
+    // The size limit is needed before `initialize`: from the config file
+    // now, from initializationOptions once they arrive.
+    let early = Config::load(&Sources {
+        env: env.clone(),
+        ..Default::default()
+    });
+    let max_message = Arc::new(AtomicUsize::new(
+        early
+            .map(|c| c.max_message_bytes)
+            .unwrap_or(framing::DEFAULT_MAX_MESSAGE_BYTES),
+    ));
+    let engine: Arc<OnceLock<Arc<Engine>>> = Arc::new(OnceLock::new());
+    let closed = tokio_util::sync::CancellationToken::new();
+    let input = framing::guard(tokio::io::stdin(), max_message.clone(), closed.clone());
+    let (service, socket) = LspService::build({
+        let (max_message, engine) = (max_message.clone(), engine.clone());
+        move |client| Backend::new(client, env, max_message, engine)
+    })
         .custom_method("tether/prompt", Backend::prompt)
         .custom_method("tether/cancel", Backend::cancel)
         .custom_method("tether/sessions", Backend::sessions)
@@ -839,10 +885,19 @@ pub async fn serve_stdio() -> std::process::ExitCode {
         .finish();
     // Prompts hold a slot while their turn runs; allow many so replies from
     // the editor are never stuck behind them.
-    Server::new(framing::guard(tokio::io::stdin()), out, socket)
+    let serve = Server::new(input, out, socket)
         .concurrency_level(256)
-        .serve(service)
-        .await;
-    tracing::info!("protocol stream closed; stopping");
+        .serve(service);
+    // `serve` alone would wait for every running `tether/prompt` to finish.
+    tokio::select! {
+        _ = serve => tracing::info!("protocol stream closed; stopping"),
+        _ = closed.cancelled() => tracing::info!("the editor closed the input or sent exit; stopping"),
+    }
+    if let Some(engine) = engine.get() {
+        let within = stop_within(engine.config());
+        if !engine.stop(within).await {
+            tracing::warn!("some turns had not ended after {within:?}; their commands' supervisors finish the clean-up");
+        }
+    }
     std::process::ExitCode::SUCCESS
 }

@@ -12,7 +12,9 @@
 //! provider error with such a code are retried, but only while nothing has
 //! been shown; once text has been streamed to the person, a break is reported
 //! ([`ModelError::BrokenAfterOutput`]) rather than retried, so no text is ever
-//! shown twice. Other 4xx are never retried. A response cut off in the middle
+//! shown twice. A stream that just stops (no `finish_reason`, no `[DONE]`)
+//! counts as a break: retried when nothing was shown, else an error that keeps
+//! the text and says it was cut. Other 4xx are never retried. A response cut off in the middle
 //! of tool-call arguments is retried once, then reported. An idle timeout
 //! before any output is retried once.
 //!
@@ -122,6 +124,9 @@ fn retry(error: ModelError) -> AttemptError {
         retry_after: None,
     })
 }
+
+/// Why a stream without `finish_reason` and `[DONE]` is an error.
+const TRUNCATED: &str = "the stream ended without a finish_reason or [DONE], so the reply was cut short";
 
 /// Whether the stream said it is finished.
 enum Flow {
@@ -304,6 +309,20 @@ impl ModelClient {
                     tracing::warn!("model response cut off mid tool arguments; retrying once");
                     continue;
                 }
+                Ok(c) if c.stream_incomplete => {
+                    // No `finish_reason` and no `[DONE]`: the body just
+                    // stopped. What arrived may be the whole answer or half
+                    // of it; nobody can tell, so it is never passed off as a
+                    // finished reply.
+                    let error = ModelError::Broken(TRUNCATED.into());
+                    if emitted {
+                        return Err(ModelError::BrokenAfterOutput(TRUNCATED.into()));
+                    }
+                    Retryable {
+                        error,
+                        retry_after: None,
+                    }
+                }
                 Ok(c) => return Ok(c),
                 Err(AttemptError::Fatal(ModelError::Status { status, body: text }))
                     if matches!(status, 400 | 422)
@@ -452,6 +471,8 @@ impl ModelClient {
                 "the response ended before any output".into(),
             )));
         }
+        // An incomplete stream is judged by `complete`, which knows whether
+        // text was shown.
         Ok(c)
     }
 

@@ -1,10 +1,13 @@
 //! `run_command`: a child process with no stdin, its own process group, a
 //! parent-death signal, a clean environment, capped output and a timeout.
 //!
-//! **Invariants (docs/DESIGN.md §2.2):** stdin is `/dev/null`; the whole group is
-//! killed on cancel (SIGTERM, then SIGKILL after a grace period), on timeout
-//! (SIGKILL) and after the command exits (so nothing it backgrounded
-//! outlives it); reading its pipes after exit is time-limited.
+//! **Invariants (docs/DESIGN.md §2.2):** stdin is `/dev/null`; nothing the command
+//! starts outlives it. Under `tether supervise` (the server's way) the
+//! supervisor kills every descendant when the command exits, on timeout and
+//! when the server stops or dies; a cancel sends SIGTERM to the group, then
+//! after the grace period asks the supervisor to kill everything. Without a
+//! supervisor the group is killed instead. Reading the pipes after exit is
+//! time-limited.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -164,6 +167,36 @@ pub struct Spec<'a> {
 /// How often running output is reported to the editor.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
+/// Asks the supervisor with this pid to kill everything it leads, unless it
+/// was already reaped (its pid may then belong to someone else).
+struct SupervisorGuard {
+    pid: i32,
+    reaped: bool,
+}
+
+impl SupervisorGuard {
+    fn kill_all(&self) {
+        if self.pid > 0 && !self.reaped {
+            // SAFETY: kill(2) on our own child, not yet reaped, so its pid is ours.
+            unsafe {
+                libc::kill(self.pid, super::supervise::KILL_SIGNAL);
+            }
+        }
+    }
+}
+
+impl Drop for SupervisorGuard {
+    /// The call's future was dropped (runtime shutting down): the supervisor
+    /// cleans up on its own; SIGKILLing it would orphan what it leads.
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// How long the server waits for a supervisor that was asked to kill
+/// everything before it falls back to SIGKILLing the group.
+const SUPERVISOR_CLEANUP: Duration = Duration::from_secs(5);
+
 fn kill_group(pgid: i32, sig: i32) {
     if pgid > 0 {
         // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
@@ -200,7 +233,8 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
+        // A supervisor must not be SIGKILLed on drop: see SupervisorGuard.
+        .kill_on_drop(spec.supervisor.is_none())
         .env("PAGER", "cat")
         .env("GIT_PAGER", "cat")
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -234,6 +268,10 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
         }
     };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut guard = SupervisorGuard {
+        pid: if spec.supervisor.is_some() { pgid } else { 0 },
+        reaped: false,
+    };
     let buf = Arc::new(Mutex::new(HeadTail::new(spec.output_cap)));
     let mut readers = Vec::new();
     for pipe in [
@@ -288,7 +326,7 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     };
     let exit = tokio::select! {
         _ = ticker => unreachable_exit(),
-        status = child.wait() => match status {
+        status = child.wait() => match { guard.reaped = true; status } {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
                 match (s.code(), s.signal()) {
@@ -300,17 +338,18 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
             Err(e) => Exit::SpawnFailed(format!("waiting for the command failed: {e}")),
         },
         _ = tokio::time::sleep(spec.timeout) => {
-            kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait().await;
+            stop_now(&mut child, &mut guard, pgid).await;
             Exit::TimedOut(spec.timeout.as_secs())
         }
         _ = cancel.cancelled() => {
             kill_group(pgid, libc::SIGTERM);
-            if tokio::time::timeout(spec.kill_grace, child.wait()).await.is_err() {
-                kill_group(pgid, libc::SIGKILL);
-                let _ = child.wait().await;
+            match tokio::time::timeout(spec.kill_grace, child.wait()).await {
+                Ok(_) => guard.reaped = true,
+                Err(_) => stop_now(&mut child, &mut guard, pgid).await,
             }
-            kill_group(pgid, libc::SIGKILL);
+            if guard.pid == 0 {
+                kill_group(pgid, libc::SIGKILL);
+            }
             Exit::Cancelled
         }
     };
@@ -327,7 +366,10 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
             break;
         }
     }
-    kill_group(pgid, libc::SIGKILL);
+    if guard.pid == 0 {
+        // No supervisor: the group is all we can reach.
+        kill_group(pgid, libc::SIGKILL);
+    }
     for r in readers {
         r.abort();
     }
@@ -337,6 +379,26 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
         output: strip_ansi(&raw),
         duration: started.elapsed(),
     }
+}
+
+/// Kills the command and everything it started, now, and reaps it: the
+/// supervisor is asked to do it (it reaches daemonised descendants); the
+/// group is SIGKILLed when there is no supervisor or it does not finish.
+async fn stop_now(child: &mut tokio::process::Child, guard: &mut SupervisorGuard, pgid: i32) {
+    if guard.pid > 0 {
+        guard.kill_all();
+        if tokio::time::timeout(SUPERVISOR_CLEANUP, child.wait())
+            .await
+            .is_ok()
+        {
+            guard.reaped = true;
+            return;
+        }
+        tracing::warn!("the command's supervisor did not finish; killing its process group");
+    }
+    kill_group(pgid, libc::SIGKILL);
+    let _ = child.wait().await;
+    guard.reaped = true;
 }
 
 fn unreachable_exit() -> Exit {

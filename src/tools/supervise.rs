@@ -1,24 +1,43 @@
-//! `tether supervise`: a tiny process that leads a command's process group so
-//! that nothing the command started outlives the server.
+//! `tether supervise`: a tiny process between the server and each command, so
+//! that nothing a command starts outlives it.
 //!
-//! A parent-death signal only reaches the *direct* child, and bash forks
-//! grandchildren that would be orphaned if the server were killed with
-//! SIGKILL. So every command runs as `tether supervise --parent PID -- bash -c
-//! CMD`: the supervisor leads the group, gets `SIGUSR1` when the server dies
-//! (`PR_SET_PDEATHSIG`), and then kills its whole group. It ignores SIGTERM so
-//! that it outlives its child on a normal cancel and reports the exit status.
+//! Every command runs as `tether supervise --parent PID -- bash -c CMD`. The
+//! supervisor
+//! - leads the command's process group (the server spawns it with its own
+//!   group);
+//! - is a **child subreaper** (`PR_SET_CHILD_SUBREAPER`): whatever the command
+//!   daemonises — `setsid`, `setsid -f`, `nohup … &`, a double fork, `disown`
+//!   — is re-parented to the supervisor when its parent exits, instead of to
+//!   init, so it stays reachable even after leaving the process group;
+//! - when the command ends (or on [`KILL_SIGNAL`]), kills **every descendant**
+//!   and every member of its group with SIGKILL, reaps them, and repeats until
+//!   none is left; only then does it exit with the command's status
+//!   (128+signal when killed);
+//! - gets [`KILL_SIGNAL`] when the server dies (`PR_SET_PDEATHSIG`, backed by
+//!   polling `getppid()` in case the thread that forked it is gone), and the
+//!   server sends it the same signal on timeout, on a cancel whose grace ran
+//!   out, and when the server stops;
+//! - ignores SIGTERM, SIGINT and SIGHUP: the server's SIGTERM to the group on a
+//!   cancel reaches the command, and the supervisor outlives it to clean up.
+//!
+//! No runtime and no threads: signals are blocked and taken with
+//! `sigtimedwait`, so nothing runs in a signal handler.
+//!
+//! What it cannot catch: work handed to another service (`at`, `systemd-run`,
+//! a daemon's socket), which is not a descendant of the command.
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-/// Signal the supervisor receives when the server dies.
-pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGUSR1;
+/// "Kill everything now": sent by the kernel when the server dies and by the
+/// server on timeout, after a cancel's grace, and when it stops.
+pub const KILL_SIGNAL: libc::c_int = libc::SIGUSR1;
 
-extern "C" fn kill_group(_sig: libc::c_int) {
-    // SAFETY: kill(2) is async-signal-safe; 0 = this process group.
-    unsafe {
-        libc::kill(0, libc::SIGKILL);
-    }
-}
+/// How often the supervisor checks that the server is still its parent.
+const PARENT_POLL: Duration = Duration::from_millis(500);
+/// How long the supervisor keeps killing before it gives up (a process stuck
+/// in uninterruptible sleep cannot die until the kernel lets it).
+const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs `argv` under supervision; returns its exit status (128+signal when killed).
 pub fn run(parent: i32, argv: &[String]) -> ExitCode {
@@ -26,44 +45,165 @@ pub fn run(parent: i32, argv: &[String]) -> ExitCode {
         eprintln!("tether supervise: nothing to run");
         return ExitCode::from(2);
     };
-    // SAFETY: installing handlers before any thread is spawned; the handler
-    // only calls kill(2).
-    unsafe {
+    // SAFETY: plain syscalls before any thread exists; `set` is a local.
+    let set = unsafe {
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(
-            PARENT_DEATH_SIGNAL,
-            kill_group as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-        libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL);
-        // The server may have died before prctl took effect.
-        if parent > 0 && libc::getppid() != parent {
-            libc::kill(0, libc::SIGKILL);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+            eprintln!(
+                "tether supervise: cannot become a subreaper ({}); daemonised processes may escape",
+                std::io::Error::last_os_error()
+            );
         }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigaddset(&mut set, KILL_SIGNAL);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, KILL_SIGNAL);
+        set
+    };
+    if parent_gone(parent) {
+        // The server died before prctl took effect; nothing was started.
+        return ExitCode::from(137);
     }
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
-    // SAFETY: restore default dispositions in the command (ignored signals
-    // would otherwise be inherited across exec).
+    // SAFETY: only async-signal-safe calls between fork and exec: restore the
+    // dispositions and the mask this process changed (ignored signals and the
+    // mask would otherwise be inherited across exec).
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
             libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             Ok(())
         });
     }
-    let status = match cmd.status() {
-        Ok(s) => s,
+    let child = match cmd.spawn() {
+        Ok(c) => c.id() as libc::pid_t,
         Err(e) => {
             eprintln!("tether supervise: cannot run {prog}: {e}");
             return ExitCode::from(127);
         }
     };
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => ExitCode::from(c.clamp(0, 255) as u8),
-        (None, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
-        _ => ExitCode::from(1),
+    let mut status: Option<libc::c_int> = None;
+    let timeout = libc::timespec {
+        tv_sec: PARENT_POLL.as_secs() as libc::time_t,
+        tv_nsec: PARENT_POLL.subsec_nanos() as libc::c_long,
+    };
+    loop {
+        // SAFETY: `set` and `timeout` are valid locals; no siginfo is wanted.
+        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
+        reap(child, &mut status);
+        if status.is_some() || sig == KILL_SIGNAL || parent_gone(parent) {
+            break;
+        }
     }
+    kill_descendants(child, &mut status);
+    match status {
+        Some(s) if libc::WIFEXITED(s) => ExitCode::from(libc::WEXITSTATUS(s).clamp(0, 255) as u8),
+        Some(s) if libc::WIFSIGNALED(s) => {
+            ExitCode::from((128 + libc::WTERMSIG(s)).clamp(0, 255) as u8)
+        }
+        _ => ExitCode::from(137),
+    }
+}
+
+fn parent_gone(parent: i32) -> bool {
+    // SAFETY: getppid(2) cannot fail.
+    parent > 0 && unsafe { libc::getppid() } != parent
+}
+
+/// Reaps every child that has ended; records the command's own status.
+fn reap(command: libc::pid_t, status: &mut Option<libc::c_int>) {
+    loop {
+        let mut s = 0;
+        // SAFETY: waitpid(2) with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut s, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+        if pid == command {
+            *status = Some(s);
+        }
+    }
+}
+
+/// SIGKILLs every descendant and every other member of this process group,
+/// reaping as they die, until none is left.
+fn kill_descendants(command: libc::pid_t, status: &mut Option<libc::c_int>) {
+    // SAFETY: getpid(2) cannot fail.
+    let me = unsafe { libc::getpid() };
+    let started = Instant::now();
+    loop {
+        let victims = descendants(me);
+        for &pid in &victims {
+            // SAFETY: kill(2) on a pid read from /proc a moment ago.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        reap(command, status);
+        if victims.is_empty() {
+            return;
+        }
+        if started.elapsed() > CLEANUP_LIMIT {
+            eprintln!(
+                "tether supervise: {} process(es) would not die: {victims:?}",
+                victims.len()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Live (non-zombie) processes below `me` in the process tree, plus live
+/// members of `me`'s process group, from /proc.
+pub fn descendants(me: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    // (pid, ppid, pgid, zombie)
+    let procs: Vec<(i32, i32, i32, bool)> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid pgrp …": comm may hold spaces and ')'.
+            let rest = stat.get(stat.rfind(')')? + 2..)?;
+            let mut f = rest.split_whitespace();
+            let state = f.next()?;
+            let ppid = f.next()?.parse().ok()?;
+            let pgid = f.next()?.parse().ok()?;
+            Some((pid, ppid, pgid, state == "Z" || state == "X"))
+        })
+        .collect();
+    let mut found: Vec<i32> = Vec::new();
+    let mut frontier = vec![me];
+    while let Some(p) = frontier.pop() {
+        for &(pid, ppid, _, _) in &procs {
+            if ppid == p && pid != me && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    for &(pid, _, pgid, _) in &procs {
+        if pgid == me && pid != me && !found.contains(&pid) {
+            found.push(pid);
+        }
+    }
+    found.retain(|pid| {
+        procs
+            .iter()
+            .any(|&(p, _, _, zombie)| p == *pid && !zombie)
+    });
+    found
 }
