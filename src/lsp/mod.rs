@@ -127,7 +127,11 @@ fn start_sink(client: Client) -> Arc<LspSink> {
                     }
                     client.send_notification::<TetherUpdate>(u).await
                 }
-                Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
+                Outgoing::Notice(m) => {
+                    // A terminal editor shows this in its status line.
+                    let m = crate::term::printable(&m).into_owned();
+                    client.show_message(MessageType::WARNING, m).await
+                }
                 Outgoing::Flush(done) => {
                     let _ = done.send(());
                 }
