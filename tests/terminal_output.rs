@@ -111,7 +111,7 @@ fn run(mut cmd: Command) -> Output {
 /// hostile (so events on stderr carry it too), then gives the hostile reply.
 /// Returns the output and the session id.
 async fn exec_hostile(e: &Env) -> (Output, String) {
-    let path = format!("notes\u{1b}]0;title\u{7}\u{9b}2J.txt");
+    let path = "notes\u{1b}]0;title\u{7}\u{9b}2J.txt";
     let model = ModelServer::start(vec![
         Reply::ToolCalls(vec![call("c1", "read_file", json!({ "path": path }))]),
         Reply::text(hostile_reply()),
@@ -255,9 +255,15 @@ async fn add_rule(data: &Path, pattern: &str) {
 /// Runs a command whose stdout is a pipe nobody reads any more (as in
 /// `… | head -1` once head has exited): its first write fails with EPIPE.
 fn into_closed_pipe(mut cmd: Command) -> Output {
-    let (reader, writer) = std::io::pipe().expect("pipe");
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors on success; each is owned once.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
     drop(reader);
-    cmd.stdout(writer).stderr(Stdio::piped());
+    cmd.stdout(Stdio::from(writer)).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn tether");
     // The parent's copy of the write end went into `cmd`; drop it.
     drop(cmd);
