@@ -8,6 +8,10 @@
 //!
 //! And a closed stdout (`tether rules list | head -1`) is success for every
 //! listing and for `exec`: exit 0, no panic.
+//!
+//! Terminal editors show what the server writes too: the chat file, the
+//! approval dialog's message and `$/progress` carry no control character but
+//! `\n` and `\t` either.
 
 mod support;
 
@@ -15,6 +19,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
+use support::editor::{ClientProfile, Editor, ShowMessagePolicy};
 use support::model::{call, ModelServer, Reply};
 use tether::store::{Store, Write};
 
@@ -303,4 +308,100 @@ async fn a_closed_stdout_is_success_for_every_listing_and_exec() {
     assert_eq!(out.status.code(), Some(0), "exec: {stderr}");
     assert!(!stderr.contains("panicked"), "exec: {stderr}");
     assert!(stderr.contains("turn ended: end_turn"), "exec: {stderr}");
+}
+
+/// `s` holds no control character but `\n` and `\t`.
+fn clean(s: &str) -> bool {
+    s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_editor_gets_no_control_characters_in_the_chat_file_dialog_or_progress() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::TextThenTools(
+            "Working.\u{1b}]52;c;eA==\u{7}\n".into(),
+            vec![
+                call(
+                    "c1",
+                    "run_command",
+                    json!({"command": "echo 'x\u{1b}]0;pwned\u{7}'"}),
+                ),
+                call(
+                    "c2",
+                    "run_command",
+                    json!({"command": "rm -rf 'build\u{1b}[2J'"}),
+                ),
+            ],
+        ),
+        Reply::text(hostile_reply()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(support::tether_config(
+        env!("CARGO_BIN_EXE_tether"),
+        ClientProfile::Neovim,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    ed.set_show_message_policy(ShowMessagePolicy::choose("Deny"));
+    let body = "## You\n\nclean up\n";
+    let path = support::write_file(ws.path(), "notes.tether.md", body);
+    let uri = support::uri(&path);
+    ed.open(&uri, "markdown", body).await;
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.chat", "arguments": [uri]}),
+    )
+    .await
+    .expect("tether.chat");
+    let text = ed
+        .wait_document(
+            &uri,
+            |t| t.contains("Reply end.") && t.trim_end().ends_with("## You"),
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        clean(&text),
+        "the chat file holds control characters: {text:?}"
+    );
+    for shown in [
+        "Working.\\u{1b}]52;c;eA==\\u{7}",
+        "\\u{1b}]52;c;c2VjcmV0\\u{7}\\u{1b}[2J",
+        "Run `echo 'x\\u{1b}]0;pwned\\u{7}'`",
+        "`rm -rf 'build\\u{1b}[2J'`",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in {text}");
+    }
+
+    let dialogs: Vec<_> = ed
+        .server_requests()
+        .into_iter()
+        .filter(|r| r.method == "window/showMessageRequest")
+        .collect();
+    assert_eq!(dialogs.len(), 1, "the rm asks: {dialogs:?}");
+    let message = dialogs[0].params["message"].as_str().unwrap_or("");
+    assert!(
+        clean(message) && message.contains("build\\u{1b}[2J"),
+        "{message:?}"
+    );
+
+    let progress: Vec<String> = ed
+        .notifications()
+        .iter()
+        .filter(|n| n.method == "$/progress")
+        .filter_map(|n| n.params["value"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.contains("running Run `echo 'x\\u{1b}]0;pwned\\u{7}'`")),
+        "{progress:?}"
+    );
+    assert!(progress.iter().all(|m| clean(m)), "{progress:?}");
+    ed.shutdown().await;
 }
