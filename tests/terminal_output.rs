@@ -405,3 +405,31 @@ async fn a_terminal_editor_gets_no_control_characters_in_the_chat_file_dialog_or
     assert!(progress.iter().all(|m| clean(m)), "{progress:?}");
     ed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_line_quoting_the_model_carries_no_control_characters() {
+    // An unreadable stream chunk is logged (a warning on stderr) with a
+    // snippet of what the server sent.
+    let e = env();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string()
+    };
+    let model = ModelServer::start(vec![Reply::RawSse {
+        events: vec![
+            "not json \u{1b}]52;c;eA==\u{7} \u{1b}[2J \u{9b}0m".into(),
+            chunk(json!({"content": "fine"}), Value::Null),
+            chunk(json!({}), json!("stop")),
+        ],
+        done: true,
+    }])
+    .await;
+    let cmd = tether(&e, Some(&model), &["exec", "hello"]);
+    let out = tokio::task::spawn_blocking(move || run(cmd))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("unreadable stream chunk"), "{stderr}");
+    assert_no_control_bytes("exec stderr", &out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fine");
+}
