@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, ConfigError, Origin, Sources};
+use crate::term::{self, CliError, CliResult};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -118,7 +119,7 @@ pub struct Inputs {
 }
 
 /// `tether doctor [--json]`.
-pub async fn run(json_out: bool, root: Option<PathBuf>) -> ExitCode {
+pub async fn run(json_out: bool, root: Option<PathBuf>) -> CliResult {
     let root = root.or_else(|| std::env::current_dir().ok());
     let inputs = Inputs {
         env: std::env::vars().collect(),
@@ -126,34 +127,21 @@ pub async fn run(json_out: bool, root: Option<PathBuf>) -> ExitCode {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tether")),
     };
     let report = diagnose(&inputs).await;
-    let text = if json_out {
-        let mut s = serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
-            json!({"ok": false, "error": format!("cannot render the report: {e}")}).to_string()
-        });
-        s.push('\n');
-        s
+    if json_out {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::failed(format!("cannot render the report: {e}")))?;
+        term::print_raw(&term::json_for_terminal(json))?;
+        term::print_raw("\n")?;
     } else {
-        render(&report)
-    };
-    if let Err(e) = print_stdout(&text) {
-        eprintln!("tether: cannot write to stdout: {e}");
-        return ExitCode::FAILURE;
+        // Settings, model ids and error texts come from files and servers:
+        // shown, never obeyed.
+        term::print(&render(&report))?;
     }
-    if report.ok {
+    Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-/// Writes the report; a reader that closed the pipe early is not an error.
-fn print_stdout(text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r,
-    }
+    })
 }
 
 /// Runs every check.

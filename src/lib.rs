@@ -5,7 +5,8 @@
 //! - [`engine`]: sessions, turns, the tool scheduler, the cancellation tree;
 //! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
 //!   [`store`] (SQLite, one writer), [`config`];
-//! - [`protocol`]: Tether's wire types, shared by all of the above and the tests.
+//! - [`protocol`]: Tether's wire types, shared by all of the above and the tests;
+//! - [`term`]: text made safe for a person's screen (control characters shown).
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
@@ -18,4 +19,5 @@ pub mod lsp;
 pub mod model;
 pub mod protocol;
 pub mod store;
+pub mod term;
 pub mod tools;

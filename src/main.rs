@@ -84,12 +84,14 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tether: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return tether::term::CliError::failed(format!("cannot start the async runtime: {e}"))
+                .report();
         }
     };
-    let code = match cli.command.unwrap_or(Cmd::Lsp) {
-        Cmd::Lsp => runtime.block_on(tether::lsp::serve_stdio()),
+    // The commands return their failure; it is printed here, once (a closed
+    // stdout, as in `tether rules list | head -1`, is success).
+    let result = match cli.command.unwrap_or(Cmd::Lsp) {
+        Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
         Cmd::Exec {
             prompt,
             session,
@@ -100,8 +102,9 @@ fn main() -> ExitCode {
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
         Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
-        Cmd::Supervise { .. } => ExitCode::SUCCESS,
+        Cmd::Supervise { .. } => Ok(ExitCode::SUCCESS),
     };
+    let code = result.unwrap_or_else(tether::term::CliError::report);
     // Do not wait for blocking tasks (a stuck read must not hold the exit).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code

@@ -291,3 +291,31 @@ fn editors_on_path_get_the_snippet_that_starts_this_binary() {
     let vscode = editors[2]["snippet"].as_str().expect("snippet");
     serde_json::from_str::<Value>(vscode).expect("the VS Code snippet is valid JSON");
 }
+
+#[test]
+fn text_from_config_and_servers_is_shown_not_obeyed() {
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(home.path().join("config/tether")).expect("config dir");
+    // A model name with OSC 52 (clipboard), clear-screen and a C1 control.
+    std::fs::write(
+        home.path().join("config/tether/config.toml"),
+        "model = \"m\\u001b]52;c;aGk=\\u0007\\u001b[2J\\u009b\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+    )
+    .expect("config");
+    for args in [&[][..], &["--json"][..]] {
+        let r = doctor(home.path(), &[], args);
+        assert!(
+            r.stdout.contains("52;c;aGk="),
+            "the name is shown: {}",
+            r.stdout
+        );
+        let bad: Vec<char> = r
+            .stdout
+            .chars()
+            .filter(|c| {
+                (c.is_control() && *c != '\n' && *c != '\t') || ('\u{80}'..='\u{9f}').contains(c)
+            })
+            .collect();
+        assert!(bad.is_empty(), "{args:?}: control characters {bad:?}");
+    }
+}

@@ -196,7 +196,7 @@ impl Asker for LspAsker {
                 "Tether denied `{}`: this editor cannot show approval dialogs (no window.showMessage capability). \
                  To let such commands run, set approval.mode = \"allow\" in ~/.config/tether/config.toml \
                  (forbidden commands never run), or use a chat file (*.tether.md) to approve in the file.",
-                q.action
+                crate::term::printable_line(&q.action)
             );
             return Box::pin(async move {
                 client.show_message(MessageType::WARNING, why.clone()).await;
@@ -298,7 +298,9 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .collect();
     let params = ShowMessageRequestParams {
         typ: MessageType::WARNING,
-        message: q.message(),
+        // Shown by terminal editors too: control characters in a command
+        // are made visible, so nothing in it hides from the person deciding.
+        message: crate::term::printable(&q.message()).into_owned(),
         actions: Some(actions),
     };
     if let Ok(mut t) = slot.sent_at.lock() {
@@ -312,7 +314,10 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .finish();
     let reply = async {
         let mut svc = client.clone();
-        if futures::future::poll_fn(|cx| svc.poll_ready(cx)).await.is_err() {
+        if futures::future::poll_fn(|cx| svc.poll_ready(cx))
+            .await
+            .is_err()
+        {
             return Err(DenyCause::ClientGone);
         }
         match svc.call(request).await {
@@ -369,7 +374,9 @@ async fn withdraw(client: &Client, id: &Id, told: Option<String>) {
         Id::Null => return,
     };
     tracing::debug!("withdrawing approval dialog {id:?}");
-    client.send_notification::<Cancel>(CancelParams { id }).await;
+    client
+        .send_notification::<Cancel>(CancelParams { id })
+        .await;
     if let Some(message) = told {
         client.show_message(MessageType::WARNING, message).await;
     }

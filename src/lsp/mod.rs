@@ -129,7 +129,11 @@ fn start_sink(client: Client) -> Arc<LspSink> {
                     }
                     client.send_notification::<TetherUpdate>(u).await
                 }
-                Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
+                Outgoing::Notice(m) => {
+                    // A terminal editor shows this in its status line.
+                    let m = crate::term::printable(&m).into_owned();
+                    client.show_message(MessageType::WARNING, m).await
+                }
                 Outgoing::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -876,13 +880,13 @@ pub async fn serve_stdio() -> std::process::ExitCode {
         let (max_message, engine) = (max_message.clone(), engine.clone());
         move |client| Backend::new(client, env, max_message, engine)
     })
-        .custom_method("tether/prompt", Backend::prompt)
-        .custom_method("tether/cancel", Backend::cancel)
-        .custom_method("tether/sessions", Backend::sessions)
-        .custom_method("tether/history", Backend::history)
-        .custom_method(framing::INVALID_REQUEST, Backend::invalid_request)
-        .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
-        .finish();
+    .custom_method("tether/prompt", Backend::prompt)
+    .custom_method("tether/cancel", Backend::cancel)
+    .custom_method("tether/sessions", Backend::sessions)
+    .custom_method("tether/history", Backend::history)
+    .custom_method(framing::INVALID_REQUEST, Backend::invalid_request)
+    .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
+    .finish();
     // Prompts hold a slot while their turn runs; allow many so replies from
     // the editor are never stuck behind them.
     let serve = Server::new(input, out, socket)
