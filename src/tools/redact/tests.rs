@@ -131,6 +131,7 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
     add("password assignment", p.clone(), format!("password={p}"));
     add("password yaml", p.clone(), format!("  db_password: \"{p}\""));
     add("password json", p.clone(), format!("{{\"password\": \"{p}\"}}"));
+    add("password of letters", "hxquZuEHYOckXh".into(), "password=hxquZuEHYOckXh".into());
     let s = rnd(33, 32, ALNUM);
     add("secret assignment", s.clone(), format!("SECRET_KEY = '{s}'"));
     add("token assignment", s.clone(), format!("token={s}&user=1"));
@@ -247,6 +248,9 @@ fn ordinary_text_and_code_are_left_alone() {
         "let key = map.get(&k).unwrap_or_default();",
         "apiKey: process.env.API_KEY,",
         "password: getPassword(),",
+        "password = user_password",
+        "password: passwordField.value",
+        "secret = SecretManagerClient",
         "self.password = password",
         "password = os.environ[\"DB_PASSWORD\"]",
         "PASSWORD_MIN_LENGTH = 12",
