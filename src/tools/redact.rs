@@ -428,6 +428,7 @@ impl Redactor {
         StreamRedactor {
             redactor: self.clone(),
             pending: String::new(),
+            shown: String::new(),
         }
     }
 }
@@ -455,12 +456,20 @@ fn ceil_boundary(s: &str, mut i: usize) -> usize {
 /// What is held back: a PEM private key block until its END line; on the
 /// current line, a word that could belong to a secret (it holds a digit or one
 /// of `_-=:/+@.~\`, a rule keyword, or is long) until six plain words follow
-/// it or the line ends, and the last word while it may continue; and an end
-/// that is the beginning of a known secret value. Prose goes out as it arrives.
+/// it or the line ends; and an end that is the beginning of a known secret
+/// value. Prose goes out as it arrives, even a last word still growing: if
+/// that word turns into a secret (`gh` + `p_…`), the rest of it is replaced,
+/// so at most a few plain letters of a secret's start are shown.
 pub struct StreamRedactor {
     redactor: Redactor,
     pending: String,
+    /// What already went out of the current line (its end): the context a
+    /// secret that starts there is recognised in.
+    shown: String,
 }
+
+/// How much of the current line is kept as context.
+const SHOWN_CONTEXT: usize = 512;
 
 /// Text held back longer than this goes out anyway (redacted as it stands).
 const STREAM_HOLD_MAX: usize = 64 * 1024;
@@ -481,13 +490,41 @@ impl StreamRedactor {
             return String::new();
         }
         let out: String = self.pending.drain(..cut).collect();
-        self.redactor.redact(&out)
+        self.emit(out)
     }
 
     /// The rest, redacted.
     pub fn finish(&mut self) -> String {
         let out = std::mem::take(&mut self.pending);
-        self.redactor.redact(&out)
+        self.emit(out)
+    }
+
+    /// `out` redacted in the context of what its line already showed: a
+    /// secret that started in a word already shown has the rest of it
+    /// replaced.
+    fn emit(&mut self, out: String) -> String {
+        if out.is_empty() {
+            return out;
+        }
+        let from = self.shown.len();
+        let mut text = std::mem::take(&mut self.shown);
+        text.push_str(&out);
+        let mut red = String::with_capacity(out.len());
+        let mut at = from;
+        for r in self.redactor.spans(&text) {
+            if r.end <= at {
+                continue;
+            }
+            let start = r.start.max(at);
+            red.push_str(&text[at..start]);
+            red.push_str(MARK);
+            at = r.end;
+        }
+        red.push_str(&text[at..]);
+        let line = text.rfind('\n').map_or(0, |n| n + 1);
+        let keep = ceil_boundary(&text, line.max(text.len().saturating_sub(SHOWN_CONTEXT)));
+        self.shown = text[keep..].to_string();
+        red
     }
 
     /// How many bytes of `pending` can go out.
@@ -504,6 +541,14 @@ impl StreamRedactor {
         // Whole lines are final.
         let line_start = p.rfind('\n').map_or(0, |n| n + 1);
         let line = &p[line_start..];
+        // The word the line's shown part ends in, which the first word here
+        // continues.
+        let carried = if line_start == 0 && !p.starts_with(char::is_whitespace) {
+            let s = self.shown.as_str();
+            &s[s.rfind(char::is_whitespace).map_or(0, |i| i + 1)..]
+        } else {
+            ""
+        };
         let mut cut = line_start;
         let mut at = 0;
         // Words since the last suspicious one, and whether one is waiting.
@@ -512,12 +557,19 @@ impl StreamRedactor {
         for word in line.split_inclusive(char::is_whitespace) {
             let complete = word.ends_with(char::is_whitespace);
             let w = word.trim_end();
+            let suspicious = if at == 0 && !carried.is_empty() {
+                self.suspicious(&format!("{carried}{w}"))
+            } else {
+                self.suspicious(w)
+            };
             let end = at + word.len();
             at = end;
-            if !complete && (self.suspicious(w) || !ends_sentence(w)) {
+            // The last word may still grow: it goes out only while it is
+            // plain (if it turns into a secret, the rest is replaced).
+            if !complete && suspicious {
                 break;
             }
-            if self.suspicious(w) {
+            if suspicious {
                 blocked = true;
                 clean = 0;
                 continue;
@@ -563,13 +615,6 @@ impl StreamRedactor {
         }
         cut
     }
-}
-
-/// A word that ends a sentence or clause (`done.`, `wait…`, `yes!`): the
-/// last, still incomplete word may go out when it ends like this.
-fn ends_sentence(w: &str) -> bool {
-    w.ends_with(['…', '!', '?', ',', ';', ')'])
-        || (w.ends_with('.') && w.chars().filter(|c| *c == '.').count() == 1)
 }
 
 /// A word of letters with sentence punctuation only at its end (`done.`,

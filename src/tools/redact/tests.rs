@@ -340,18 +340,32 @@ fn a_known_value_split_across_deltas_never_shows() {
 fn prose_streams_as_it_arrives() {
     let r = r();
     let mut s = r.stream();
-    // A lone word that ends a phrase goes out at once (an editor shows it
-    // while the model is still thinking).
+    // A word goes out at once, even before it is complete (an editor shows
+    // it while the model is still thinking).
     assert_eq!(s.push("thinking…"), "thinking…");
-    assert_eq!(s.push(" the answer is"), " the answer ");
-    assert_eq!(s.push(" near"), "is ");
+    assert_eq!(s.push(" the answer is"), " the answer is");
+    assert_eq!(s.push(" near"), " near");
     // A suspicious word holds the rest of the line until enough plain words
     // follow it.
-    assert_eq!(s.push(" token: abc "), "near ");
+    assert_eq!(s.push(" token: abc "), " ");
     assert_eq!(s.push("one two three four"), "");
     assert_eq!(
         s.push(" five six seven"),
-        "token: abc one two three four five six "
+        "token: abc one two three four five six seven"
     );
-    assert_eq!(s.finish(), "seven");
+    assert_eq!(s.finish(), "");
+}
+
+#[test]
+fn a_secret_that_starts_in_a_shown_word_has_its_rest_replaced() {
+    let r = r();
+    let token = format!("ghp_{}", rnd(50, 36, ALNUM));
+    let mut s = r.stream();
+    let mut shown = s.push("push with gh");
+    assert_eq!(shown, "push with gh");
+    shown.push_str(&s.push(&token[2..20]));
+    shown.push_str(&s.push(&token[20..]));
+    shown.push_str(&s.push(" now"));
+    shown.push_str(&s.finish());
+    assert_eq!(shown, "push with gh[REDACTED] now");
 }
