@@ -63,9 +63,17 @@ fn synthetic_secrets() -> Vec<(&'static str, String, Vec<String>)> {
         v.push((name, line, vec![secret]));
     };
     let id = format!("AKIA{}", rnd(1, 16, UPPER32));
-    one("AWS access key id", id.clone(), format!("aws_access_key_id = {id}"));
+    one(
+        "AWS access key id",
+        id.clone(),
+        format!("aws_access_key_id = {id}"),
+    );
     let s = rnd(2, 40, B64);
-    one("AWS secret key", s.clone(), format!("aws_secret_access_key = {s}"));
+    one(
+        "AWS secret key",
+        s.clone(),
+        format!("aws_secret_access_key = {s}"),
+    );
     let s = format!("{}==", rnd(3, 86, B64));
     one(
         "Azure connection string",
@@ -75,7 +83,11 @@ fn synthetic_secrets() -> Vec<(&'static str, String, Vec<String>)> {
     let t = format!("ghp_{}", rnd(4, 36, ALNUM));
     one("GitHub token", t.clone(), format!("gh auth: {t}"));
     let t = format!("github_pat_{}_{}", rnd(5, 22, ALNUM), rnd(6, 59, ALNUM));
-    one("GitHub fine-grained token", t.clone(), format!("GH_PAT={t}"));
+    one(
+        "GitHub fine-grained token",
+        t.clone(),
+        format!("GH_PAT={t}"),
+    );
     let t = format!("glpat-{}", rnd(7, 20, ALNUM));
     one("GitLab token", t.clone(), format!("gitlab: {t}"));
     let t = format!(
@@ -92,7 +104,11 @@ fn synthetic_secrets() -> Vec<(&'static str, String, Vec<String>)> {
         rnd(13, 24, ALNUM)
     );
     one("Slack webhook", t.clone(), format!("webhook: https://{t}"));
-    let t = format!("sk-proj-{}T3BlbkFJ{}", rnd(14, 74, ALNUM), rnd(15, 74, ALNUM));
+    let t = format!(
+        "sk-proj-{}T3BlbkFJ{}",
+        rnd(14, 74, ALNUM),
+        rnd(15, 74, ALNUM)
+    );
     one("OpenAI key", t.clone(), format!("OPENAI=\"{t}\""));
     let t = format!("sk-ant-api03-{}AA", rnd(16, 93, ALNUM));
     one("Anthropic key", t.clone(), format!("anthropic {t}"));
@@ -101,7 +117,11 @@ fn synthetic_secrets() -> Vec<(&'static str, String, Vec<String>)> {
     let t = format!("sk_live_{}", rnd(18, 24, ALNUM));
     one("Stripe key", t.clone(), format!("stripe {t}"));
     let t = format!("npm_{}", rnd(19, 36, ALNUM));
-    one("npm token", t.clone(), format!("//registry.npmjs.org/:_authToken={t}"));
+    one(
+        "npm token",
+        t.clone(),
+        format!("//registry.npmjs.org/:_authToken={t}"),
+    );
     let t = format!(
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{}.{}",
         rnd(20, 40, ALNUM),
@@ -378,7 +398,10 @@ async fn secrets_by_format_never_reach_the_model_the_editor_or_the_store() {
     seen.push(result.to_string());
     for text in &seen {
         for (name, s) in &needles {
-            assert!(!text.contains(s.as_str()), "{name} reached the editor: {text}");
+            assert!(
+                !text.contains(s.as_str()),
+                "{name} reached the editor: {text}"
+            );
         }
     }
     let streamed: String = ed
@@ -400,7 +423,10 @@ async fn secrets_by_format_never_reach_the_model_the_editor_or_the_store() {
     ed.shutdown().await;
 
     let files = stored_files(data.path());
-    assert!(files.iter().any(|(_, b)| holds(b, "region=eu-west-1")), "history was saved");
+    assert!(
+        files.iter().any(|(_, b)| holds(b, "region=eu-west-1")),
+        "history was saved"
+    );
     for (path, bytes) in &files {
         for (name, s) in &needles {
             assert!(!holds(bytes, s), "{path} holds the {name}");
@@ -436,14 +462,16 @@ async fn a_secret_the_person_shows_reaches_the_model_but_not_the_store() {
         .expect("prompt");
     assert_eq!(result["stopReason"], "end_turn", "{result}");
     let reqs = model.requests();
-    assert!(reqs[0].raw_body.contains(&token), "the model saw what was typed");
+    assert!(
+        reqs[0].raw_body.contains(&token),
+        "the model saw what was typed"
+    );
     let hist = ed
         .request("tether/history", json!({"sessionId": result["sessionId"]}))
         .await
         .expect("history");
     assert_eq!(
-        hist["messages"][0]["text"],
-        "where do I put [REDACTED]?",
+        hist["messages"][0]["text"], "where do I put [REDACTED]?",
         "{hist}"
     );
     ed.shutdown().await;
@@ -501,7 +529,10 @@ async fn a_deleted_session_leaves_no_copy_in_the_database_files() {
 
     // Before: both are stored (so the search below can fail).
     let before = stored_files(data.path());
-    assert!(before.iter().any(|(_, b)| holds(b, gone)), "stored before delete");
+    assert!(
+        before.iter().any(|(_, b)| holds(b, gone)),
+        "stored before delete"
+    );
 
     let home = tempfile::tempdir().expect("home");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
@@ -522,7 +553,10 @@ async fn a_deleted_session_leaves_no_copy_in_the_database_files() {
     // The FTS index stores terms prefix-compressed: look for the part after
     // the first letters too.
     for (path, bytes) in &after {
-        assert!(!holds(bytes, gone), "{path} still holds the deleted session");
+        assert!(
+            !holds(bytes, gone),
+            "{path} still holds the deleted session"
+        );
         assert!(!holds(bytes, &gone[3..]), "{path} still holds a term of it");
     }
     assert!(

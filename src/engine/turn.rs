@@ -99,9 +99,9 @@ fn redact_update(r: &Redactor, kind: UpdateKind) -> UpdateKind {
                 })
                 .collect(),
         },
-        other @ (UpdateKind::Text { .. } | UpdateKind::Usage { .. } | UpdateKind::TurnEnd { .. }) => {
-            other
-        }
+        other @ (UpdateKind::Text { .. }
+        | UpdateKind::Usage { .. }
+        | UpdateKind::TurnEnd { .. }) => other,
     }
 }
 

@@ -146,10 +146,9 @@ fn writer_loop(
             }
         }
         let outcomes = commit(&mut conn, &batch);
-        let deleted = batch
-            .iter()
-            .zip(&outcomes)
-            .any(|(j, o)| o.is_ok() && matches!(&j.op, Op::Write(w) if matches!(**w, Write::DeleteSession { .. })));
+        let deleted = batch.iter().zip(&outcomes).any(|(j, o)| {
+            o.is_ok() && matches!(&j.op, Op::Write(w) if matches!(**w, Write::DeleteSession { .. }))
+        });
         if deleted {
             // Before the delete is acknowledged: the WAL still holds the old
             // pages (the deleted text) until they are checkpointed.

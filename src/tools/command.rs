@@ -456,7 +456,11 @@ mod tests {
         h.push(b"token ghp_0123456789abcdefghij0123456789ABCD ok");
         assert!(!h.render().contains("ghp_0123"), "{}", h.render());
         assert!(!h.render().contains("89ABCD"), "{}", h.render());
-        assert!(!h.render_tail(12).contains("89ABCD"), "{}", h.render_tail(12));
+        assert!(
+            !h.render_tail(12).contains("89ABCD"),
+            "{}",
+            h.render_tail(12)
+        );
         // A run longer than the window is cut where the window ends.
         let mut h = HeadTail::new(10);
         h.push(b"0123456789abcdefghij");

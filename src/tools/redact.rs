@@ -592,7 +592,11 @@ impl StreamRedactor {
             return true;
         }
         if word.chars().any(|c| {
-            c.is_ascii_digit() || matches!(c, '_' | '-' | '=' | ':' | '/' | '+' | '@' | '.' | '~' | '\\')
+            c.is_ascii_digit()
+                || matches!(
+                    c,
+                    '_' | '-' | '=' | ':' | '/' | '+' | '@' | '.' | '~' | '\\'
+                )
         }) && !is_plain_punctuated(word)
         {
             return true;

@@ -7,7 +7,9 @@ use super::*;
 /// A deterministic pseudo-random string over `alphabet`.
 fn rnd(seed: u64, len: usize, alphabet: &str) -> String {
     let a: Vec<char> = alphabet.chars().collect();
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -58,12 +60,28 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
         ),
     );
     let id = format!("AKIA{}", rnd(1, 16, UPPER32));
-    add("aws access key id", id.clone(), format!("aws_access_key_id = {id}"));
+    add(
+        "aws access key id",
+        id.clone(),
+        format!("aws_access_key_id = {id}"),
+    );
     let id = format!("ASIA{}", rnd(2, 16, UPPER32));
-    add("aws temporary key id", id.clone(), format!("\"AccessKeyId\": \"{id}\","));
+    add(
+        "aws temporary key id",
+        id.clone(),
+        format!("\"AccessKeyId\": \"{id}\","),
+    );
     let s = rnd(3, 40, B64);
-    add("aws secret", s.clone(), format!("aws_secret_access_key = {s}"));
-    add("aws secret json", s.clone(), format!("\"SecretAccessKey\": \"{s}\","));
+    add(
+        "aws secret",
+        s.clone(),
+        format!("aws_secret_access_key = {s}"),
+    );
+    add(
+        "aws secret json",
+        s.clone(),
+        format!("\"SecretAccessKey\": \"{s}\","),
+    );
     let s = format!("{}==", rnd(4, 86, B64));
     add(
         "azure connection string",
@@ -75,10 +93,19 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
         add("github token", t.clone(), format!("GITHUB token: {t}"));
     }
     let t = format!("github_pat_{}_{}", rnd(6, 22, ALNUM), rnd(7, 59, ALNUM));
-    add("github fine-grained pat", t.clone(), format!("export GH={t}"));
+    add(
+        "github fine-grained pat",
+        t.clone(),
+        format!("export GH={t}"),
+    );
     let t = format!("glpat-{}", rnd(8, 20, ALNUM));
     add("gitlab pat", t.clone(), format!("remote: {t}"));
-    let t = format!("xoxb-{}-{}-{}", rnd(9, 12, "0123456789"), rnd(10, 13, "0123456789"), rnd(11, 24, ALNUM));
+    let t = format!(
+        "xoxb-{}-{}-{}",
+        rnd(9, 12, "0123456789"),
+        rnd(10, 13, "0123456789"),
+        rnd(11, 24, ALNUM)
+    );
     add("slack bot", t.clone(), format!("SLACK={t}"));
     let t = format!(
         "xoxp-{}-{}-{}-{}",
@@ -88,7 +115,12 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
         rnd(15, 32, HEX)
     );
     add("slack user", t.clone(), t.clone());
-    let t = format!("xapp-1-A{}-{}-{}", rnd(16, 10, UPPER32), rnd(17, 13, "0123456789"), rnd(18, 64, HEX));
+    let t = format!(
+        "xapp-1-A{}-{}-{}",
+        rnd(16, 10, UPPER32),
+        rnd(17, 13, "0123456789"),
+        rnd(18, 64, HEX)
+    );
     add("slack app", t.clone(), format!("app token {t}"));
     let t = format!(
         "hooks.slack.com/services/T{}/B{}/{}",
@@ -96,21 +128,45 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
         rnd(20, 8, UPPER32),
         rnd(21, 24, ALNUM)
     );
-    add("slack webhook", t.clone(), format!("curl -X POST https://{t} -d '{{}}'"));
-    let t = format!("sk-proj-{}T3BlbkFJ{}", rnd(22, 74, ALNUM), rnd(23, 74, ALNUM));
-    add("openai project", t.clone(), format!("OPENAI_API_KEY=\"{t}\""));
+    add(
+        "slack webhook",
+        t.clone(),
+        format!("curl -X POST https://{t} -d '{{}}'"),
+    );
+    let t = format!(
+        "sk-proj-{}T3BlbkFJ{}",
+        rnd(22, 74, ALNUM),
+        rnd(23, 74, ALNUM)
+    );
+    add(
+        "openai project",
+        t.clone(),
+        format!("OPENAI_API_KEY=\"{t}\""),
+    );
     let t = format!("sk-{}", rnd(24, 48, ALNUM));
-    add("openai legacy", t.clone(), format!("using {t} for the call"));
+    add(
+        "openai legacy",
+        t.clone(),
+        format!("using {t} for the call"),
+    );
     let t = format!("sk-ant-api03-{}AA", rnd(25, 93, ALNUM));
     add("anthropic", t.clone(), format!("x-api-key: {t}"));
     let t = format!("AIza{}", rnd(26, 35, ALNUM));
-    add("google api key", t.clone(), format!("const maps = \"{t}\";"));
+    add(
+        "google api key",
+        t.clone(),
+        format!("const maps = \"{t}\";"),
+    );
     let t = format!("sk_live_{}", rnd(27, 24, ALNUM));
     add("stripe", t.clone(), format!("Stripe.api_key = '{t}'"));
     let t = format!("rk_test_{}", rnd(28, 24, ALNUM));
     add("stripe restricted", t.clone(), t.clone());
     let t = format!("npm_{}", rnd(29, 36, ALNUM));
-    add("npm", t.clone(), format!("//registry.npmjs.org/:_authToken={t}"));
+    add(
+        "npm",
+        t.clone(),
+        format!("//registry.npmjs.org/:_authToken={t}"),
+    );
     let t = format!(
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{}.{}",
         rnd(30, 40, ALNUM),
@@ -129,18 +185,46 @@ pub fn samples() -> Vec<(&'static str, String, String)> {
         format!("redis://default:{p}@cache:6379/0"),
     );
     add("password assignment", p.clone(), format!("password={p}"));
-    add("password yaml", p.clone(), format!("  db_password: \"{p}\""));
-    add("password json", p.clone(), format!("{{\"password\": \"{p}\"}}"));
-    add("password of letters", "hxquZuEHYOckXh".into(), "password=hxquZuEHYOckXh".into());
+    add(
+        "password yaml",
+        p.clone(),
+        format!("  db_password: \"{p}\""),
+    );
+    add(
+        "password json",
+        p.clone(),
+        format!("{{\"password\": \"{p}\"}}"),
+    );
+    add(
+        "password of letters",
+        "hxquZuEHYOckXh".into(),
+        "password=hxquZuEHYOckXh".into(),
+    );
     let s = rnd(33, 32, ALNUM);
-    add("secret assignment", s.clone(), format!("SECRET_KEY = '{s}'"));
+    add(
+        "secret assignment",
+        s.clone(),
+        format!("SECRET_KEY = '{s}'"),
+    );
     add("token assignment", s.clone(), format!("token={s}&user=1"));
     add("api_key yaml", s.clone(), format!("api_key: {s}"));
-    add("client secret", s.clone(), format!("\"client_secret\": \"{s}\""));
+    add(
+        "client secret",
+        s.clone(),
+        format!("\"client_secret\": \"{s}\""),
+    );
     let t = rnd(34, 40, ALNUM);
-    add("bearer header", t.clone(), format!("> Authorization: Bearer {t}"));
+    add(
+        "bearer header",
+        t.clone(),
+        format!("> Authorization: Bearer {t}"),
+    );
     let t = format!("{}=", rnd(35, 23, B64));
-    add("basic header", t.clone(), format!("Authorization: Basic {t}"));
+    add(
+        "basic header",
+        t.clone(),
+        format!("Authorization: Basic {t}"),
+    );
     v
 }
 
@@ -159,7 +243,10 @@ fn every_format_is_redacted() {
     let r = r();
     for (name, secret, line) in samples() {
         let out = r.redact(&line);
-        assert!(!out.contains(&secret), "{name} not redacted:\n{line}\n->\n{out}");
+        assert!(
+            !out.contains(&secret),
+            "{name} not redacted:\n{line}\n->\n{out}"
+        );
         assert!(out.contains(MARK), "{name}: {out}");
         assert!(r.finds_secret(&line), "{name}");
     }
@@ -173,7 +260,10 @@ fn what_is_replaced_is_the_secret_only() {
         r.redact(&format!("url=postgres://app:{p}@db.internal:5432/app ok")),
         "url=postgres://app:[REDACTED]@db.internal:5432/app ok"
     );
-    assert_eq!(r.redact(&format!("password = {p}\nnext")), "password = [REDACTED]\nnext");
+    assert_eq!(
+        r.redact(&format!("password = {p}\nnext")),
+        "password = [REDACTED]\nnext"
+    );
     let key = pem("RSA ", 3, "\n");
     assert_eq!(
         r.redact(&format!("before\n{key}\nafter")),
@@ -218,14 +308,16 @@ fn values_of_secret_variables_are_redacted_too() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let r = Redactor::from_env(&env, &["sk-tether-key"]);
-    let out = r.redact(
-        "token ghp_abcdef123456 pw hunter2hunter2 path /usr/bin:/bin key sk-tether-key 1",
-    );
+    let out =
+        r.redact("token ghp_abcdef123456 pw hunter2hunter2 path /usr/bin:/bin key sk-tether-key 1");
     assert_eq!(
         out,
         "token [REDACTED] pw [REDACTED] path /usr/bin:/bin key [REDACTED] 1"
     );
-    assert!(!format!("{r:?}").contains("hunter2"), "Debug never shows a value");
+    assert!(
+        !format!("{r:?}").contains("hunter2"),
+        "Debug never shows a value"
+    );
 }
 
 /// False positives hurt the agent: it cannot read what it needs.
@@ -292,7 +384,9 @@ fn json_strings_are_redacted_inside_and_stay_valid_json() {
     let text = out.to_string();
     assert!(!text.contains(&rnd(100, 64, B64)), "{text}");
     let inner: Value = serde_json::from_str(
-        out[0]["function"]["arguments"].as_str().expect("arguments string"),
+        out[0]["function"]["arguments"]
+            .as_str()
+            .expect("arguments string"),
     )
     .expect("still JSON");
     assert_eq!(inner["content"], MARK);
