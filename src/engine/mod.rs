@@ -254,7 +254,7 @@ impl Engine {
             .write(Write::CreateSession {
                 id: id.to_string(),
                 parent_id,
-                title: title.to_string(),
+                title: self.parts.redactor.redact(title),
                 workspace: self.parts.root.display().to_string(),
                 model,
             })

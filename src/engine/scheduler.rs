@@ -184,6 +184,12 @@ pub(super) async fn run_batch(
             } else {
                 result
             };
+            // Tools redact their own output; a subagent's report is the
+            // model's text, so every result is redacted here once more.
+            let result = ToolResult {
+                output: batch_ctx.redactor.redact(&result.output),
+                ..result
+            };
             let _ = done.send(true);
             events.emit(UpdateKind::ToolCall {
                 tool_call_id: call.id.clone(),
@@ -198,7 +204,7 @@ pub(super) async fn run_batch(
                 session_id: batch_ctx.session_id.clone(),
                 tool_call_id: call.id.clone(),
                 tool: call.name.clone(),
-                input: call.arguments.clone(),
+                input: batch_ctx.redactor.redact_json_text(&call.arguments),
                 status: format!("{:?}", result.status).to_lowercase(),
                 output_excerpt: excerpt(&result.output, 2000),
                 duration_ms: started.elapsed().as_millis() as i64,

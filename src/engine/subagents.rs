@@ -112,7 +112,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         .write(Write::CreateSession {
             id: child_id.clone(),
             parent_id: Some(parent.session_id.clone()),
-            title: crate::store::title_from_prompt(&task.goal),
+            title: crate::store::title_from_prompt(&engine.parts.redactor.redact(&task.goal)),
             workspace: engine.root().display().to_string(),
             model: model.model().to_string(),
         })

@@ -11,7 +11,7 @@ use crate::gate::{ApprovalEvents, Gate};
 use crate::model::{ModelClient, ModelError, StreamEvent};
 use crate::protocol::{PromptParams, PromptResult, StopReason, Update, UpdateKind};
 use crate::store::{now_ms, StoredMessage, Write};
-use crate::tools::{self, ToolCtx};
+use crate::tools::{self, Redactor, ToolCtx};
 
 pub(super) struct Turn {
     pub engine: Arc<Engine>,
@@ -24,11 +24,14 @@ pub(super) struct Turn {
     pub max_iterations: u32,
 }
 
-/// The sink as the tools and the gate see it: ids bound in.
+/// The sink as the tools and the gate see it: ids bound in, and every
+/// update redacted on its way out (streamed text is redacted before, by the
+/// agent's [`tools::redact::StreamRedactor`]).
 pub(super) struct TurnEvents {
     pub sink: Arc<dyn EventSink>,
     pub session_id: String,
     pub turn_id: String,
+    pub redactor: Arc<Redactor>,
 }
 
 impl TurnEvents {
@@ -36,8 +39,69 @@ impl TurnEvents {
         self.sink.emit(Update {
             session_id: self.session_id.clone(),
             turn_id: self.turn_id.clone(),
-            kind,
+            kind: redact_update(&self.redactor, kind),
         });
+    }
+}
+
+/// An update with secrets redacted from every text it carries (tool inputs
+/// and outputs, titles, commands shown for approval, subagent goals and
+/// summaries, plan entries). Streamed text is left to the stream redactor.
+fn redact_update(r: &Redactor, kind: UpdateKind) -> UpdateKind {
+    match kind {
+        UpdateKind::ToolCall {
+            tool_call_id,
+            tool,
+            title,
+            status,
+            input,
+            output,
+            agent,
+        } => UpdateKind::ToolCall {
+            tool_call_id,
+            tool,
+            title: r.redact(&title),
+            status,
+            input: input.map(|v| r.redact_json(&v)),
+            output: output.map(|o| r.redact(&o)),
+            agent: agent.map(|a| r.redact(&a)),
+        },
+        UpdateKind::Approval {
+            approval_id,
+            status,
+            command,
+            reason,
+            agent,
+        } => UpdateKind::Approval {
+            approval_id,
+            status,
+            command: command.map(|c| r.redact(&c)),
+            reason: r.redact(&reason),
+            agent: agent.map(|a| r.redact(&a)),
+        },
+        UpdateKind::Subagent {
+            child_session_id,
+            goal,
+            status,
+            summary,
+        } => UpdateKind::Subagent {
+            child_session_id,
+            goal: r.redact(&goal),
+            status,
+            summary: summary.map(|s| r.redact(&s)),
+        },
+        UpdateKind::Plan { entries } => UpdateKind::Plan {
+            entries: entries
+                .into_iter()
+                .map(|mut e| {
+                    e.content = r.redact(&e.content);
+                    e
+                })
+                .collect(),
+        },
+        other @ (UpdateKind::Text { .. }
+        | UpdateKind::Usage { .. }
+        | UpdateKind::TurnEnd { .. }) => other,
     }
 }
 
@@ -177,13 +241,29 @@ impl Agent {
         self.store_message(history, msg, Some(display)).await;
     }
 
+    /// Stores a message with its secrets redacted. The history the model
+    /// sees next keeps the redacted text too, except a person's prompt: what
+    /// they typed or attached goes to the model as it is for this turn (they
+    /// chose to show it), while the store keeps it redacted.
     async fn store_message(
         &self,
         history: &mut Vec<StoredMessage>,
         msg: StoredMessage,
         display: Option<String>,
     ) {
-        history.push(msg.clone());
+        let r = &self.engine.parts.redactor;
+        let redacted = StoredMessage {
+            content: r.redact(&msg.content),
+            tool_calls: msg.tool_calls.as_ref().map(|t| r.redact_json(t)),
+            ..msg.clone()
+        };
+        let display = display.map(|d| r.redact(&d));
+        history.push(if msg.role == "user" {
+            msg
+        } else {
+            redacted.clone()
+        });
+        let msg = redacted;
         let session_id = self.session_id.clone();
         let w = match display {
             Some(display) => Write::AppendPrompt {
@@ -255,11 +335,18 @@ impl Agent {
             let ev = self.events.clone();
             let stream_text = self.stream_text;
             let mut shown = String::new();
+            // The model may repeat a secret it was shown (or invent one): the
+            // editor gets the stream redacted, held back where a secret could
+            // still be forming.
+            let mut live = engine.parts.redactor.stream();
             let mut on_event = |e: StreamEvent| {
                 if let StreamEvent::Text(delta) = e {
                     shown.push_str(&delta);
                     if stream_text {
-                        ev.emit(UpdateKind::Text { delta });
+                        let delta = live.push(&delta);
+                        if !delta.is_empty() {
+                            ev.emit(UpdateKind::Text { delta });
+                        }
                     }
                 }
             };
@@ -267,6 +354,10 @@ impl Agent {
                 .model
                 .complete(&messages, &tool_specs, &mut on_event, &self.cancel)
                 .await;
+            let rest = live.finish();
+            if stream_text && !rest.is_empty() {
+                self.events.emit(UpdateKind::Text { delta: rest });
+            }
             let completion = match completion {
                 Ok(c) => c,
                 Err(e) => {
@@ -368,6 +459,7 @@ impl Turn {
             sink: self.sink.clone(),
             session_id: self.session_id.clone(),
             turn_id: self.turn_id.clone(),
+            redactor: self.engine.parts.redactor.clone(),
         });
         let agent = Agent {
             engine: self.engine.clone(),
@@ -403,7 +495,8 @@ impl Turn {
         // The result goes out after the turn's updates (as far as the
         // frontend can tell; `turnEnd` is the ordering guarantee).
         self.sink.flush().await;
-        self.result(stop, out.text, out.error)
+        let r = &self.engine.parts.redactor;
+        self.result(stop, r.redact(&out.text), out.error.map(|e| r.redact(&e)))
     }
 
     /// The prompt text with the editor context it refers to appended.

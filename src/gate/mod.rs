@@ -126,6 +126,8 @@ pub struct AskContext<'a> {
     pub cwd: &'a Path,
     pub cancel: &'a CancellationToken,
     pub events: &'a dyn ApprovalEvents,
+    /// What the stored approval record is redacted with.
+    pub redactor: &'a crate::tools::Redactor,
 }
 
 struct Shared {
@@ -334,7 +336,7 @@ impl Gate {
         self.shared.store.submit(Write::Approval {
             session_id: ctx.session_id.to_string(),
             approval_id: approval_id.clone(),
-            request: action.to_string(),
+            request: ctx.redactor.redact(action),
             decision: format!("{status:?}").to_lowercase(),
             scope: scope.to_string(),
             agent: self.agent.clone(),

@@ -17,8 +17,13 @@
 //! that is not a readable database is moved aside (never deleted) and a new
 //! history started ([`Store::take_notice`] says where the old file went).
 //!
-//! Secrets: tool output is redacted by the tools (see `tools::redact`) before
-//! it reaches the model or this store; the store keeps what it is given.
+//! Secrets: everything written here was redacted before (tool output by the
+//! tools, messages, tool-call arguments, titles and approvals by the engine;
+//! see `tools::redact`). Deleting a session leaves no copy: the writer runs
+//! with `secure_delete` (deleted rows and freed pages are zeroed), the delete
+//! merges the full-text index (`optimize`, which drops the deleted rows'
+//! terms) and the WAL is checkpointed and truncated before the delete is
+//! acknowledged.
 
 mod query;
 pub mod schema;

@@ -100,6 +100,9 @@ fn try_open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, rusql
         );
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Deleted rows and freed pages are overwritten with zeros, so a deleted
+    // session leaves no copy in the file's free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // 16 MiB of page cache (the default is 2 MiB): index and FTS merges of a
     // large history touch many pages.
     conn.pragma_update(None, "cache_size", -16 * 1024)?;
@@ -143,6 +146,14 @@ fn writer_loop(
             }
         }
         let outcomes = commit(&mut conn, &batch);
+        let deleted = batch.iter().zip(&outcomes).any(|(j, o)| {
+            o.is_ok() && matches!(&j.op, Op::Write(w) if matches!(**w, Write::DeleteSession { .. }))
+        });
+        if deleted {
+            // Before the delete is acknowledged: the WAL still holds the old
+            // pages (the deleted text) until they are checkpointed.
+            scrub_wal(&conn);
+        }
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             if let Err(e) = &outcome {
                 health.record(e);
@@ -151,6 +162,22 @@ fn writer_loop(
                 let _ = ack.send(outcome);
             }
         }
+    }
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes, so the
+/// pages a delete replaced are gone from the WAL too. Another process reading
+/// at that moment can keep it from completing: that is logged and the next
+/// checkpoint finishes the job.
+fn scrub_wal(conn: &Connection) {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    }) {
+        Ok((0, _, _)) => {}
+        Ok((_, log, done)) => tracing::warn!(
+            "after a delete, the WAL could not be emptied ({done} of {log} pages copied; another reader is busy)"
+        ),
+        Err(e) => tracing::warn!("after a delete, the WAL could not be emptied: {e}"),
     }
 }
 
@@ -395,6 +422,13 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                     tx.prepare_cached(sql)?.execute([sid])?;
                 }
             }
+            // The full-text index only marks the rows deleted; merging it
+            // into one segment drops their words for good (secure_delete
+            // zeroes the pages the old segments leave).
+            tx.execute(
+                "INSERT INTO messages_fts(messages_fts) VALUES ('optimize')",
+                [],
+            )?;
         }
     }
     Ok(())

@@ -58,7 +58,8 @@ impl HeadTail {
         }
     }
 
-    /// The last `max` bytes seen (for live progress).
+    /// The last `max` bytes seen (for live progress), without the word the
+    /// cut went through.
     pub fn render_tail(&self, max: usize) -> String {
         let cut = self.total - self.head.len() - self.tail.len();
         let mut bytes: Vec<u8> = if cut == 0 {
@@ -66,24 +67,53 @@ impl HeadTail {
         } else {
             self.tail.iter().copied().collect()
         };
+        let mut cut_front = cut > 0;
         if bytes.len() > max {
             bytes.drain(..bytes.len() - max);
+            cut_front = true;
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        let from = if cut_front { after_cut_word(&bytes) } else { 0 };
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
     }
 
-    /// The kept text with a marker saying how much was cut.
+    /// The kept text with a marker saying how much was cut. The words the
+    /// cut went through are dropped on both sides: half a secret is not
+    /// recognisable as one, so it must not be shown at all.
     pub fn render(&self) -> String {
         let cut = self.total - self.head.len() - self.tail.len();
-        let head = String::from_utf8_lossy(&self.head);
         let tail_bytes: Vec<u8> = self.tail.iter().copied().collect();
-        let tail = String::from_utf8_lossy(&tail_bytes);
         if cut == 0 {
-            format!("{head}{tail}")
-        } else {
-            format!("{head}\n[… {cut} bytes of output cut …]\n{tail}")
+            let head = String::from_utf8_lossy(&self.head);
+            let tail = String::from_utf8_lossy(&tail_bytes);
+            return format!("{head}{tail}");
         }
+        let head_end = before_cut_word(&self.head);
+        let tail_start = after_cut_word(&tail_bytes);
+        let dropped = cut + (self.head.len() - head_end) + tail_start;
+        let head = String::from_utf8_lossy(&self.head[..head_end]);
+        let tail = String::from_utf8_lossy(&tail_bytes[tail_start..]);
+        format!("{head}\n[… {dropped} bytes of output cut …]\n{tail}")
     }
+}
+
+/// Longest word dropped at a cut; a longer run (minified code) is cut there.
+const CUT_WORD_MAX: usize = 4096;
+
+/// Where the text after a cut starts once the word the cut split is dropped.
+fn after_cut_word(b: &[u8]) -> usize {
+    b.iter()
+        .take(CUT_WORD_MAX)
+        .position(|c| c.is_ascii_whitespace())
+        .unwrap_or(b.len().min(CUT_WORD_MAX))
+}
+
+/// Where the text before a cut ends once the word the cut split is dropped.
+fn before_cut_word(b: &[u8]) -> usize {
+    let window = b.len().saturating_sub(CUT_WORD_MAX);
+    b[window..]
+        .iter()
+        .rposition(|c| c.is_ascii_whitespace())
+        .map_or(window, |p| window + p + 1)
 }
 
 /// Removes ANSI escape sequences (colours, cursor moves, OSC titles).
@@ -478,12 +508,25 @@ mod tests {
 
     #[test]
     fn head_tail_keeps_both_ends() {
+        let mut h = HeadTail::new(20);
+        h.push(b"one two three four five six seven eight nine ten");
+        let r = h.render();
+        // The words the cut went through go too ("th…", "…e").
+        assert_eq!(r, "one two \n[… 31 bytes of output cut …]\n nine ten");
+        // Half of a token on either side of a cut is never shown.
+        let mut h = HeadTail::new(20);
+        h.push(b"token ghp_0123456789abcdefghij0123456789ABCD ok");
+        assert!(!h.render().contains("ghp_0123"), "{}", h.render());
+        assert!(!h.render().contains("89ABCD"), "{}", h.render());
+        assert!(
+            !h.render_tail(12).contains("89ABCD"),
+            "{}",
+            h.render_tail(12)
+        );
+        // A run longer than the window is cut where the window ends.
         let mut h = HeadTail::new(10);
         h.push(b"0123456789abcdefghij");
-        let r = h.render();
-        assert!(r.starts_with("01234"));
-        assert!(r.ends_with("fghij"));
-        assert!(r.contains("10 bytes of output cut"));
+        assert!(h.render().contains("bytes of output cut"));
         let mut small = HeadTail::new(100);
         small.push(b"hello ");
         small.push(b"world");

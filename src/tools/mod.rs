@@ -93,6 +93,7 @@ impl ToolCtx {
             cwd,
             cancel: &self.cancel,
             events: self.events.as_ref(),
+            redactor: &self.redactor,
         }
     }
 
