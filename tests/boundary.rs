@@ -307,10 +307,13 @@ async fn no_escape_through_the_file_tools_when_every_dialog_is_denied() {
         "the link is still a link"
     );
 
-    // No secret and no outside content reached the model, in any request.
+    // No secret and no outside content reached the model, in any request
+    // (the model's own arguments name the bare SENTINEL; file contents and
+    // names outside carry it with a suffix).
+    let leaked = format!("{SENTINEL}-");
     for (i, r) in model.requests().iter().enumerate() {
         assert!(
-            !r.raw_body.contains(SENTINEL) && !r.raw_body.contains("BEGIN OPENSSH"),
+            !r.raw_body.contains(&leaked) && !r.raw_body.contains("BEGIN OPENSSH"),
             "request {i} carries outside or secret content: {}",
             r.raw_body
         );

@@ -261,7 +261,7 @@ impl Gate {
         }
         let action = if t.linked {
             verdict.reason = format!(
-                "{}; {} is a symbolic link to {}",
+                "{}; {} leads through a symbolic link to {}",
                 verdict.reason,
                 self.show(t.named),
                 self.show(t.real)
