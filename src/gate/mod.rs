@@ -279,11 +279,8 @@ impl Gate {
     /// `read_outside = "deny"`. Elsewhere outside: `approval.read_outside`;
     /// "Allow for session"/"Always allow" cover the directory and below.
     pub async fn check_read(&self, t: &FileTouch<'_>, ctx: AskContext<'_>) -> Decision {
-        let place = classify::classify_read(
-            t.real,
-            &self.shared.real_roots,
-            self.shared.home.as_deref(),
-        );
+        let place =
+            classify::classify_read(t.real, &self.shared.real_roots, self.shared.home.as_deref());
         let shown = if t.linked {
             format!("{} → {}", self.show(t.named), self.show(t.real))
         } else {
@@ -305,9 +302,7 @@ impl Gate {
                 ));
             }
             classify::ReadPlace::Dependency => return Decision::Allow,
-            classify::ReadPlace::Outside if mode == ApprovalMode::Allow => {
-                return Decision::Allow
-            }
+            classify::ReadPlace::Outside if mode == ApprovalMode::Allow => return Decision::Allow,
             classify::ReadPlace::Outside => {
                 if self.read_allowed(ctx.session_id, &scope_dir).await {
                     return Decision::Allow;
@@ -328,9 +323,7 @@ impl Gate {
             match scope {
                 "session" => {
                     if let Ok(mut m) = self.shared.read_dirs.lock() {
-                        m.entry(session_id)
-                            .or_default()
-                            .push(scope_dir);
+                        m.entry(session_id).or_default().push(scope_dir);
                     }
                 }
                 "always" => self.shared.store.submit(Write::AddRule {
@@ -375,7 +368,12 @@ impl Gate {
                 }
             }
         }
-        if let Some(rel) = self.shared.home.as_deref().and_then(|h| p.strip_prefix(h).ok()) {
+        if let Some(rel) = self
+            .shared
+            .home
+            .as_deref()
+            .and_then(|h| p.strip_prefix(h).ok())
+        {
             return format!("~/{}", rel.display());
         }
         p.display().to_string()

@@ -273,7 +273,12 @@ pub async fn search(
     }
     let buffers = ctx.buffers.clone();
     let root = ctx.root.clone();
-    let real_root = ctx.gate.real_roots().first().cloned().unwrap_or(root.clone());
+    let real_root = ctx
+        .gate
+        .real_roots()
+        .first()
+        .cloned()
+        .unwrap_or(root.clone());
     let cancel = ctx.cancel.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();

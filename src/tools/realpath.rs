@@ -222,11 +222,7 @@ fn changed(real: &Path, e: io::Error) -> io::Error {
 }
 
 #[cfg(target_os = "linux")]
-fn openat2_no_symlinks(
-    real: &Path,
-    flags: libc::c_int,
-    mode: libc::mode_t,
-) -> io::Result<OwnedFd> {
+fn openat2_no_symlinks(real: &Path, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
     let c = cstr(real.as_os_str())?;
     // SAFETY: `open_how` is plain integers; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -265,9 +261,7 @@ fn walk_nofollow(
     let dir_flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     let root = cstr(OsStr::new("/"))?;
     // SAFETY: valid C string; the fd is owned below.
-    let mut dir = unsafe {
-        OwnedFd::from_raw_fd(check(libc::open(root.as_ptr(), dir_flags))?)
-    };
+    let mut dir = unsafe { OwnedFd::from_raw_fd(check(libc::open(root.as_ptr(), dir_flags))?) };
     let names: Vec<&OsStr> = real
         .components()
         .filter_map(|c| match c {
@@ -526,6 +520,35 @@ mod tests {
         assert!(open_nofollow(&root.join("via/f"), libc::O_RDONLY, 0).is_err());
         assert!(walk_nofollow(&root.join("via/f"), libc::O_RDONLY, 0, false).is_err());
         assert!(walk_nofollow(&root.join("real/f"), libc::O_RDONLY, 0, false).is_ok());
+    }
+
+    #[test]
+    fn a_link_swapped_in_after_the_check_fails_the_write_and_the_read() {
+        let d = tempfile::tempdir().expect("tmp");
+        let root = std::fs::canonicalize(d.path()).expect("canon");
+        let out = tempfile::tempdir().expect("tmp");
+        let out = std::fs::canonicalize(out.path()).expect("canon");
+        std::fs::create_dir_all(root.join("dir")).expect("mkdir");
+        std::fs::write(root.join("dir/f"), "inside").expect("write");
+        std::fs::write(out.join("f"), "outside").expect("write");
+        // Judged while `dir` was a real directory inside...
+        let t = resolve(&root.join("dir/f")).expect("resolve");
+        assert!(!t.linked);
+        // ...then `dir` becomes a link out before the write.
+        std::fs::rename(root.join("dir"), root.join("moved")).expect("mv");
+        symlink(&out, root.join("dir")).expect("link");
+        let e = write_atomic(&t, b"evil").expect_err("refused");
+        assert!(
+            e.to_string().contains("changed after it was checked"),
+            "{e}"
+        );
+        assert!(read_checked(&t, 1024).is_err());
+        assert_eq!(
+            std::fs::read_to_string(out.join("f")).expect("read"),
+            "outside"
+        );
+        let stray: Vec<_> = std::fs::read_dir(&out).expect("ls").flatten().collect();
+        assert_eq!(stray.len(), 1, "no temporary file outside: {stray:?}");
     }
 
     #[test]
