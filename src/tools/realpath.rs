@@ -299,18 +299,20 @@ fn walk_nofollow(
             mode as libc::c_uint,
         )
     };
-    if r < 0 && create_dirs && flags & libc::O_DIRECTORY != 0 {
-        if io::Error::last_os_error().kind() == io::ErrorKind::NotFound {
-            // SAFETY: valid fd and C string.
-            let made = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) };
-            if made < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: as above.
-            let r = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), last_flags) };
-            // SAFETY: a fresh fd, owned from here.
-            return Ok(unsafe { OwnedFd::from_raw_fd(check(r)?) });
+    if r < 0
+        && create_dirs
+        && flags & libc::O_DIRECTORY != 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::NotFound
+    {
+        // SAFETY: valid fd and C string.
+        let made = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) };
+        if made < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+            return Err(io::Error::last_os_error());
         }
+        // SAFETY: as above.
+        let r = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), last_flags) };
+        // SAFETY: a fresh fd, owned from here.
+        return Ok(unsafe { OwnedFd::from_raw_fd(check(r)?) });
     }
     // SAFETY: a fresh fd, owned from here.
     Ok(unsafe { OwnedFd::from_raw_fd(check(r)?) })
@@ -404,9 +406,13 @@ pub fn write_atomic(t: &Target, bytes: &[u8]) -> io::Result<()> {
     if r != 0 && io::Error::last_os_error().kind() != io::ErrorKind::NotFound {
         return Err(io::Error::last_os_error());
     }
+    // (`st_dev`/`st_ino` are not u64 on every platform.)
+    #[allow(clippy::unnecessary_cast)]
+    let same =
+        |st: &libc::stat, id: FileId| st.st_dev as u64 == id.dev && st.st_ino as u64 == id.ino;
     match (&existing, t.file) {
         (None, None) => {}
-        (Some(st), Some(id)) if st.st_dev as u64 == id.dev && st.st_ino as u64 == id.ino => {}
+        (Some(st), Some(id)) if same(st, id) => {}
         _ => {
             return Err(io::Error::other(format!(
                 "{} changed after it was checked; nothing was written",
