@@ -79,6 +79,9 @@ impl ApprovalMode {
 pub struct ApprovalConfig {
     pub mode: ApprovalMode,
     pub timeout_secs: u64,
+    /// Reads by file tools outside the workspace roots (dependency caches
+    /// and secrets aside): ask (default), allow or deny.
+    pub read_outside: ApprovalMode,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +217,8 @@ pub struct ApprovalLayer {
     pub mode: Option<ApprovalMode>,
     #[serde(alias = "timeoutSecs")]
     pub timeout_secs: Option<u64>,
+    #[serde(alias = "readOutside")]
+    pub read_outside: Option<ApprovalMode>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -390,6 +395,7 @@ impl Config {
             approval: ApprovalConfig {
                 mode: ApprovalMode::Ask,
                 timeout_secs: 120,
+                read_outside: ApprovalMode::Ask,
             },
             delegation: DelegationConfig {
                 model: None,
@@ -454,6 +460,7 @@ impl Config {
         take("max_iterations", l.max_iterations.is_some());
         take("approval.mode", l.approval.mode.is_some());
         take("approval.timeout_secs", l.approval.timeout_secs.is_some());
+        take("approval.read_outside", l.approval.read_outside.is_some());
         let d = &l.delegation;
         take("delegation.model", d.model.is_some());
         take("delegation.max_depth", d.max_depth.is_some());
@@ -496,6 +503,7 @@ impl Config {
         set(&mut self.max_iterations, l.max_iterations);
         set(&mut self.approval.mode, l.approval.mode);
         set(&mut self.approval.timeout_secs, l.approval.timeout_secs);
+        set(&mut self.approval.read_outside, l.approval.read_outside);
         let d = l.delegation;
         set(&mut self.delegation.model, d.model.map(Some));
         set(&mut self.delegation.max_depth, d.max_depth);
@@ -569,6 +577,22 @@ impl Config {
                     path.display(),
                     mode.as_str(),
                     self.approval.mode.as_str()
+                ));
+            }
+        }
+        if let Some(r) = l.approval.read_outside {
+            if r.strictness() >= self.approval.read_outside.strictness() {
+                self.approval.read_outside = r;
+                self.origins.insert(
+                    "approval.read_outside",
+                    Origin::Workspace(path.to_path_buf()),
+                );
+            } else {
+                self.warnings.push(format!(
+                    "{}: approval.read_outside = \"{}\" ignored: a workspace config can only tighten it (currently \"{}\")",
+                    path.display(),
+                    r.as_str(),
+                    self.approval.read_outside.as_str()
                 ));
             }
         }
@@ -733,6 +757,31 @@ mod tests {
         let c = Config::load(&sources).expect("load");
         assert_eq!(c.approval.mode, ApprovalMode::Ask);
         assert!(c.warnings.iter().any(|w| w.contains("never loosen")));
+    }
+
+    #[test]
+    fn read_outside_comes_from_init_options_and_the_workspace_only_tightens_it() {
+        let c = Config::load(&Sources::default()).expect("load");
+        assert_eq!(c.approval.read_outside, ApprovalMode::Ask, "default");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".tether")).expect("mkdir");
+        std::fs::write(
+            dir.path().join(".tether/config.toml"),
+            "[approval]\nread_outside = \"allow\"\n",
+        )
+        .expect("write");
+        let mut sources = Sources {
+            env: BTreeMap::new(),
+            init_options: Some(serde_json::json!({"approval": {"readOutside": "deny"}})),
+            workspace_root: None,
+        };
+        let c = Config::load(&sources).expect("load");
+        assert_eq!(c.approval.read_outside, ApprovalMode::Deny);
+        sources.init_options = None;
+        sources.workspace_root = Some(dir.path().to_path_buf());
+        let c = Config::load(&sources).expect("load");
+        assert_eq!(c.approval.read_outside, ApprovalMode::Ask, "not loosened");
+        assert!(c.warnings.iter().any(|w| w.contains("read_outside")));
     }
 
     #[test]

@@ -240,6 +240,10 @@ fn settings_of(cfg: &Config) -> Vec<Setting> {
             cfg.approval.timeout_secs.to_string(),
         ),
         (
+            "approval.read_outside",
+            cfg.approval.read_outside.as_str().into(),
+        ),
+        (
             "delegation.approvals",
             cfg.delegation.approvals.as_str().into(),
         ),

@@ -134,6 +134,23 @@ pub fn classify_edit(path: &std::path::Path, roots: &[std::path::PathBuf]) -> Ve
     paths::classify_edit(path, roots)
 }
 
+pub use paths::ReadPlace;
+
+/// Reads by tools, judged on the *real* path (links already followed by the
+/// caller): secrets (the names [`classify_edit`] asks about, in any case) →
+/// [`ReadPlace::Secret`] wherever they are; inside a root → `Inside`; package
+/// caches, toolchains and system headers/docs (`~/.cargo/registry`,
+/// `~/.rustup`, `/usr/include`, `/usr/share/doc`, any `node_modules` or
+/// `site-packages`, ...) → `Dependency`; anything else → `Outside`. `home` is
+/// the user's home directory, for the places below it.
+pub fn classify_read(
+    real: &std::path::Path,
+    roots: &[std::path::PathBuf],
+    home: Option<&std::path::Path>,
+) -> ReadPlace {
+    paths::classify_read(real, roots, home)
+}
+
 /// The verdict being accumulated.
 struct Cx {
     class: Class,

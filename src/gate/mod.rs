@@ -35,7 +35,7 @@ pub struct Question {
     pub agent: Option<String>,
     /// What will run or be written, exactly.
     pub action: String,
-    /// `command` for commands, `edit` for file writes.
+    /// `command` for commands, `edit` for file writes, `read` for file reads.
     pub kind: &'static str,
     pub cwd: PathBuf,
     /// Why it was flagged.
@@ -50,19 +50,23 @@ impl Question {
     /// The dialog text: what will run, where, why it was flagged, who asks.
     pub fn message(&self) -> String {
         let who = self.agent.as_deref().unwrap_or("the main agent");
-        let what = if self.kind == "edit" {
-            format!("Tether wants to write {}", self.action)
-        } else {
-            format!(
+        let what = match self.kind {
+            "edit" => format!("Tether wants to write {}", self.action),
+            "read" => format!("Tether wants to read {}", self.action),
+            _ => format!(
                 "Tether wants to run:\n\n    {}\n\nin {}",
                 self.action,
                 self.cwd.display()
-            )
+            ),
+        };
+        let scope = match self.kind {
+            "edit" => "apply to this exact path",
+            "read" => "apply to this directory and below; files with keys or credentials are asked about every time",
+            _ => "apply to this exact command",
         };
         format!(
-            "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" apply to this exact {}.",
+            "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" {scope}.",
             self.reason,
-            if self.kind == "edit" { "path" } else { "command" }
         )
     }
 }
@@ -120,6 +124,23 @@ pub trait ApprovalEvents: Send + Sync {
     fn approval(&self, update: UpdateKind);
 }
 
+/// A file a tool is about to touch, resolved the way the kernel will: the
+/// gate judges `real`, and names both when a link leads there.
+#[derive(Debug, Clone, Copy)]
+pub struct FileTouch<'a> {
+    /// The path as the model named it (absolute).
+    pub named: &'a Path,
+    /// Where it really leads: absolute, every link followed.
+    pub real: &'a Path,
+    /// A symbolic link was followed on the way.
+    pub linked: bool,
+    /// Hard links of an existing regular file (more than 1: other names,
+    /// maybe outside the workspace, share its content).
+    pub hard_links: u64,
+    /// The target is a directory (`list_dir`, `search`).
+    pub is_dir: bool,
+}
+
 /// What the gate needs to know about the call that asks.
 pub struct AskContext<'a> {
     pub session_id: &'a str,
@@ -136,8 +157,14 @@ struct Shared {
     asker: Arc<dyn Asker>,
     store: Store,
     roots: Vec<PathBuf>,
+    /// The roots with their links resolved: real paths are judged against these.
+    real_roots: Vec<PathBuf>,
+    /// The user's home directory (for `~/` in dialogs and dependency caches).
+    home: Option<PathBuf>,
     /// Commands allowed "for session", per session.
     session_allows: Mutex<HashMap<String, HashSet<String>>>,
+    /// Directories whose files may be read "for session", per session.
+    read_dirs: Mutex<HashMap<String, Vec<PathBuf>>>,
 }
 
 /// The gate handed to every tool call. Cheap to clone.
@@ -155,6 +182,14 @@ impl Gate {
         store: Store,
         roots: Vec<PathBuf>,
     ) -> Gate {
+        let real_roots = roots
+            .iter()
+            .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+            .collect();
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .map(|h| std::fs::canonicalize(&h).unwrap_or(h));
         Gate {
             shared: Arc::new(Shared {
                 policy,
@@ -162,7 +197,10 @@ impl Gate {
                 asker,
                 store,
                 roots,
+                real_roots,
+                home,
                 session_allows: Mutex::new(HashMap::new()),
+                read_dirs: Mutex::new(HashMap::new()),
             }),
             agent: None,
         }
@@ -184,6 +222,16 @@ impl Gate {
         &self.shared.roots
     }
 
+    /// The roots with their links resolved.
+    pub fn real_roots(&self) -> &[PathBuf] {
+        &self.shared.real_roots
+    }
+
+    /// The user's home directory, links resolved.
+    pub fn home(&self) -> Option<&Path> {
+        self.shared.home.as_deref()
+    }
+
     /// Decides whether `command` may run in `cwd`.
     pub async fn check_command(&self, command: &str, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_command(command);
@@ -197,6 +245,142 @@ impl Gate {
         self.decide("edit", &shown, verdict, ctx).await
     }
 
+    /// Decides whether a tool may write the file `t` leads to: judged on the
+    /// real file (outside the roots, inside `.git` in any case, secrets in any
+    /// case, a hard-linked file → ask); a link is named with its target.
+    pub async fn check_edit_at(&self, t: &FileTouch<'_>, ctx: AskContext<'_>) -> Decision {
+        let mut verdict = classify::classify_edit(t.real, &self.shared.real_roots);
+        if verdict.class == Class::Safe && t.hard_links > 1 {
+            verdict = Verdict {
+                class: Class::Ask,
+                reason: format!(
+                    "edit of a file with {} hard links: other names, possibly outside the workspace, share it ({}). \
+                     If allowed, Tether writes a new file under this name and the other names keep the old content",
+                    t.hard_links,
+                    self.show(t.real)
+                ),
+            };
+        }
+        let action = if t.linked {
+            verdict.reason = format!(
+                "{}; {} leads through a symbolic link to {}",
+                verdict.reason,
+                self.show(t.named),
+                self.show(t.real)
+            );
+            format!("{} → {}", self.show(t.named), self.show(t.real))
+        } else {
+            t.named.display().to_string()
+        };
+        self.decide("edit", &action, verdict, ctx).await
+    }
+
+    /// Decides whether a tool may read the file or directory `t` leads to.
+    /// Inside the roots: free. Keys and credentials (anywhere): ask every
+    /// time. Dependency caches and system headers/docs: free unless
+    /// `read_outside = "deny"`. Elsewhere outside: `approval.read_outside`;
+    /// "Allow for session"/"Always allow" cover the directory and below.
+    pub async fn check_read(&self, t: &FileTouch<'_>, ctx: AskContext<'_>) -> Decision {
+        let place =
+            classify::classify_read(t.real, &self.shared.real_roots, self.shared.home.as_deref());
+        let shown = if t.linked {
+            format!("{} → {}", self.show(t.named), self.show(t.real))
+        } else {
+            self.show(t.real)
+        };
+        let scope_dir = if t.is_dir {
+            t.real.to_path_buf()
+        } else {
+            t.real.parent().unwrap_or(t.real).to_path_buf()
+        };
+        let mode = self.shared.policy.read_outside;
+        let reason = match place {
+            classify::ReadPlace::Inside => return Decision::Allow,
+            classify::ReadPlace::Dependency | classify::ReadPlace::Outside
+                if mode == ApprovalMode::Deny =>
+            {
+                return Decision::Deny(format!(
+                    "Denied without asking: `{shown}` is outside the workspace and approval.read_outside = \"deny\". Do not retry it; work with the files inside the workspace or ask the person for what you need."
+                ));
+            }
+            classify::ReadPlace::Dependency => return Decision::Allow,
+            classify::ReadPlace::Outside if mode == ApprovalMode::Allow => return Decision::Allow,
+            classify::ReadPlace::Outside => {
+                if self.read_allowed(ctx.session_id, &scope_dir).await {
+                    return Decision::Allow;
+                }
+                format!("read outside the workspace ({})", scope_dir.display())
+            }
+            classify::ReadPlace::Secret => {
+                "read of a file that holds keys or credentials (asked every time)".to_string()
+            }
+        };
+        let verdict = Verdict {
+            class: Class::Ask,
+            reason,
+        };
+        let session_id = ctx.session_id.to_string();
+        let (decision, scope) = self.decide_scoped("read", &shown, verdict, ctx).await;
+        if decision == Decision::Allow && place == classify::ReadPlace::Outside {
+            match scope {
+                "session" => {
+                    if let Ok(mut m) = self.shared.read_dirs.lock() {
+                        m.entry(session_id).or_default().push(scope_dir);
+                    }
+                }
+                "always" => self.shared.store.submit(Write::AddRule {
+                    kind: "read-dir".into(),
+                    pattern: scope_dir.display().to_string(),
+                }),
+                _ => {}
+            }
+        }
+        decision
+    }
+
+    async fn read_allowed(&self, session_id: &str, dir: &Path) -> bool {
+        let in_session = self
+            .shared
+            .read_dirs
+            .lock()
+            .map(|m| {
+                m.get(session_id)
+                    .is_some_and(|v| v.iter().any(|d| dir.starts_with(d)))
+            })
+            .unwrap_or(false);
+        if in_session {
+            return true;
+        }
+        match self.shared.store.rules().await {
+            Ok(rules) => rules
+                .iter()
+                .any(|r| r.kind == "read-dir" && dir.starts_with(Path::new(&r.pattern))),
+            Err(_) => false,
+        }
+    }
+
+    /// A path as the person reads it: relative inside the workspace, `~/`
+    /// in the home directory, else absolute.
+    fn show(&self, p: &Path) -> String {
+        let roots = self.shared.real_roots.iter().chain(&self.shared.roots);
+        for r in roots {
+            if let Ok(rel) = p.strip_prefix(r) {
+                if !rel.as_os_str().is_empty() {
+                    return rel.display().to_string();
+                }
+            }
+        }
+        if let Some(rel) = self
+            .shared
+            .home
+            .as_deref()
+            .and_then(|h| p.strip_prefix(h).ok())
+        {
+            return format!("~/{}", rel.display());
+        }
+        p.display().to_string()
+    }
+
     async fn decide(
         &self,
         kind: &'static str,
@@ -204,24 +388,40 @@ impl Gate {
         verdict: Verdict,
         ctx: AskContext<'_>,
     ) -> Decision {
+        self.decide_scoped(kind, action, verdict, ctx).await.0
+    }
+
+    /// [`Gate::decide`], also saying how far an allow reaches (`once`,
+    /// `session`, `always`, or `none`). Reads keep their own memory (by
+    /// directory, and never for secrets): their answers are not remembered
+    /// as exact actions, and exact allows of commands or edits never let a
+    /// read through.
+    async fn decide_scoped(
+        &self,
+        kind: &'static str,
+        action: &str,
+        verdict: Verdict,
+        ctx: AskContext<'_>,
+    ) -> (Decision, &'static str) {
+        let remembers = kind != "read";
         match verdict.class {
-            Class::Safe => return Decision::Allow,
+            Class::Safe => return (Decision::Allow, "once"),
             Class::Forbidden => {
-                return Decision::Deny(format!(
+                return (Decision::Deny(format!(
                     "Refused: `{action}` is forbidden ({}). It never runs under any approval policy. Do not try to run it another way; tell the person what you wanted to do instead.",
                     verdict.reason
-                ))
+                )), "none")
             }
             Class::Ask => {}
         }
         let reason = verdict.reason;
-        if self.allowed_for_session(ctx.session_id, action) {
+        if remembers && self.allowed_for_session(ctx.session_id, action) {
             tracing::info!("allowed for session: {action}");
-            return Decision::Allow;
+            return (Decision::Allow, "session");
         }
-        if self.allowed_by_rule(action).await {
+        if remembers && self.allowed_by_rule(action).await {
             tracing::info!("allowed by a stored rule: {action}");
-            return Decision::Allow;
+            return (Decision::Allow, "always");
         }
         let mode = if self.agent.is_some() && self.shared.delegation_approvals == ApprovalMode::Deny
         {
@@ -230,7 +430,7 @@ impl Gate {
             self.shared.policy.mode
         };
         match mode {
-            ApprovalMode::Allow => return Decision::Allow,
+            ApprovalMode::Allow => return (Decision::Allow, "once"),
             ApprovalMode::Deny => {
                 let why = if self.agent.is_some()
                     && self.shared.delegation_approvals == ApprovalMode::Deny
@@ -239,9 +439,9 @@ impl Gate {
                 } else {
                     "approval.mode = \"deny\": nothing that needs approval runs"
                 };
-                return Decision::Deny(format!(
+                return (Decision::Deny(format!(
                     "Denied without asking: `{action}` needs approval ({reason}) and {why}. Do not retry it; find another way or ask the person to run it."
-                ));
+                )), "none");
             }
             ApprovalMode::Ask => {}
         }
@@ -282,7 +482,9 @@ impl Gate {
                 reason.clone(),
             ),
             Answer::AllowSession => {
-                self.remember_for_session(ctx.session_id, action);
+                if remembers {
+                    self.remember_for_session(ctx.session_id, action);
+                }
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
@@ -291,10 +493,12 @@ impl Gate {
                 )
             }
             Answer::AlwaysAllow => {
-                self.shared.store.submit(Write::AddRule {
-                    kind: "exact".into(),
-                    pattern: action.to_string(),
-                });
+                if remembers {
+                    self.shared.store.submit(Write::AddRule {
+                        kind: "exact".into(),
+                        pattern: action.to_string(),
+                    });
+                }
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
@@ -327,7 +531,7 @@ impl Gate {
                     ),
                 };
                 let msg = format!(
-                    "Denied: `{action}` was not run because {why}. Do not retry it blindly: choose a safer approach or explain to the person what you need and why."
+                    "Denied: `{action}` ({reason}) was not done because {why}. Do not retry it blindly: choose a safer approach or explain to the person what you need and why."
                 );
                 (status, Decision::Deny(msg), "none", why)
             }
@@ -341,7 +545,7 @@ impl Gate {
             scope: scope.to_string(),
             agent: self.agent.clone(),
         });
-        decision
+        (decision, scope)
     }
 
     fn allowed_for_session(&self, session_id: &str, action: &str) -> bool {

@@ -1,12 +1,17 @@
 //! File tools: read, list, search, write, edit. Reads see the editor's unsaved
-//! text for open documents; writes go through the gate's edit check.
+//! text for open documents. Every path is first resolved the way the kernel
+//! will resolve it ([`realpath`]); the gate judges the real file (reads with
+//! `check_read`, writes with `check_edit_at`), and the tool then opens exactly
+//! what was judged, with links refused. Writes are atomic.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
 
+use super::realpath::{self, Target};
 use super::{BufferEdit, ToolCtx, ToolResult};
-use crate::gate::Decision;
+use crate::gate::classify::{classify_read, ReadPlace};
+use crate::gate::{Decision, FileTouch};
 
 const DEFAULT_LIMIT: u64 = 2000;
 const MAX_LINE_CHARS: usize = 2000;
@@ -15,32 +20,82 @@ const MAX_LIST: usize = 1000;
 const MAX_MATCHES: usize = 200;
 const MAX_SEARCH_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The text of a file as the agent should see it: the editor's buffer if open.
-pub async fn current_text(ctx: &ToolCtx, path: &Path) -> Result<String, String> {
-    if let Some(t) = ctx.buffers.open_text(path) {
-        return Ok(t);
+/// Resolves a model-given path to the file the kernel would reach.
+pub async fn target(ctx: &ToolCtx, path: &str) -> Result<Target, ToolResult> {
+    let named = ctx.joined(path);
+    let shown = ctx.display(&super::normalize(&named));
+    match tokio::task::spawn_blocking(move || realpath::resolve(&named)).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(ToolResult::failed(format!("cannot resolve {shown}: {e}"))),
+        Err(e) => Err(ToolResult::failed(format!("cannot resolve {shown}: {e}"))),
     }
-    let meta = tokio::fs::metadata(path)
+}
+
+fn touch(t: &Target) -> FileTouch<'_> {
+    FileTouch {
+        named: &t.named,
+        real: &t.real,
+        linked: t.linked,
+        hard_links: t.hard_links(),
+        is_dir: t.file.is_some_and(|f| f.is_dir),
+    }
+}
+
+/// The name to show for `t`: as named, relative to the root when inside.
+fn shown(ctx: &ToolCtx, t: &Target) -> String {
+    ctx.display(&super::normalize(&t.named))
+}
+
+fn gate_result(ctx: &ToolCtx, d: Decision) -> Result<(), ToolResult> {
+    match d {
+        Decision::Allow => Ok(()),
+        Decision::Deny(msg) => {
+            if ctx.cancel.is_cancelled() {
+                Err(ToolResult::cancelled())
+            } else {
+                Err(ToolResult::denied(msg))
+            }
+        }
+    }
+}
+
+async fn gate_read(ctx: &ToolCtx, t: &Target) -> Result<(), ToolResult> {
+    let cwd = ctx.root.clone();
+    let d = ctx.gate.check_read(&touch(t), ctx.ask_ctx(&cwd)).await;
+    gate_result(ctx, d)
+}
+
+/// The open buffer of `t`, under the name the editor opened it by.
+fn buffer_of(ctx: &ToolCtx, t: &Target) -> Option<(PathBuf, String)> {
+    let named = super::normalize(&t.named);
+    if let Some(text) = ctx.buffers.open_text(&named) {
+        return Some((named, text));
+    }
+    ctx.buffers
+        .open_text(&t.real)
+        .map(|text| (t.real.clone(), text))
+}
+
+/// The text of a file as the agent should see it: the editor's buffer if
+/// open, else the real file (opened without following links).
+pub async fn current_text(ctx: &ToolCtx, t: &Target) -> Result<String, String> {
+    if let Some((_, text)) = buffer_of(ctx, t) {
+        return Ok(text);
+    }
+    let shown = shown(ctx, t);
+    if t.file.is_some_and(|f| f.is_dir) {
+        return Err(format!("{shown} is a directory; use list_dir"));
+    }
+    if t.file.is_none() {
+        return Err(format!("cannot read {shown}: No such file or directory"));
+    }
+    let t2 = t.clone();
+    let bytes = tokio::task::spawn_blocking(move || realpath::read_checked(&t2, MAX_FILE_BYTES))
         .await
-        .map_err(|e| format!("cannot read {}: {e}", ctx.display(path)))?;
-    if meta.is_dir() {
-        return Err(format!(
-            "{} is a directory; use list_dir",
-            ctx.display(path)
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} is {} bytes, too large to read whole; use search",
-            ctx.display(path),
-            meta.len()
-        ));
-    }
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("cannot read {}: {e}", ctx.display(path)))?;
+        .map_err(|e| format!("cannot read {shown}: {e}"))?
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
     if bytes.iter().take(8192).any(|b| *b == 0) {
-        return Err(format!("{} looks binary; not shown", ctx.display(path)));
+        return Err(format!("{shown} looks binary; not shown"));
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -51,8 +106,14 @@ pub async fn read_file(
     offset: Option<u64>,
     limit: Option<u64>,
 ) -> ToolResult {
-    let p = ctx.resolve(path);
-    let text = match current_text(ctx, &p).await {
+    let t = match target(ctx, path).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(r) = gate_read(ctx, &t).await {
+        return r;
+    }
+    let text = match current_text(ctx, &t).await {
         Ok(t) => t,
         Err(e) => return ToolResult::failed(e),
     };
@@ -76,7 +137,7 @@ pub async fn read_file(
         out.push_str(&format!("{n:>6}\t{shown}\n"));
     }
     if text.is_empty() {
-        return ToolResult::ok(format!("{} is empty.", ctx.display(&p)));
+        return ToolResult::ok(format!("{} is empty.", shown(ctx, &t)));
     }
     let end = start.saturating_add(limit) - 1;
     if start > 1 || end < total {
@@ -90,8 +151,21 @@ pub async fn read_file(
 }
 
 pub async fn list_dir(ctx: &ToolCtx, path: Option<&str>) -> ToolResult {
-    let dir = ctx.resolve(path.unwrap_or("."));
-    let shown = ctx.display(&dir);
+    let t = match target(ctx, path.unwrap_or(".")).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let shown = shown(ctx, &t);
+    match t.file {
+        None => return ToolResult::failed(format!("{shown} does not exist")),
+        Some(f) if !f.is_dir => return ToolResult::failed(format!("{shown} is not a directory")),
+        Some(_) => {}
+    }
+    if let Err(r) = gate_read(ctx, &t).await {
+        return r;
+    }
+    // The real directory: its entries are listed, links among them are not followed.
+    let dir = t.real.clone();
     let root = dir.clone();
     let listed = tokio::task::spawn_blocking(move || {
         let mut entries = Vec::new();
@@ -149,12 +223,42 @@ pub async fn search(
         Ok(r) => r,
         Err(e) => return ToolResult::failed(format!("invalid regular expression: {e}")),
     };
-    let base = ctx.resolve(path.unwrap_or("."));
+    let t = match target(ctx, path.unwrap_or(".")).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if t.file.is_none() {
+        return ToolResult::failed(format!("{} does not exist", shown(ctx, &t)));
+    }
+    if let Err(r) = gate_read(ctx, &t).await {
+        return r;
+    }
+    // Walk the real base; links met on the way are not followed, and files
+    // that hold keys or credentials are not opened (reading them asks).
+    let base = t.real.clone();
+    let roots: Vec<PathBuf> = ctx.gate.real_roots().to_vec();
+    let home = ctx.gate.home().map(Path::to_path_buf);
+    let secret = move |p: &Path| classify_read(p, &roots, home.as_deref()) == ReadPlace::Secret;
+    let skipped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut builder = WalkBuilder::new(&base);
-    builder
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git");
+    {
+        let secret = secret.clone();
+        let skipped = skipped.clone();
+        builder
+            .hidden(false)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(move |e| {
+                if e.file_name().eq_ignore_ascii_case(".git") {
+                    return false;
+                }
+                if e.depth() > 0 && secret(e.path()) {
+                    skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return false;
+                }
+                true
+            });
+    }
     if let Some(g) = glob {
         let mut ob = ignore::overrides::OverrideBuilder::new(&base);
         if let Err(e) = ob.add(g) {
@@ -169,6 +273,12 @@ pub async fn search(
     }
     let buffers = ctx.buffers.clone();
     let root = ctx.root.clone();
+    let real_root = ctx
+        .gate
+        .real_roots()
+        .first()
+        .cloned()
+        .unwrap_or(root.clone());
     let cancel = ctx.cancel.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
@@ -187,7 +297,14 @@ pub async fn search(
                     if entry.metadata().map(|m| m.len()).unwrap_or(0) > MAX_SEARCH_FILE_BYTES {
                         continue;
                     }
-                    let Ok(bytes) = std::fs::read(p) else {
+                    let file = Target {
+                        named: p.to_path_buf(),
+                        real: p.to_path_buf(),
+                        linked: false,
+                        final_link: false,
+                        file: None,
+                    };
+                    let Ok(bytes) = realpath::read_checked(&file, MAX_SEARCH_FILE_BYTES) else {
                         continue;
                     };
                     if bytes.iter().take(8192).any(|b| *b == 0) {
@@ -196,7 +313,12 @@ pub async fn search(
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
             };
-            let rel = p.strip_prefix(&root).unwrap_or(p).display().to_string();
+            let rel = p
+                .strip_prefix(&real_root)
+                .or_else(|_| p.strip_prefix(&root))
+                .unwrap_or(p)
+                .display()
+                .to_string();
             for (i, line) in text.lines().enumerate() {
                 if re.is_match(line) {
                     if out.len() < MAX_MATCHES {
@@ -214,8 +336,16 @@ pub async fn search(
     if ctx.cancel.is_cancelled() {
         return ToolResult::cancelled();
     }
+    let skipped = skipped.load(std::sync::atomic::Ordering::Relaxed);
+    let skipped_note = if skipped > 0 {
+        format!(
+            "\n[{skipped} file(s) or folder(s) that may hold keys or credentials were not searched; read_file asks the person for them]"
+        )
+    } else {
+        String::new()
+    };
     match result {
-        Ok((out, _)) if out.is_empty() => ToolResult::ok("No matches."),
+        Ok((out, _)) if out.is_empty() => ToolResult::ok(format!("No matches.{skipped_note}")),
         Ok((out, more)) => {
             let mut s = out.join("\n");
             if more > 0 {
@@ -223,24 +353,29 @@ pub async fn search(
                     "\n[{more} more matches not shown; narrow the search]"
                 ));
             }
+            s.push_str(&skipped_note);
             ToolResult::ok(s)
         }
         Err(e) => ToolResult::failed(format!("search failed: {e}")),
     }
 }
 
-async fn gate_edit(ctx: &ToolCtx, path: &Path) -> Result<(), ToolResult> {
+async fn gate_edit(ctx: &ToolCtx, t: &Target) -> Result<(), ToolResult> {
     let cwd = ctx.root.clone();
-    match ctx.gate.check_edit(path, ctx.ask_ctx(&cwd)).await {
-        Decision::Allow => Ok(()),
-        Decision::Deny(msg) => {
-            if ctx.cancel.is_cancelled() {
-                Err(ToolResult::cancelled())
-            } else {
-                Err(ToolResult::denied(msg))
-            }
-        }
-    }
+    let d = ctx.gate.check_edit_at(&touch(t), ctx.ask_ctx(&cwd)).await;
+    gate_result(ctx, d)
+}
+
+/// Writes `text` to the file `t` was judged to be, atomically (see
+/// [`realpath::write_atomic`]).
+async fn write_target(ctx: &ToolCtx, t: &Target, text: &str) -> Result<(), String> {
+    let shown = shown(ctx, t);
+    let t2 = t.clone();
+    let bytes = text.as_bytes().to_vec();
+    tokio::task::spawn_blocking(move || realpath::write_atomic(&t2, &bytes))
+        .await
+        .map_err(|e| format!("cannot write {shown}: {e}"))?
+        .map_err(|e| format!("cannot write {shown}: {e}"))
 }
 
 /// Writes `text` to disk, creating parents.
@@ -292,15 +427,23 @@ fn line_of(text: &str, byte: usize) -> usize {
 /// Returns a note for the model, or an error (nothing was changed).
 async fn commit(
     ctx: &ToolCtx,
-    path: &Path,
+    t: &Target,
     edit: BufferEdit,
     full_new: &str,
 ) -> Result<String, String> {
-    let Some(buffer) = ctx.buffers.open_text(path) else {
-        write_to_disk(path, full_new).await?;
+    let Some((path, buffer)) = buffer_of(ctx, t) else {
+        write_target(ctx, t, full_new).await?;
         return Ok(String::new());
     };
-    let disk = tokio::fs::read_to_string(path).await.ok();
+    let path = path.as_path();
+    let disk = {
+        let t2 = t.clone();
+        tokio::task::spawn_blocking(move || realpath::read_checked(&t2, MAX_FILE_BYTES))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     let disk_new = match disk.as_deref() {
         None => full_new.to_string(),
         Some(d) => match unsaved_region(d, &buffer) {
@@ -341,43 +484,49 @@ async fn commit(
     } else {
         " (The editor cannot receive edits; it will see the file change on disk.)"
     };
-    write_to_disk(path, &disk_new).await?;
+    write_target(ctx, t, &disk_new).await?;
     Ok(note.to_string())
 }
 
 pub async fn write_file(ctx: &ToolCtx, path: &str, content: &str) -> ToolResult {
-    let p = ctx.resolve(path);
-    if let Err(r) = gate_edit(ctx, &p).await {
+    let t = match target(ctx, path).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if t.file.is_some_and(|f| f.is_dir) {
+        return ToolResult::failed(format!("{} is a directory", shown(ctx, &t)));
+    }
+    if let Err(r) = gate_edit(ctx, &t).await {
         return r;
     }
     // The model saw this file's secrets as the redaction mark: writing the mark
     // back would destroy them.
     if content.contains(super::redact::MARK) {
-        if let Ok(current) = current_text(ctx, &p).await {
+        if let Ok(current) = current_text(ctx, &t).await {
             if ctx.redactor.finds_secret(&current) {
                 return ToolResult::failed(format!(
                     "{} holds secret values that were shown to you as {}; writing this \
                      content would replace them with that placeholder. Nothing was \
                      changed. Change the file with edit_file, away from those values.",
-                    ctx.display(&p),
+                    shown(ctx, &t),
                     super::redact::MARK
                 ));
             }
         }
     }
-    let open_len = ctx.buffers.open_text(&p).map(|t| t.len());
-    let existed = p.exists() || open_len.is_some();
+    let open_len = buffer_of(ctx, &t).map(|(_, text)| text.len());
+    let existed = t.file.is_some() || open_len.is_some();
     let old_len = open_len.unwrap_or(0);
     let edit = BufferEdit {
         start: 0,
         end: old_len,
         new_text: content.to_string(),
     };
-    match commit(ctx, &p, edit, content).await {
+    match commit(ctx, &t, edit, content).await {
         Ok(note) => ToolResult::ok(format!(
             "{} {} ({} lines).{note}",
             if existed { "Overwrote" } else { "Created" },
-            ctx.display(&p),
+            shown(ctx, &t),
             content.lines().count()
         )),
         Err(e) => ToolResult::failed(e),
@@ -391,11 +540,19 @@ pub async fn edit_file(
     new_text: &str,
     replace_all: bool,
 ) -> ToolResult {
-    let p = ctx.resolve(path);
     if old_text.is_empty() {
         return ToolResult::failed("old_text is empty; use write_file to create a file");
     }
-    let text = match current_text(ctx, &p).await {
+    let t = match target(ctx, path).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    // Asked before the file is read: whether old_text matches must not tell
+    // the model anything about a file it may not touch.
+    if let Err(r) = gate_edit(ctx, &t).await {
+        return r;
+    }
+    let text = match current_text(ctx, &t).await {
         Ok(t) => t,
         Err(e) => return ToolResult::failed(e),
     };
@@ -404,17 +561,14 @@ pub async fn edit_file(
     if count == 0 {
         return ToolResult::failed(format!(
             "old_text was not found in {}; read the file again and copy the text exactly",
-            ctx.display(&p)
+            shown(ctx, &t)
         ));
     }
     if count > 1 && !replace_all {
         return ToolResult::failed(format!(
             "old_text matches {count} times in {}; include more context to make it unique, or set replace_all",
-            ctx.display(&p)
+            shown(ctx, &t)
         ));
-    }
-    if let Err(r) = gate_edit(ctx, &p).await {
-        return r;
     }
     // One edit spanning every match: the editor gets a single undo step.
     let start = positions[0];
@@ -426,10 +580,10 @@ pub async fn edit_file(
         end,
         new_text: span_new,
     };
-    match commit(ctx, &p, edit, &updated).await {
+    match commit(ctx, &t, edit, &updated).await {
         Ok(note) => ToolResult::ok(format!(
             "Edited {} ({} replacement{}).{note}",
-            ctx.display(&p),
+            shown(ctx, &t),
             count,
             if count == 1 { "" } else { "s" }
         )),

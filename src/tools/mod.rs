@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod fs;
+pub mod realpath;
 pub mod redact;
 pub mod supervise;
 
@@ -106,6 +107,22 @@ impl ToolCtx {
             self.root.join(p)
         };
         normalize(&joined)
+    }
+
+    /// A model-given path made absolute against the workspace root, as the
+    /// kernel will see it: `..` is *not* resolved here (after a link it climbs
+    /// from the link's target). A leading `~/` is the home directory.
+    pub fn joined(&self, path: &str) -> PathBuf {
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+        let p = match (path.strip_prefix("~/"), home) {
+            (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
+            _ => PathBuf::from(path),
+        };
+        if p.is_absolute() {
+            p
+        } else {
+            self.root.join(p)
+        }
     }
 
     /// A path as the person would like to read it: relative to the root when inside.

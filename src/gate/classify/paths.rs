@@ -73,7 +73,11 @@ const RAW_DISK: &[&str] = &[
 /// File names that hold credentials or run code at login.
 const SECRET_NAMES: &[&str] = &[
     ".env",
+    ".envrc",
     ".netrc",
+    ".vault-token",
+    ".dockercfg",
+    "kubeconfig",
     "_netrc",
     ".npmrc",
     ".pypirc",
@@ -238,12 +242,18 @@ pub(super) fn is_raw_disk(text: &str) -> bool {
             .is_some_and(|d| RAW_DISK.iter().any(|p| d.starts_with(p)))
 }
 
+/// Secret names are matched without regard to case: macOS and Windows file
+/// systems are case-insensitive, so `.ENV` and `ID_RSA` are the same files.
 fn secret_comps(comps: &[&str]) -> bool {
-    let name = comps.last().copied().unwrap_or("");
-    SECRET_NAMES.contains(&name)
+    let name = comps.last().copied().unwrap_or("").to_ascii_lowercase();
+    SECRET_NAMES.contains(&name.as_str())
         || name.starts_with(".env.")
         || SECRET_EXT.iter().any(|e| name.ends_with(e))
-        || comps.iter().rev().skip(1).any(|c| SECRET_DIRS.contains(c))
+        || comps
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|c| SECRET_DIRS.iter().any(|d| c.eq_ignore_ascii_case(d)))
 }
 
 /// Credentials, keys, `.env` files or shell start-up files.
@@ -253,9 +263,12 @@ pub(super) fn is_secret(text: &str) -> bool {
     secret_comps(&comps)
 }
 
-/// Any component named `.git`.
+/// Any component named `.git`, in any case.
 pub(super) fn in_git_dir(text: &str) -> bool {
-    Norm::new(text).comps.iter().any(|c| c == ".git")
+    Norm::new(text)
+        .comps
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(".git"))
 }
 
 /// Why writing to `text` needs approval (or is forbidden), if it does.
@@ -342,11 +355,108 @@ pub(super) fn classify_edit(path: &Path, roots: &[PathBuf]) -> Verdict {
         return ask("edit outside the workspace");
     };
     let below_root = norm.strip_prefix(&root).unwrap_or(&norm);
-    if below_root.components().any(|c| c.as_os_str() == ".git") {
+    if below_root
+        .components()
+        .any(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
+    {
         return ask("edit inside .git");
     }
     Verdict {
         class: Class::Safe,
         reason: format!("edit inside the workspace ({shown})"),
     }
+}
+
+/// Where a read lands, judged on the real (link-free, absolute) path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPlace {
+    /// Keys, credentials, `.env` files, shell start-up files: ask every time,
+    /// inside the workspace too.
+    Secret,
+    /// Inside one of the roots.
+    Inside,
+    /// A read-only place that holds dependency sources and documentation.
+    Dependency,
+    /// Anywhere else outside the roots.
+    Outside,
+}
+
+/// Directories below the home directory that hold dependency sources.
+const DEP_HOME: &[&[&str]] = &[
+    &[".cargo", "registry"],
+    &[".cargo", "git"],
+    &[".rustup"],
+    &["go", "pkg", "mod"],
+    &[".m2", "repository"],
+    &[".gradle", "caches"],
+    &[".pyenv", "versions"],
+    &[".nvm", "versions"],
+    &[".rbenv", "versions"],
+    &[".gem"],
+];
+/// Absolute directories that hold headers, sources and documentation.
+const DEP_ABS: &[&[&str]] = &[
+    &["usr", "include"],
+    &["usr", "local", "include"],
+    &["usr", "share", "doc"],
+    &["usr", "share", "man"],
+    &["usr", "src"],
+    &["opt", "homebrew", "include"],
+];
+/// A component with one of these names holds installed packages.
+const DEP_ANYWHERE: &[&str] = &["node_modules", "site-packages", "dist-packages"];
+
+fn comps_of(p: &Path) -> Vec<String> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn starts_with_comps(comps: &[String], prefix: &[&str]) -> bool {
+    comps.len() >= prefix.len() && comps.iter().zip(prefix).all(|(c, p)| c == p)
+}
+
+/// See [`super::classify_read`].
+pub(super) fn classify_read(real: &Path, roots: &[PathBuf], home: Option<&Path>) -> ReadPlace {
+    let norm = normalize(real);
+    let comps = comps_of(&norm);
+    let names: Vec<&str> = comps.iter().map(String::as_str).collect();
+    if norm.is_absolute() && secret_comps(&names) {
+        return ReadPlace::Secret;
+    }
+    if norm.is_absolute()
+        && roots
+            .iter()
+            .map(|r| normalize(r))
+            .any(|r| r.is_absolute() && norm.starts_with(&r))
+    {
+        return ReadPlace::Inside;
+    }
+    if !norm.is_absolute() {
+        return ReadPlace::Outside;
+    }
+    if DEP_ABS.iter().any(|d| starts_with_comps(&comps, d))
+        || comps.iter().any(|c| DEP_ANYWHERE.contains(&c.as_str()))
+        || (comps.len() >= 3
+            && ["usr", "usr/local"]
+                .iter()
+                .any(|pre| norm.starts_with(Path::new("/").join(pre).join("lib")))
+            && comps
+                .iter()
+                .any(|c| c.starts_with("python3") || c.starts_with("python2")))
+    {
+        return ReadPlace::Dependency;
+    }
+    if let Some(home) = home.map(normalize).filter(|h| h.is_absolute()) {
+        if let Ok(below) = norm.strip_prefix(&home) {
+            let below = comps_of(below);
+            if DEP_HOME.iter().any(|d| starts_with_comps(&below, d)) {
+                return ReadPlace::Dependency;
+            }
+        }
+    }
+    ReadPlace::Outside
 }
