@@ -407,7 +407,14 @@ pub async fn rules(action: RulesCmd) -> ExitCode {
         match action {
             RulesCmd::List => {
                 for r in store.rules().await.map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{}\t{}", r.id, r.kind, r.created_at, r.pattern);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        r.id,
+                        r.action.as_str(),
+                        r.kind.as_str(),
+                        r.created_at,
+                        r.pattern
+                    );
                 }
             }
             RulesCmd::Remove { id } => {

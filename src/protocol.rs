@@ -232,6 +232,41 @@ pub struct PlanEntry {
     pub status: String,
 }
 
+/// What an approval is for. A question, a session allow and a stored rule
+/// all carry it: allowing an edit of a path never allows a command with the
+/// same text, and the other way round. One spelling on the wire and in the
+/// store ([`ActionKind::as_str`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A shell command (`run_command`).
+    Command,
+    /// A file write (`write_file`, `edit_file`).
+    Edit,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 2] = [ActionKind::Command, ActionKind::Edit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Command => "command",
+            ActionKind::Edit => "edit",
+        }
+    }
+
+    /// The kind spelled as [`ActionKind::as_str`] spells it, else `None`.
+    pub fn parse(s: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The exact action titles of an approval dialog, in the order shown.
 pub const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
 

@@ -118,7 +118,7 @@ fn everything(c: &Connection) -> Vec<Vec<Value>> {
         dump(c, "messages", MESSAGE_COLS),
         dump(c, "tool_runs", "*"),
         dump(c, "approvals", "*"),
-        dump(c, "allow_rules", "*"),
+        dump(c, "allow_rules", "id, kind, pattern, created_ms"),
     ]
 }
 

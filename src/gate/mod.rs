@@ -21,8 +21,9 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApprovalConfig, ApprovalMode};
+pub use crate::protocol::ActionKind;
 use crate::protocol::{ApprovalStatus, UpdateKind};
-use crate::store::{Store, Write};
+use crate::store::{RuleKind, Store, Write};
 pub use classify::{Class, Verdict};
 
 /// A question for the person, as the frontend must show it.
@@ -35,8 +36,8 @@ pub struct Question {
     pub agent: Option<String>,
     /// What will run or be written, exactly.
     pub action: String,
-    /// `command` for commands, `edit` for file writes.
-    pub kind: &'static str,
+    /// A command or a file write: what an allow given here applies to.
+    pub kind: ActionKind,
     pub cwd: PathBuf,
     /// Why it was flagged.
     pub reason: String,
@@ -50,19 +51,21 @@ impl Question {
     /// The dialog text: what will run, where, why it was flagged, who asks.
     pub fn message(&self) -> String {
         let who = self.agent.as_deref().unwrap_or("the main agent");
-        let what = if self.kind == "edit" {
-            format!("Tether wants to write {}", self.action)
-        } else {
-            format!(
+        let what = match self.kind {
+            ActionKind::Edit => format!("Tether wants to write {}", self.action),
+            ActionKind::Command => format!(
                 "Tether wants to run:\n\n    {}\n\nin {}",
                 self.action,
                 self.cwd.display()
-            )
+            ),
         };
         format!(
             "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" apply to this exact {}.",
             self.reason,
-            if self.kind == "edit" { "path" } else { "command" }
+            match self.kind {
+                ActionKind::Edit => "path",
+                ActionKind::Command => "command",
+            }
         )
     }
 }
@@ -134,8 +137,8 @@ struct Shared {
     asker: Arc<dyn Asker>,
     store: Store,
     roots: Vec<PathBuf>,
-    /// Commands allowed "for session", per session.
-    session_allows: Mutex<HashMap<String, HashSet<String>>>,
+    /// Actions allowed "for session", per session, with their kind.
+    session_allows: Mutex<HashMap<String, HashSet<(ActionKind, String)>>>,
 }
 
 /// The gate handed to every tool call. Cheap to clone.
@@ -185,19 +188,19 @@ impl Gate {
     /// Decides whether `command` may run in `cwd`.
     pub async fn check_command(&self, command: &str, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_command(command);
-        self.decide("command", command, verdict, ctx).await
+        self.decide(ActionKind::Command, command, verdict, ctx).await
     }
 
     /// Decides whether a tool may write `path`.
     pub async fn check_edit(&self, path: &Path, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_edit(path, &self.shared.roots);
         let shown = path.display().to_string();
-        self.decide("edit", &shown, verdict, ctx).await
+        self.decide(ActionKind::Edit, &shown, verdict, ctx).await
     }
 
     async fn decide(
         &self,
-        kind: &'static str,
+        kind: ActionKind,
         action: &str,
         verdict: Verdict,
         ctx: AskContext<'_>,
@@ -213,12 +216,12 @@ impl Gate {
             Class::Ask => {}
         }
         let reason = verdict.reason;
-        if self.allowed_for_session(ctx.session_id, action) {
-            tracing::info!("allowed for session: {action}");
+        if self.allowed_for_session(ctx.session_id, kind, action) {
+            tracing::info!("{kind} allowed for session: {action}");
             return Decision::Allow;
         }
-        if self.allowed_by_rule(action).await {
-            tracing::info!("allowed by a stored rule: {action}");
+        if self.allowed_by_rule(kind, action).await {
+            tracing::info!("{kind} allowed by a stored rule: {action}");
             return Decision::Allow;
         }
         let mode = if self.agent.is_some() && self.shared.delegation_approvals == ApprovalMode::Deny
@@ -280,7 +283,7 @@ impl Gate {
                 reason.clone(),
             ),
             Answer::AllowSession => {
-                self.remember_for_session(ctx.session_id, action);
+                self.remember_for_session(ctx.session_id, kind, action);
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
@@ -290,7 +293,8 @@ impl Gate {
             }
             Answer::AlwaysAllow => {
                 self.shared.store.submit(Write::AddRule {
-                    kind: "exact".into(),
+                    action: kind,
+                    kind: RuleKind::Exact,
                     pattern: action.to_string(),
                 });
                 (
@@ -342,36 +346,30 @@ impl Gate {
         decision
     }
 
-    fn allowed_for_session(&self, session_id: &str, action: &str) -> bool {
+    fn allowed_for_session(&self, session_id: &str, kind: ActionKind, action: &str) -> bool {
         self.shared
             .session_allows
             .lock()
-            .map(|m| m.get(session_id).is_some_and(|s| s.contains(action)))
+            .map(|m| {
+                m.get(session_id)
+                    .is_some_and(|s| s.contains(&(kind, action.to_string())))
+            })
             .unwrap_or(false)
     }
 
-    fn remember_for_session(&self, session_id: &str, action: &str) {
+    fn remember_for_session(&self, session_id: &str, kind: ActionKind, action: &str) {
         if let Ok(mut m) = self.shared.session_allows.lock() {
             m.entry(session_id.to_string())
                 .or_default()
-                .insert(action.to_string());
+                .insert((kind, action.to_string()));
         }
     }
 
-    async fn allowed_by_rule(&self, action: &str) -> bool {
+    async fn allowed_by_rule(&self, kind: ActionKind, action: &str) -> bool {
         let rules = match self.shared.store.rules().await {
             Ok(r) => r,
             Err(_) => return false,
         };
-        rules.iter().any(|r| match r.kind.as_str() {
-            "exact" => r.pattern == action,
-            "prefix" => {
-                action.starts_with(&r.pattern)
-                    && (r.pattern.ends_with(' ')
-                        || action.len() == r.pattern.len()
-                        || action[r.pattern.len()..].starts_with(' '))
-            }
-            _ => false,
-        })
+        rules.iter().any(|r| r.allows(kind, action))
     }
 }

@@ -33,7 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::protocol::{HistoryMessage, SessionInfo};
+use crate::protocol::{ActionKind, HistoryMessage, SessionInfo};
 pub use query::{
     fts_query, ApprovalRecord, ExportMessage, SessionExport, SessionRecord, ToolRunRecord,
 };
@@ -95,14 +95,59 @@ pub struct StoredMessage {
     pub created_ms: i64,
 }
 
+/// How a stored rule's pattern matches an action's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// The whole text (what "Always allow" stores).
+    Exact,
+    /// The text starts with the pattern followed by a word boundary
+    /// (hand-written rules for commands).
+    Prefix,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Exact => "exact",
+            RuleKind::Prefix => "prefix",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleKind> {
+        [RuleKind::Exact, RuleKind::Prefix]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// An allow rule stored by "Always allow".
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AllowRule {
     pub id: i64,
-    /// `exact` or `prefix`.
-    pub kind: String,
+    /// What the rule allows: commands or edits, never both.
+    pub action: ActionKind,
+    pub kind: RuleKind,
     pub pattern: String,
     pub created_at: String,
+}
+
+impl AllowRule {
+    /// Whether this rule allows `action` of kind `kind`.
+    pub fn allows(&self, kind: ActionKind, action: &str) -> bool {
+        if self.action != kind {
+            return false;
+        }
+        match self.kind {
+            RuleKind::Exact => self.pattern == action,
+            RuleKind::Prefix => {
+                action.starts_with(&self.pattern)
+                    && (self.pattern.ends_with(' ')
+                        || action.len() == self.pattern.len()
+                        || action[self.pattern.len()..].starts_with(' '))
+            }
+        }
+    }
 }
 
 /// One thing to write.
@@ -148,7 +193,8 @@ pub enum Write {
         agent: Option<String>,
     },
     AddRule {
-        kind: String,
+        action: ActionKind,
+        kind: RuleKind,
         pattern: String,
     },
     RemoveRule {
@@ -617,7 +663,8 @@ mod tests {
         let store = Store::open(&file);
         assert!(store
             .write(Write::AddRule {
-                kind: "exact".into(),
+                action: ActionKind::Command,
+                kind: RuleKind::Exact,
                 pattern: "x".into()
             })
             .await

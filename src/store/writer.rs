@@ -349,11 +349,15 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![session_id, approval_id, request, decision, scope, agent, now])?;
         }
-        Write::AddRule { kind, pattern } => {
+        Write::AddRule {
+            action,
+            kind,
+            pattern,
+        } => {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO allow_rules (kind, pattern, created_ms) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO allow_rules (action, kind, pattern, created_ms) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![kind, pattern, now])?;
+            .execute(params![action.as_str(), kind.as_str(), pattern, now])?;
         }
         Write::RemoveRule { id } => {
             tx.prepare_cached("DELETE FROM allow_rules WHERE id = ?1")?
