@@ -69,7 +69,8 @@ impl EventSink for ExecSink {
                 reason,
                 ..
             } => eprintln!(
-                "tether: approval {status:?} for `{}`: {reason}",
+                "tether: approval {} for `{}`: {reason}",
+                status.as_str(),
                 command.unwrap_or_default()
             ),
             UpdateKind::Plan { entries } => {

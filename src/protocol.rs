@@ -184,7 +184,7 @@ pub enum UpdateKind {
     Subagent {
         child_session_id: String,
         goal: String,
-        status: String,
+        status: SubagentStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
@@ -214,6 +214,18 @@ impl ToolStatus {
     pub fn is_final(self) -> bool {
         !matches!(self, ToolStatus::Pending | ToolStatus::Running)
     }
+
+    /// The wire's spelling, also what the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolStatus::Pending => "pending",
+            ToolStatus::Running => "running",
+            ToolStatus::Completed => "completed",
+            ToolStatus::Failed => "failed",
+            ToolStatus::Denied => "denied",
+            ToolStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -225,11 +237,76 @@ pub enum ApprovalStatus {
     TimedOut,
 }
 
+impl ApprovalStatus {
+    /// The wire's spelling, also what the store keeps as an approval's
+    /// decision (`timed_out`, never `timedout`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Asked => "asked",
+            ApprovalStatus::Allowed => "allowed",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// A subagent's state in a `subagent` update.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SubagentStatus {
+    Started,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl SubagentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubagentStatus::Started => "started",
+            SubagentStatus::Completed => "completed",
+            SubagentStatus::Failed => "failed",
+            SubagentStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for SubagentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanEntry {
     pub content: String,
-    pub status: String,
+    pub status: PlanStatus,
+}
+
+/// A plan item's state, as the `todo` tool's schema lists them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Pending => "pending",
+            PlanStatus::InProgress => "in_progress",
+            PlanStatus::Completed => "completed",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What an approval is for. A question, a session allow and a stored rule
@@ -301,5 +378,60 @@ mod tests {
         })
         .expect("serialize");
         assert_eq!(end["stopReason"], "end_turn");
+    }
+
+    /// Each vocabulary has one spelling: what serde puts on the wire is what
+    /// `as_str` gives the store and the logs.
+    #[test]
+    fn every_vocabulary_is_spelled_the_same_on_the_wire_and_in_the_store() {
+        fn same<T: Serialize>(v: T, s: &str) {
+            assert_eq!(serde_json::to_value(v).expect("serialize"), s);
+        }
+        for k in ActionKind::ALL {
+            same(k, k.as_str());
+            assert_eq!(ActionKind::parse(k.as_str()), Some(k));
+        }
+        for s in [
+            ApprovalStatus::Asked,
+            ApprovalStatus::Allowed,
+            ApprovalStatus::Denied,
+            ApprovalStatus::TimedOut,
+        ] {
+            same(s, s.as_str());
+        }
+        assert_eq!(ApprovalStatus::TimedOut.as_str(), "timed_out");
+        for s in [
+            ToolStatus::Pending,
+            ToolStatus::Running,
+            ToolStatus::Completed,
+            ToolStatus::Failed,
+            ToolStatus::Denied,
+            ToolStatus::Cancelled,
+        ] {
+            same(s, s.as_str());
+        }
+        for s in [
+            SubagentStatus::Started,
+            SubagentStatus::Completed,
+            SubagentStatus::Failed,
+            SubagentStatus::Cancelled,
+        ] {
+            same(s, s.as_str());
+        }
+        for s in [
+            PlanStatus::Pending,
+            PlanStatus::InProgress,
+            PlanStatus::Completed,
+        ] {
+            same(s, s.as_str());
+        }
+        for s in [
+            StopReason::EndTurn,
+            StopReason::Cancelled,
+            StopReason::MaxIterations,
+            StopReason::Error,
+        ] {
+            same(s, s.as_str());
+        }
     }
 }

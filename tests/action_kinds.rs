@@ -253,3 +253,32 @@ async fn rules_stored_before_actions_had_a_kind_keep_their_meaning() {
         "asked exactly where no rule applies"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_approval_is_stored_as_the_wire_spells_it() {
+    let ws = tempfile::tempdir().expect("ws");
+    let data = tempfile::tempdir().expect("data");
+    let store = Store::open(data.path());
+    store
+        .write(tether::store::Write::CreateSession {
+            id: "s1".into(),
+            parent_id: None,
+            title: "t".into(),
+            workspace: String::new(),
+            model: String::new(),
+        })
+        .await
+        .expect("session");
+    let nobody = Person::new(Answer::Deny(tether::gate::DenyCause::TimedOut));
+    let g = gate(nobody, store.clone(), ws.path());
+    assert!(matches!(
+        check(&g, ActionKind::Command, TEXT, ws.path()).await,
+        Decision::Deny(_)
+    ));
+    let export = store.export("s1".into()).await.expect("export");
+    let a = &export.approvals[0];
+    assert_eq!(
+        (a.request.as_str(), a.decision.as_str(), a.scope.as_str()),
+        (TEXT, "timed_out", "none")
+    );
+}

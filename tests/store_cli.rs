@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use tether::store::{now_ms, Store, StoredMessage, Write};
+use tether::protocol::{ApprovalStatus, ToolStatus};
+use tether::store::{now_ms, ApprovalScope, Store, StoredMessage, Write};
 
 struct Run {
     ok: bool,
@@ -82,7 +83,7 @@ async fn fill(data: &Path) {
             tool_call_id: "c1".into(),
             tool: "run_command".into(),
             input: "{\"command\": \"cargo build\"}".into(),
-            status: "failed".into(),
+            status: ToolStatus::Failed,
             output_excerpt: "error: linker".into(),
             duration_ms: 12,
         },
@@ -99,8 +100,8 @@ async fn fill(data: &Path) {
             session_id: "beta-sub".into(),
             approval_id: "a1".into(),
             request: "sed -i s/beta/gamma/ notes.txt".into(),
-            decision: "allow".into(),
-            scope: "once".into(),
+            decision: ApprovalStatus::Allowed,
+            scope: ApprovalScope::Once,
             agent: Some("renamer".into()),
         },
     ] {

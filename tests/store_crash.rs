@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tether::protocol::ToolStatus;
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 const CHILD_ENV: &str = "TETHER_CRASH_CHILD";
@@ -88,7 +89,7 @@ fn child_writer() {
                         tool_call_id: format!("c{i}"),
                         tool: "run_command".into(),
                         input: "{}".into(),
-                        status: "completed".into(),
+                        status: ToolStatus::Completed,
                         output_excerpt: "ok".into(),
                         duration_ms: 1,
                     });

@@ -358,3 +358,29 @@ async fn a_newer_database_is_read_as_is_without_damage() {
         .expect("future table");
     assert_eq!(kept, "kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_approvals_are_spelled_as_on_the_wire_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        // Tether v3 stored Rust's Debug name, lowercased: `timedout`.
+        let mut c = Connection::open(dir.path().join("tether.db")).expect("create");
+        migrate_to(&mut c, 3).expect("v3");
+        c.execute_batch(
+            "INSERT INTO sessions (id, title, created_ms, updated_ms) VALUES ('s', 't', 1, 1);
+             INSERT INTO approvals (session_id, approval_id, request, decision, scope, created_ms) VALUES
+               ('s', 'a1', 'rm -rf build', 'timedout', 'none', 2),
+               ('s', 'a2', 'rm -rf dist', 'denied', 'none', 3),
+               ('s', 'a3', 'rm -rf out', 'allowed', 'once', 4);",
+        )
+        .expect("v3 rows");
+    }
+    let store = Store::open(dir.path());
+    let export = store.export("s".into()).await.expect("export");
+    let decisions: Vec<&str> = export
+        .approvals
+        .iter()
+        .map(|a| a.decision.as_str())
+        .collect();
+    assert_eq!(decisions, ["timed_out", "denied", "allowed"]);
+}

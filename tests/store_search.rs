@@ -6,6 +6,7 @@
 
 use rusqlite::Connection;
 use serde_json::json;
+use tether::protocol::ToolStatus;
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 fn message(role: &str, content: &str) -> StoredMessage {
@@ -231,7 +232,7 @@ async fn deleting_a_session_removes_it_and_its_subagents_from_search() {
         tool_call_id: "c1".into(),
         tool: "run_command".into(),
         input: "{}".into(),
-        status: "failed".into(),
+        status: ToolStatus::Failed,
         output_excerpt: "error".into(),
         duration_ms: 5,
     });

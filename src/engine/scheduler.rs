@@ -199,7 +199,7 @@ pub(super) async fn run_batch(
                 tool_call_id: call.id.clone(),
                 tool: call.name.clone(),
                 input: call.arguments.clone(),
-                status: format!("{:?}", result.status).to_lowercase(),
+                status: result.status,
                 output_excerpt: excerpt(&result.output, 2000),
                 duration_ms: started.elapsed().as_millis() as i64,
             });

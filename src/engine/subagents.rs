@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
-use crate::protocol::{StopReason, UpdateKind};
+use crate::protocol::{StopReason, SubagentStatus, UpdateKind};
 use crate::store::Write;
 use crate::tools::{first_line, Task, ToolCtx, ToolResult};
 
@@ -28,7 +28,7 @@ open problems). Your final message is all the other agent will read.";
 struct Report {
     goal: String,
     child_session_id: String,
-    status: &'static str,
+    status: SubagentStatus,
     summary: String,
     tool_calls: usize,
     prompt_tokens: u64,
@@ -52,7 +52,7 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
                 return Report {
                     goal: task.goal,
                     child_session_id: String::new(),
-                    status: "cancelled",
+                    status: SubagentStatus::Cancelled,
                     summary: "Cancelled before it started.".into(),
                     tool_calls: 0,
                     prompt_tokens: 0,
@@ -75,7 +75,7 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
                 "task": i + 1,
                 "goal": r.goal,
                 "childSessionId": r.child_session_id,
-                "status": r.status,
+                "status": r.status.as_str(),
                 "summary": r.summary,
                 "toolCalls": r.tool_calls,
                 "tokens": {"prompt": r.prompt_tokens, "completion": r.completion_tokens},
@@ -85,7 +85,10 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "results": results }))
         .unwrap_or_else(|_| "{\"results\": []}".into());
-    if reports.iter().all(|r| r.status == "completed") {
+    if reports
+        .iter()
+        .all(|r| r.status == SubagentStatus::Completed)
+    {
         ToolResult::ok(text)
     } else {
         ToolResult::failed(text)
@@ -123,7 +126,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),
-        status: "started".into(),
+        status: SubagentStatus::Started,
         summary: None,
     });
     let child = Agent {
@@ -148,9 +151,9 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     child.append(&mut history, super::turn::user(prompt)).await;
     let out: LoopOutcome = Box::pin(child.run_loop(&mut history)).await;
     let status = match out.stop {
-        Some(StopReason::EndTurn) => "completed",
-        Some(StopReason::Cancelled) => "cancelled",
-        _ => "failed",
+        Some(StopReason::EndTurn) => SubagentStatus::Completed,
+        Some(StopReason::Cancelled) => SubagentStatus::Cancelled,
+        _ => SubagentStatus::Failed,
     };
     let mut summary = if out.last_text.trim().is_empty() {
         out.text.clone()
@@ -160,7 +163,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     if let Some(e) = &out.error {
         summary = format!("{summary}\n[error: {e}]").trim().to_string();
     }
-    if status == "cancelled" && summary.trim().is_empty() {
+    if status == SubagentStatus::Cancelled && summary.trim().is_empty() {
         summary = "Cancelled.".into();
     }
     if summary.len() > SUMMARY_CAP {
@@ -173,7 +176,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),
-        status: status.into(),
+        status,
         summary: Some(first_line(&summary, 200)),
     });
     Report {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ApprovalConfig, ApprovalMode};
 pub use crate::protocol::ActionKind;
 use crate::protocol::{ApprovalStatus, UpdateKind};
-use crate::store::{RuleKind, Store, Write};
+use crate::store::{ApprovalScope, RuleKind, Store, Write};
 pub use classify::{Class, Verdict};
 
 /// A question for the person, as the frontend must show it.
@@ -279,7 +279,7 @@ impl Gate {
             Answer::AllowOnce => (
                 ApprovalStatus::Allowed,
                 Decision::Allow,
-                "once",
+                ApprovalScope::Once,
                 reason.clone(),
             ),
             Answer::AllowSession => {
@@ -287,7 +287,7 @@ impl Gate {
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
-                    "session",
+                    ApprovalScope::Session,
                     reason.clone(),
                 )
             }
@@ -300,7 +300,7 @@ impl Gate {
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
-                    "always",
+                    ApprovalScope::Always,
                     reason.clone(),
                 )
             }
@@ -331,7 +331,7 @@ impl Gate {
                 let msg = format!(
                     "Denied: `{action}` was not run because {why}. Do not retry it blindly: choose a safer approach or explain to the person what you need and why."
                 );
-                (status, Decision::Deny(msg), "none", why)
+                (status, Decision::Deny(msg), ApprovalScope::None, why)
             }
         };
         ctx.events.approval(event(status, told));
@@ -339,8 +339,8 @@ impl Gate {
             session_id: ctx.session_id.to_string(),
             approval_id: approval_id.clone(),
             request: action.to_string(),
-            decision: format!("{status:?}").to_lowercase(),
-            scope: scope.to_string(),
+            decision: status,
+            scope,
             agent: self.agent.clone(),
         });
         decision

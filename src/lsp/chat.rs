@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::docs::EditorBuffers;
-use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+use crate::protocol::{ApprovalStatus, PlanStatus, ToolStatus, Update, UpdateKind};
 
 /// How often streamed text is flushed into the file.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -154,9 +154,9 @@ fn render(kind: &UpdateKind) -> Option<String> {
         UpdateKind::Plan { entries } => Some(
             std::iter::once("\n".to_string())
                 .chain(entries.iter().map(|e| {
-                    let mark = match e.status.as_str() {
-                        "completed" => "x",
-                        _ => " ",
+                    let mark = match e.status {
+                        PlanStatus::Completed => "x",
+                        PlanStatus::Pending | PlanStatus::InProgress => " ",
                     };
                     format!("> - [{mark}] {}\n", e.content)
                 }))

@@ -14,7 +14,7 @@ use tower_lsp_server::ls_types::{
 };
 use tower_lsp_server::Client;
 
-use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+use crate::protocol::{ApprovalStatus, SubagentStatus, ToolStatus, Update, UpdateKind};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -33,7 +33,11 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
             ..
         } => Some("waiting for approval".into()),
         UpdateKind::Approval { .. } => Some("thinking".into()),
-        UpdateKind::Subagent { goal, status, .. } if status == "started" => {
+        UpdateKind::Subagent {
+            goal,
+            status: SubagentStatus::Started,
+            ..
+        } => {
             Some(format!("subagent: {}", crate::tools::first_line(goal, 50)))
         }
         _ => None,

@@ -33,7 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::protocol::{ActionKind, HistoryMessage, SessionInfo};
+use crate::protocol::{ActionKind, ApprovalStatus, HistoryMessage, SessionInfo, ToolStatus};
 pub use query::{
     fts_query, ApprovalRecord, ExportMessage, SessionExport, SessionRecord, ToolRunRecord,
 };
@@ -121,6 +121,31 @@ impl RuleKind {
     }
 }
 
+/// What an approval's answer applies to, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalScope {
+    /// This one action ("Allow once").
+    Once,
+    /// The same action for the rest of the session ("Allow for session").
+    Session,
+    /// A stored rule ("Always allow").
+    Always,
+    /// Denied: nothing was allowed.
+    None,
+}
+
+impl ApprovalScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalScope::Once => "once",
+            ApprovalScope::Session => "session",
+            ApprovalScope::Always => "always",
+            ApprovalScope::None => "none",
+        }
+    }
+}
+
 /// An allow rule stored by "Always allow".
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AllowRule {
@@ -179,7 +204,7 @@ pub enum Write {
         tool_call_id: String,
         tool: String,
         input: String,
-        status: String,
+        status: ToolStatus,
         output_excerpt: String,
         duration_ms: i64,
     },
@@ -187,8 +212,9 @@ pub enum Write {
         session_id: String,
         approval_id: String,
         request: String,
-        decision: String,
-        scope: String,
+        /// Spelled as on the wire (`timed_out`).
+        decision: ApprovalStatus,
+        scope: ApprovalScope,
         /// Who asked: a subagent's label, or `None` for the main agent.
         agent: Option<String>,
     },

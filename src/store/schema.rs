@@ -20,6 +20,8 @@
 //!   edit an edit rule; one the history cannot attribute (the session was
 //!   deleted) becomes one rule of each kind, exactly what it allowed before
 //!   (`tether rules list` shows both; remove the one not meant).
+//!   Approval decisions are spelled as on the wire: `timedout` (written
+//!   from Rust's `Debug` name before) becomes `timed_out`.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -174,6 +176,7 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE rule_evidence;
     DROP TABLE allow_rules;
     ALTER TABLE allow_rules_v4 RENAME TO allow_rules;
+    UPDATE approvals SET decision = 'timed_out' WHERE decision = 'timedout';
     "#,
 ];
 

@@ -329,7 +329,7 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 tool_call_id,
                 tool,
                 input,
-                status,
+                status.as_str(),
                 output_excerpt,
                 duration_ms,
                 now
@@ -347,7 +347,15 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 "INSERT INTO approvals (session_id, approval_id, request, decision, scope, agent, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![session_id, approval_id, request, decision, scope, agent, now])?;
+            .execute(params![
+                session_id,
+                approval_id,
+                request,
+                decision.as_str(),
+                scope.as_str(),
+                agent,
+                now
+            ])?;
         }
         Write::AddRule {
             action,
