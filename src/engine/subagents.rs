@@ -13,7 +13,6 @@ use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
 use crate::protocol::{StopReason, SubagentStatus, UpdateKind};
-use crate::store::Write;
 use crate::tools::{first_line, Task, ToolCtx, ToolResult};
 
 /// Longest summary handed back to the parent; the full transcript stays in
@@ -99,7 +98,6 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     let started = Instant::now();
     let engine = &parent.engine;
     let cfg = &engine.config().delegation;
-    let child_id = uuid::Uuid::new_v4().to_string();
     let label = format!(
         "subagent {} of {}: {}",
         i + 1,
@@ -110,19 +108,13 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         Some(m) if !m.is_empty() => parent.model.with_model(m),
         _ => parent.model.clone(),
     };
-    if let Err(e) = engine
-        .store()
-        .write(Write::CreateSession {
-            id: child_id.clone(),
-            parent_id: Some(parent.session_id.clone()),
-            title: crate::store::title_from_prompt(&task.goal),
-            workspace: engine.root().display().to_string(),
-            model: model.model().to_string(),
-        })
-        .await
-    {
-        tracing::warn!("subagent session not stored: {e}");
-    }
+    let child_id = engine
+        .new_session(
+            Some(parent.session_id.clone()),
+            &crate::store::title_from_prompt(&task.goal),
+            Some(model.model()),
+        )
+        .into_string();
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),
