@@ -408,8 +408,82 @@ impl std::fmt::Display for ActionKind {
     }
 }
 
-/// The exact action titles of an approval dialog, in the order shown.
+/// The exact action titles of an approval dialog, in the order shown
+/// ([`ApprovalChoice::title`] of [`ApprovalChoice::ALL`]).
 pub const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
+
+/// A button of the approval dialog: what the person chose. The server reads
+/// an answer by the item's `choice` property; a client that drops the extra
+/// properties is read by the title.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalChoice {
+    AllowOnce,
+    AllowSession,
+    AlwaysAllow,
+    Deny,
+}
+
+impl ApprovalChoice {
+    /// In the order the dialog offers them.
+    pub const ALL: [ApprovalChoice; 4] = [
+        ApprovalChoice::AllowOnce,
+        ApprovalChoice::AllowSession,
+        ApprovalChoice::AlwaysAllow,
+        ApprovalChoice::Deny,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalChoice::AllowOnce => "allow_once",
+            ApprovalChoice::AllowSession => "allow_session",
+            ApprovalChoice::AlwaysAllow => "always_allow",
+            ApprovalChoice::Deny => "deny",
+        }
+    }
+
+    /// What the person sees on the button.
+    pub fn title(self) -> &'static str {
+        match self {
+            ApprovalChoice::AllowOnce => "Allow once",
+            ApprovalChoice::AllowSession => "Allow for session",
+            ApprovalChoice::AlwaysAllow => "Always allow",
+            ApprovalChoice::Deny => "Deny",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalChoice> {
+        ApprovalChoice::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn from_title(title: &str) -> Option<ApprovalChoice> {
+        ApprovalChoice::ALL.into_iter().find(|c| c.title() == title)
+    }
+}
+
+/// One action item of an approval dialog (`window/showMessageRequest`):
+/// besides its title, every item carries what is asked, structured, so a
+/// client shows it without reading the English `message` **(addition)**.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalItem {
+    pub title: String,
+    pub approval_id: String,
+    /// The button: the server reads the answer by it.
+    pub choice: ApprovalChoice,
+    /// `command` or `edit`: what "Allow for session" and "Always allow"
+    /// apply to.
+    pub kind: ActionKind,
+    /// The command that will run, or the path that will be written.
+    pub action: String,
+    /// The directory the command runs in (the workspace root for an edit).
+    pub cwd: String,
+    /// Why it was flagged.
+    pub reason: String,
+    /// The subagent that asks; absent for the main agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
 
 #[cfg(test)]
 mod tests {
