@@ -1,7 +1,9 @@
 //! Tether's own wire types: the `tether/*` requests, their results and the
 //! `tether/update` events. They are data only, shared by the engine (which
 //! produces updates), the frontends (which put them on a wire) and the tests
-//! (which read them back). `../shared/DESIGN.md` §3 mirrors this file.
+//! (which read them back). `docs/PROTOCOL.md` documents this file and
+//! `editors/vscode/src/protocol.ts` mirrors it in TypeScript; both record a
+//! hash of this file, checked by `tests/protocol_doc.rs`: change them with it.
 //!
 //! **Invariant:** nothing here depends on LSP types; the engine uses these.
 

@@ -139,7 +139,10 @@ async fn always_allow_on_one_kind_never_allows_the_other_kind_with_the_same_text
         let deny = Person::new(Answer::Deny(tether::gate::DenyCause::Person));
         let g = gate(deny.clone(), Store::open(data.path()), ws.path());
         assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
-        assert!(deny.asked().is_empty(), "the stored rule allowed the {first}");
+        assert!(
+            deny.asked().is_empty(),
+            "the stored rule allowed the {first}"
+        );
         // ...but is asked about the other kind, and their Deny holds.
         let second = other(first);
         assert!(matches!(
@@ -218,7 +221,10 @@ async fn rules_stored_before_actions_had_a_kind_keep_their_meaning() {
         ]
     );
     assert_eq!(rules.len(), 6, "{rules:?}");
-    assert_eq!((rules[5].1, rules[5].2, rules[5].3.as_str()), (e, RuleKind::Exact, TEXT));
+    assert_eq!(
+        (rules[5].1, rules[5].2, rules[5].3.as_str()),
+        (e, RuleKind::Exact, TEXT)
+    );
     // A rule kind this Tether does not know (id 8) allowed nothing before
     // and allows nothing now; it stays in the file.
     let raw: i64 = Connection::open(store.path())
@@ -235,8 +241,12 @@ async fn rules_stored_before_actions_had_a_kind_keep_their_meaning() {
     let g = gate(deny.clone(), store, ws.path());
     let allowed = |d: Decision| d == Decision::Allow;
     assert!(allowed(check(&g, c, "cargo publish", ws.path()).await));
-    assert!(allowed(check(&g, e, "/srv/x > /etc/hosts", ws.path()).await));
-    assert!(!allowed(check(&g, c, "/srv/x > /etc/hosts", ws.path()).await));
+    assert!(allowed(
+        check(&g, e, "/srv/x > /etc/hosts", ws.path()).await
+    ));
+    assert!(!allowed(
+        check(&g, c, "/srv/x > /etc/hosts", ws.path()).await
+    ));
     assert!(allowed(check(&g, e, &notes, ws.path()).await));
     assert!(allowed(check(&g, c, TEXT, ws.path()).await));
     assert!(allowed(check(&g, e, TEXT, ws.path()).await));

@@ -178,11 +178,7 @@ impl Engine {
                 id.to_string()
             }
             None => self
-                .new_session(
-                    None,
-                    &crate::store::title_from_prompt(&params.text),
-                    None,
-                )
+                .new_session(None, &crate::store::title_from_prompt(&params.text), None)
                 .into_string(),
         };
         let turn_id = TurnId::mint().into_string();

@@ -188,7 +188,8 @@ impl Gate {
     /// Decides whether `command` may run in `cwd`.
     pub async fn check_command(&self, command: &str, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_command(command);
-        self.decide(ActionKind::Command, command, verdict, ctx).await
+        self.decide(ActionKind::Command, command, verdict, ctx)
+            .await
     }
 
     /// Decides whether a tool may write `path`.

@@ -416,10 +416,7 @@ mod tests {
             MessageActionItemProperty::String("ap-1".into()),
         )]);
         if let Some(c) = choice {
-            properties.insert(
-                "choice".into(),
-                MessageActionItemProperty::String(c.into()),
-            );
+            properties.insert("choice".into(), MessageActionItemProperty::String(c.into()));
         }
         MessageActionItem {
             title: title.into(),

@@ -37,9 +37,7 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
             goal,
             status: SubagentStatus::Started,
             ..
-        } => {
-            Some(format!("subagent: {}", crate::tools::first_line(goal, 50)))
-        }
+        } => Some(format!("subagent: {}", crate::tools::first_line(goal, 50))),
         _ => None,
     }
 }

@@ -1,7 +1,9 @@
 // Tether's wire protocol, typed for the extension: the TypeScript mirror of
 // the server's `src/protocol.rs` (documented in `docs/PROTOCOL.md`). Pure
 // types and constants (no `vscode` import) so the unit tests run under Node.
-// When protocol.rs changes, change this file and PROTOCOL.md with it.
+// When protocol.rs changes, change this file and PROTOCOL.md with it, then
+// the hash below (tests/protocol_doc.rs checks it and names the new one).
+// protocol.rs hash: a904e4f0605e02c4
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
