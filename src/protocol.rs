@@ -185,10 +185,43 @@ pub struct HistoryParams {
     pub session_id: String,
 }
 
+/// Who a message of a conversation is from, as the model's API spells it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::System, Role::User, Role::Assistant, Role::Tool];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryMessage {
-    pub role: String,
+    pub role: Role,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Value>,
@@ -564,6 +597,10 @@ mod tests {
             PlanStatus::Completed,
         ] {
             same(s, s.as_str());
+        }
+        for r in Role::ALL {
+            same(r, r.as_str());
+            assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         for s in [
             StopReason::EndTurn,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use tether::protocol::{ApprovalStatus, ToolStatus};
+use tether::protocol::{ApprovalStatus, Role, ToolStatus};
 use tether::store::{now_ms, ApprovalScope, Store, StoredMessage, Write};
 
 struct Run {
@@ -43,7 +43,7 @@ fn tether(data: &Path, home: &Path, args: &[&str]) -> Run {
 
 fn message(role: &str, content: &str) -> StoredMessage {
     StoredMessage {
-        role: role.into(),
+        role: Role::parse(role).expect("a role"),
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,

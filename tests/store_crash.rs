@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tether::protocol::ToolStatus;
+use tether::protocol::{Role, ToolStatus};
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 const CHILD_ENV: &str = "TETHER_CRASH_CHILD";
@@ -97,7 +97,11 @@ fn child_writer() {
                         .write(Write::AppendMessage {
                             session_id: sid.clone(),
                             message: StoredMessage {
-                                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                                role: if i % 2 == 0 {
+                                    Role::User
+                                } else {
+                                    Role::Assistant
+                                },
                                 content: content(&sid, i),
                                 tool_calls: None,
                                 tool_call_id: None,
@@ -241,7 +245,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_write() {
             .write(Write::AppendMessage {
                 session_id: "w0".into(),
                 message: StoredMessage {
-                    role: "user".into(),
+                    role: Role::User,
                     content: content("w0", msgs.len() as u64),
                     tool_calls: None,
                     tool_call_id: None,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::editor::{ClientProfile, Editor, EditorConfig, Notification};
 use support::model::{ModelServer, Reply};
-use tether::protocol::ActionKind;
+use tether::protocol::{ActionKind, Role};
 use tether::store::{now_ms, RuleKind, Store, StoreOptions, StoredMessage, Write};
 
 const T: Duration = Duration::from_secs(20);
@@ -24,7 +24,7 @@ const NOT_SAVED: &str = "history is not being saved";
 
 fn message(content: String) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content,
         tool_calls: None,
         tool_call_id: None,

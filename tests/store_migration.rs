@@ -7,6 +7,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
+use tether::protocol::Role;
 use tether::store::schema::{migrate_to, CURRENT_VERSION};
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
@@ -158,7 +159,7 @@ run_command'),
 
 fn user(content: &str) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,
@@ -383,4 +384,41 @@ async fn timed_out_approvals_are_spelled_as_on_the_wire_after_the_upgrade() {
         .map(|a| a.decision.as_str())
         .collect();
     assert_eq!(decisions, ["timed_out", "denied", "allowed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_role_this_tether_does_not_know_is_a_clear_error_not_a_guess() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path());
+    store
+        .write(Write::CreateSession {
+            id: "s".into(),
+            parent_id: None,
+            title: "t".into(),
+            workspace: String::new(),
+            model: String::new(),
+        })
+        .await
+        .expect("create");
+    store
+        .write(Write::AppendMessage {
+            session_id: "s".into(),
+            message: user("hello"),
+        })
+        .await
+        .expect("append");
+    // A newer Tether (or a hand edit) stored a role this one does not know.
+    Connection::open(store.path())
+        .expect("open")
+        .execute(
+            "UPDATE messages SET role = 'narrator' WHERE session_id = 's'",
+            [],
+        )
+        .expect("update");
+    let err = store
+        .messages("s".into())
+        .await
+        .expect_err("not read as some other role");
+    assert!(err.to_string().contains("narrator"), "{err}");
+    assert!(store.history("s".into()).await.is_err());
 }

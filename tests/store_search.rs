@@ -6,12 +6,12 @@
 
 use rusqlite::Connection;
 use serde_json::json;
-use tether::protocol::ToolStatus;
+use tether::protocol::{Role, ToolStatus};
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 fn message(role: &str, content: &str) -> StoredMessage {
     StoredMessage {
-        role: role.into(),
+        role: Role::parse(role).expect("a role"),
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,

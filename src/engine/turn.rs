@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{scheduler, Engine, EventSink};
 use crate::gate::{ApprovalEvents, Gate};
 use crate::model::{ModelClient, ModelError, StreamEvent};
-use crate::protocol::{PromptParams, PromptResult, StopReason, Update, UpdateKind};
+use crate::protocol::{PromptParams, PromptResult, Role, StopReason, Update, UpdateKind};
 use crate::store::{now_ms, StoredMessage, Write};
 use crate::tools::{self, ToolCtx};
 
@@ -57,8 +57,8 @@ Prefer small, precise edits (edit_file) over rewriting files. Be brief in your a
 /// Converts stored messages to the model's message format.
 pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
     msgs.iter()
-        .map(|m| match m.role.as_str() {
-            "assistant" => {
+        .map(|m| match m.role {
+            Role::Assistant => {
                 let mut v = json!({"role": "assistant", "content": m.content});
                 if let Some(tc) = m
                     .tool_calls
@@ -72,12 +72,14 @@ pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
                 }
                 v
             }
-            "tool" => json!({
+            Role::Tool => json!({
                 "role": "tool",
                 "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
                 "content": m.content,
             }),
-            role => json!({"role": role, "content": m.content}),
+            role @ (Role::User | Role::System) => {
+                json!({"role": role.as_str(), "content": m.content})
+            }
         })
         .collect()
 }
@@ -90,7 +92,7 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
     let flush = |out: &mut Vec<StoredMessage>, pending: &mut Vec<String>| {
         for id in pending.drain(..) {
             out.push(StoredMessage {
-                role: "tool".into(),
+                role: Role::Tool,
                 content: "Interrupted: this call did not finish (Tether stopped).".into(),
                 tool_calls: None,
                 tool_call_id: Some(id),
@@ -99,8 +101,8 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
         }
     };
     for m in msgs {
-        match m.role.as_str() {
-            "tool" => {
+        match m.role {
+            Role::Tool => {
                 if let Some(id) = &m.tool_call_id {
                     if let Some(pos) = pending.iter().position(|p| p == id) {
                         pending.remove(pos);
@@ -111,7 +113,7 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
             }
             _ => {
                 flush(&mut out, &mut pending);
-                if m.role == "assistant" {
+                if m.role == Role::Assistant {
                     if let Some(calls) = m.tool_calls.as_ref().and_then(|t| t.as_array()) {
                         pending = calls
                             .iter()
@@ -326,7 +328,7 @@ impl Agent {
                 self.append(
                     history,
                     StoredMessage {
-                        role: "tool".into(),
+                        role: Role::Tool,
                         content: result.output,
                         tool_calls: None,
                         tool_call_id: Some(call.id.clone()),
@@ -447,7 +449,7 @@ impl Turn {
 /// A user message, as stored.
 pub(super) fn user(content: String) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content,
         tool_calls: None,
         tool_call_id: None,
@@ -457,7 +459,7 @@ pub(super) fn user(content: String) -> StoredMessage {
 
 pub(super) fn assistant(content: String, tool_calls: Option<Value>) -> StoredMessage {
     StoredMessage {
-        role: "assistant".into(),
+        role: Role::Assistant,
         content,
         tool_calls,
         tool_call_id: None,
@@ -471,7 +473,7 @@ mod tests {
 
     fn m(role: &str, calls: Option<Value>, id: Option<&str>) -> StoredMessage {
         StoredMessage {
-            role: role.into(),
+            role: Role::parse(role).expect("a role"),
             content: String::new(),
             tool_calls: calls,
             tool_call_id: id.map(str::to_string),

@@ -33,7 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::protocol::{ActionKind, ApprovalStatus, HistoryMessage, SessionInfo, ToolStatus};
+use crate::protocol::{ActionKind, ApprovalStatus, HistoryMessage, Role, SessionInfo, ToolStatus};
 pub use query::{
     fts_query, ApprovalRecord, ExportMessage, SessionExport, SessionRecord, ToolRunRecord,
 };
@@ -87,7 +87,7 @@ pub enum StoreError {
 /// A stored chat message (the engine's own format, close to the model's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
-    pub role: String,
+    pub role: Role,
     pub content: String,
     /// The assistant's tool calls as sent to the model (`[{id,type,function}]`).
     pub tool_calls: Option<Value>,
@@ -599,9 +599,9 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
 mod tests {
     use super::*;
 
-    fn msg(role: &str, content: &str) -> StoredMessage {
+    fn msg(role: Role, content: &str) -> StoredMessage {
         StoredMessage {
-            role: role.into(),
+            role,
             content: content.into(),
             tool_calls: None,
             tool_call_id: None,
@@ -627,7 +627,7 @@ mod tests {
             store
                 .write(Write::AppendMessage {
                     session_id: "s1".into(),
-                    message: msg("user", &format!("message {i} about zebras")),
+                    message: msg(Role::User, &format!("message {i} about zebras")),
                 })
                 .await
                 .expect("append");

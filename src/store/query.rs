@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{rfc3339, AllowRule, RuleKind, StoreError, StoredMessage};
-use crate::protocol::{ActionKind, SessionInfo};
+use crate::protocol::{ActionKind, Role, SessionInfo};
 
 /// At most this many matching messages, the newest, are ranked per search:
 /// a word found in most of a million messages would otherwise cost a bm25
@@ -126,8 +126,16 @@ pub(crate) fn load_messages(
     })?;
     let rows = st.query_map([session_id], |r| {
         let tool_calls: Option<String> = r.get(2)?;
+        let role: String = r.get(0)?;
+        let role = Role::parse(&role).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("a message has the role {role:?}, which this Tether does not know").into(),
+            )
+        })?;
         Ok(StoredMessage {
-            role: r.get(0)?,
+            role,
             content: r.get(1)?,
             tool_calls: tool_calls.and_then(|s| serde_json::from_str(&s).ok()),
             tool_call_id: r.get(3)?,

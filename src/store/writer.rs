@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{now_ms, schema, title_from_prompt, StoreOptions, StoredMessage, Write};
+use crate::protocol::Role;
 
 /// What a job asks of the writer.
 pub(crate) enum Op {
@@ -253,7 +254,7 @@ fn append_message(
     )?
     .execute(params![
         session_id,
-        message.role,
+        message.role.as_str(),
         message.content,
         message.tool_calls.as_ref().map(|v| v.to_string()),
         message.tool_call_id,
@@ -263,7 +264,7 @@ fn append_message(
     ])?;
     tx.prepare_cached("UPDATE sessions SET updated_ms = ?2 WHERE id = ?1")?
         .execute(params![session_id, now])?;
-    if message.role == "user" {
+    if message.role == Role::User {
         // A session created without a title takes its first prompt's.
         let typed = display.unwrap_or(&message.content);
         tx.prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1 AND title = ''")?

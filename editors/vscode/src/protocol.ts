@@ -3,7 +3,7 @@
 // types and constants (no `vscode` import) so the unit tests run under Node.
 // When protocol.rs changes, change this file and PROTOCOL.md with it, then
 // the hash below (tests/protocol_doc.rs checks it and names the new one).
-// protocol.rs hash: a904e4f0605e02c4
+// protocol.rs hash: 09df549b68794b8a
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
@@ -14,6 +14,7 @@ export type ToolStatus = 'pending' | 'running' | 'completed' | 'failed' | 'denie
 export type ApprovalStatus = 'asked' | 'allowed' | 'denied' | 'timed_out';
 export type SubagentStatus = 'started' | 'completed' | 'failed' | 'cancelled';
 export type PlanStatus = 'pending' | 'in_progress' | 'completed';
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
 /** What an approval is for: what "Allow for session" and "Always allow" apply to. */
 export type ActionKind = 'command' | 'edit';
@@ -108,7 +109,7 @@ export interface SessionInfo {
 
 /** One message of `tether/history`. */
 export interface HistoryMessage {
-  role: string;
+  role: Role;
   text: string;
   toolCalls?: unknown;
   toolCallId?: string;
