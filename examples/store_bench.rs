@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tether::protocol::Role;
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 const VOCAB: usize = 20_000;
@@ -124,19 +125,19 @@ impl Text {
     /// Message `i` of a session: user, assistant (with a tool call), tool, …
     fn message(&self, rng: &mut Rng, i: u64) -> StoredMessage {
         let (role, words) = match i % 3 {
-            0 => ("user", 10 + rng.below(30)),
-            1 => ("assistant", 20 + rng.below(80)),
-            _ => ("tool", 40 + rng.below(120)),
+            0 => (Role::User, 10 + rng.below(30)),
+            1 => (Role::Assistant, 20 + rng.below(80)),
+            _ => (Role::Tool, 40 + rng.below(120)),
         };
         let tool = ["read_file", "run_command", "search", "edit_file"][(i % 4) as usize];
         StoredMessage {
-            role: role.into(),
+            role,
             content: self.sentence(rng, words),
-            tool_calls: (role == "assistant").then(|| {
+            tool_calls: (role == Role::Assistant).then(|| {
                 json!([{"id": format!("c{i}"), "type": "function",
                         "function": {"name": tool, "arguments": "{\"path\":\"src/lib.rs\"}"}}])
             }),
-            tool_call_id: (role == "tool").then(|| format!("c{}", i - 1)),
+            tool_call_id: (role == Role::Tool).then(|| format!("c{}", i - 1)),
             created_ms: now_ms(),
         }
     }

@@ -129,7 +129,8 @@ impl EventSink for ExecSink {
                 reason,
                 ..
             } => event(&format!(
-                "tether: approval {status:?} for `{}`: {}",
+                "tether: approval {} for `{}`: {}",
+                status.as_str(),
                 field(&command.unwrap_or_default()),
                 field(&reason)
             )),
@@ -137,14 +138,14 @@ impl EventSink for ExecSink {
                 for e in entries {
                     event(&format!(
                         "tether: plan [{}] {}",
-                        field(&e.status),
+                        e.status.as_str(),
                         field(&e.content)
                     ));
                 }
             }
             UpdateKind::Subagent { goal, status, .. } => event(&format!(
                 "tether: subagent {}: {}",
-                field(&status),
+                status.as_str(),
                 field(&goal)
             )),
             UpdateKind::Usage { .. } => {}
@@ -454,9 +455,10 @@ pub async fn rules(action: RulesCmd) -> CliResult {
             let mut out = String::new();
             for r in store.rules().await.map_err(failed)? {
                 out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\t{}\n",
                     r.id,
-                    field(&r.kind),
+                    r.action.as_str(),
+                    r.kind.as_str(),
                     field(&r.created_at),
                     field(&r.pattern)
                 ));

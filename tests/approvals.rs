@@ -115,6 +115,25 @@ async fn original_bug(
         ["Allow once", "Allow for session", "Always allow", "Deny"]
     );
     assert!(dialog.params["actions"][0]["approvalId"].is_string());
+    // Each button carries the question structured: a client shows it without
+    // reading the English message.
+    let root = ws.path().display().to_string();
+    for (a, choice) in dialog.params["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .zip(["allow_once", "allow_session", "always_allow", "deny"])
+    {
+        assert_eq!(a["choice"], choice);
+        assert_eq!(a["kind"], "command");
+        assert_eq!(a["action"], "rm -rf build");
+        assert_eq!(a["cwd"], root.as_str());
+        assert!(
+            a["reason"].as_str().unwrap_or("").contains("recursive"),
+            "{a}"
+        );
+        assert!(a.get("agent").is_none(), "the main agent asks: {a}");
+    }
     // The reads finish while the dialog waits: no worker is stuck behind it.
     ed.wait_update(|u| u["toolCallId"] == "r1" && u["status"] == "completed", T)
         .await;

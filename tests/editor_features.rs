@@ -502,3 +502,62 @@ async fn slash_commands_builtin_templates_and_alias_loops() {
     assert_ne!(new["sessionId"], r["sessionId"]);
     ed.shutdown().await;
 }
+
+/// Every way to begin a session goes through the engine, so the stored
+/// sessions look alike: `tether.newSession`, `/new`, a prompt without a
+/// session and a new chat file all record the workspace and the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_to_begin_a_session_stores_it_the_same_way() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![Reply::Text("hi".into()), Reply::Text("ok".into())]).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::Neovim,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    let sid = |v: &Value| v["sessionId"].as_str().expect("sessionId").to_string();
+    let by_command = ed
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "tether.newSession", "arguments": []}),
+        )
+        .await
+        .expect("newSession");
+    let by_slash = ed
+        .request("tether/prompt", json!({"text": "/new"}))
+        .await
+        .expect("/new");
+    let by_prompt = ed
+        .request("tether/prompt", json!({"text": "hello"}))
+        .await
+        .expect("prompt");
+    support::turn_ended(&ed, &by_prompt).await;
+    // The next prompt continues the session tether.newSession began.
+    let continued = ed
+        .request(
+            "tether/prompt",
+            json!({"sessionId": sid(&by_command), "text": "and this"}),
+        )
+        .await
+        .expect("continue");
+    assert_eq!(sid(&continued), sid(&by_command));
+    support::turn_ended(&ed, &continued).await;
+    ed.shutdown().await;
+
+    let store = tether::store::Store::open(data.path());
+    let mut seen = Vec::new();
+    for id in [sid(&by_command), sid(&by_slash), sid(&by_prompt)] {
+        let s = store
+            .session(id.clone())
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("session {id} stored"));
+        seen.push((s.workspace, s.model));
+    }
+    assert!(!seen[0].0.is_empty() && !seen[0].1.is_empty(), "{seen:?}");
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+}

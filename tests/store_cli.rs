@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use tether::store::{now_ms, Store, StoredMessage, Write};
+use tether::protocol::{ApprovalStatus, Role, ToolStatus};
+use tether::store::{now_ms, ApprovalScope, Store, StoredMessage, Write};
 
 struct Run {
     ok: bool,
@@ -42,7 +43,7 @@ fn tether(data: &Path, home: &Path, args: &[&str]) -> Run {
 
 fn message(role: &str, content: &str) -> StoredMessage {
     StoredMessage {
-        role: role.into(),
+        role: Role::parse(role).expect("a role"),
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,
@@ -82,7 +83,7 @@ async fn fill(data: &Path) {
             tool_call_id: "c1".into(),
             tool: "run_command".into(),
             input: "{\"command\": \"cargo build\"}".into(),
-            status: "failed".into(),
+            status: ToolStatus::Failed,
             output_excerpt: "error: linker".into(),
             duration_ms: 12,
         },
@@ -99,8 +100,8 @@ async fn fill(data: &Path) {
             session_id: "beta-sub".into(),
             approval_id: "a1".into(),
             request: "sed -i s/beta/gamma/ notes.txt".into(),
-            decision: "allow".into(),
-            scope: "once".into(),
+            decision: ApprovalStatus::Allowed,
+            scope: ApprovalScope::Once,
             agent: Some("renamer".into()),
         },
     ] {

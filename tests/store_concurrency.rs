@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use tether::protocol::Role;
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 fn msg(role: &str, content: String) -> StoredMessage {
     StoredMessage {
-        role: role.into(),
+        role: Role::parse(role).expect("a role"),
         content,
         tool_calls: None,
         tool_call_id: None,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tether::protocol::{Role, ToolStatus};
 use tether::store::{now_ms, schema, Store, StoredMessage, Write};
 
 const CHILD_ENV: &str = "TETHER_CRASH_CHILD";
@@ -88,7 +89,7 @@ fn child_writer() {
                         tool_call_id: format!("c{i}"),
                         tool: "run_command".into(),
                         input: "{}".into(),
-                        status: "completed".into(),
+                        status: ToolStatus::Completed,
                         output_excerpt: "ok".into(),
                         duration_ms: 1,
                     });
@@ -96,7 +97,11 @@ fn child_writer() {
                         .write(Write::AppendMessage {
                             session_id: sid.clone(),
                             message: StoredMessage {
-                                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                                role: if i % 2 == 0 {
+                                    Role::User
+                                } else {
+                                    Role::Assistant
+                                },
                                 content: content(&sid, i),
                                 tool_calls: None,
                                 tool_call_id: None,
@@ -275,7 +280,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_write() {
             .write(Write::AppendMessage {
                 session_id: "w0".into(),
                 message: StoredMessage {
-                    role: "user".into(),
+                    role: Role::User,
                     content: content("w0", msgs.len() as u64),
                     tool_calls: None,
                     tool_call_id: None,

@@ -16,14 +16,15 @@ use std::time::Duration;
 use serde_json::json;
 use support::editor::{ClientProfile, Editor, EditorConfig, Notification};
 use support::model::{ModelServer, Reply};
-use tether::store::{now_ms, Store, StoreOptions, StoredMessage, Write};
+use tether::protocol::{ActionKind, Role};
+use tether::store::{now_ms, RuleKind, Store, StoreOptions, StoredMessage, Write};
 
 const T: Duration = Duration::from_secs(20);
 const NOT_SAVED: &str = "history is not being saved";
 
 fn message(content: String) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content,
         tool_calls: None,
         tool_call_id: None,
@@ -99,7 +100,8 @@ async fn an_unusable_data_dir_is_a_no_op_store() {
     let store = Store::open(&file.join("data"));
     let w = store
         .write(Write::AddRule {
-            kind: "exact".into(),
+            action: ActionKind::Command,
+            kind: RuleKind::Exact,
             pattern: "ls".into(),
         })
         .await;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
+use tether::protocol::Role;
 use tether::store::schema::{migrate_to, CURRENT_VERSION};
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
@@ -118,7 +119,7 @@ fn everything(c: &Connection) -> Vec<Vec<Value>> {
         dump(c, "messages", MESSAGE_COLS),
         dump(c, "tool_runs", "*"),
         dump(c, "approvals", "*"),
-        dump(c, "allow_rules", "*"),
+        dump(c, "allow_rules", "id, kind, pattern, created_ms"),
     ]
 }
 
@@ -158,7 +159,7 @@ run_command'),
 
 fn user(content: &str) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,
@@ -401,4 +402,67 @@ async fn a_newer_database_is_read_as_is_without_damage() {
         .query_row("SELECT x FROM future_things", [], |r| r.get(0))
         .expect("future table");
     assert_eq!(kept, "kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_approvals_are_spelled_as_on_the_wire_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        // Tether v3 stored Rust's Debug name, lowercased: `timedout`.
+        let mut c = Connection::open(dir.path().join("tether.db")).expect("create");
+        migrate_to(&mut c, 3).expect("v3");
+        c.execute_batch(
+            "INSERT INTO sessions (id, title, created_ms, updated_ms) VALUES ('s', 't', 1, 1);
+             INSERT INTO approvals (session_id, approval_id, request, decision, scope, created_ms) VALUES
+               ('s', 'a1', 'rm -rf build', 'timedout', 'none', 2),
+               ('s', 'a2', 'rm -rf dist', 'denied', 'none', 3),
+               ('s', 'a3', 'rm -rf out', 'allowed', 'once', 4);",
+        )
+        .expect("v3 rows");
+    }
+    let store = Store::open(dir.path());
+    let export = store.export("s".into()).await.expect("export");
+    let decisions: Vec<&str> = export
+        .approvals
+        .iter()
+        .map(|a| a.decision.as_str())
+        .collect();
+    assert_eq!(decisions, ["timed_out", "denied", "allowed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_role_this_tether_does_not_know_is_a_clear_error_not_a_guess() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path());
+    store
+        .write(Write::CreateSession {
+            id: "s".into(),
+            parent_id: None,
+            title: "t".into(),
+            workspace: String::new(),
+            model: String::new(),
+        })
+        .await
+        .expect("create");
+    store
+        .write(Write::AppendMessage {
+            session_id: "s".into(),
+            message: user("hello"),
+        })
+        .await
+        .expect("append");
+    // A newer Tether (or a hand edit) stored a role this one does not know.
+    Connection::open(store.path())
+        .expect("open")
+        .execute(
+            "UPDATE messages SET role = 'narrator' WHERE session_id = 's'",
+            [],
+        )
+        .expect("update");
+    let err = store
+        .messages("s".into())
+        .await
+        .expect_err("not read as some other role");
+    assert!(err.to_string().contains("narrator"), "{err}");
+    assert!(store.history("s".into()).await.is_err());
 }

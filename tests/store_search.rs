@@ -6,11 +6,12 @@
 
 use rusqlite::Connection;
 use serde_json::json;
+use tether::protocol::{Role, ToolStatus};
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 fn message(role: &str, content: &str) -> StoredMessage {
     StoredMessage {
-        role: role.into(),
+        role: Role::parse(role).expect("a role"),
         content: content.into(),
         tool_calls: None,
         tool_call_id: None,
@@ -231,7 +232,7 @@ async fn deleting_a_session_removes_it_and_its_subagents_from_search() {
         tool_call_id: "c1".into(),
         tool: "run_command".into(),
         input: "{}".into(),
-        status: "failed".into(),
+        status: ToolStatus::Failed,
         output_excerpt: "error".into(),
         duration_ms: 5,
     });

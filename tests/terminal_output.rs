@@ -250,7 +250,8 @@ async fn add_rule(data: &Path, pattern: &str) {
     let store = Store::open(data);
     store
         .write(Write::AddRule {
-            kind: "exact".into(),
+            action: tether::protocol::ActionKind::Command,
+            kind: tether::store::RuleKind::Exact,
             pattern: pattern.into(),
         })
         .await

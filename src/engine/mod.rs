@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::model::ModelClient;
-use crate::protocol::{PromptParams, PromptResult, Update};
+use crate::protocol::{PromptParams, PromptResult, SessionId, TurnId, Update};
 use crate::store::{Store, Write};
 use crate::tools::{Buffers, Redactor};
 
@@ -126,9 +126,12 @@ impl Engine {
                 params.text = text;
             }
             slash::Resolved::New(None) => {
-                let id = uuid::Uuid::new_v4().to_string();
-                self.create_session(&id, None, "").await;
-                return Ok(immediate(id, "Started a new session.".into(), sink));
+                let id = self.new_session(None, "", None);
+                return Ok(immediate(
+                    id.into_string(),
+                    "Started a new session.".into(),
+                    sink,
+                ));
             }
             slash::Resolved::Help => {
                 let sid = params.session_id.clone().unwrap_or_default();
@@ -170,17 +173,19 @@ impl Engine {
         if params.text.trim().is_empty() {
             return Err(StartError::EmptyPrompt);
         }
-        let (session_id, is_new) = match params.session_id.as_deref().filter(|s| !s.is_empty()) {
+        let session_id = match params.session_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => {
                 let known = self.is_running_or_known(id).await;
                 if !known {
                     return Err(StartError::UnknownSession(id.to_string()));
                 }
-                (id.to_string(), false)
+                id.to_string()
             }
-            None => (uuid::Uuid::new_v4().to_string(), true),
+            None => self
+                .new_session(None, &crate::store::title_from_prompt(&params.text), None)
+                .into_string(),
         };
-        let turn_id = format!("turn-{}", uuid::Uuid::new_v4().simple());
+        let turn_id = TurnId::mint().into_string();
         let cancel = self.root_cancel.child_token();
         {
             let mut running = self
@@ -197,14 +202,6 @@ impl Engine {
                     cancel: cancel.clone(),
                 },
             );
-        }
-        if is_new {
-            self.create_session(
-                &session_id,
-                None,
-                &crate::store::title_from_prompt(&params.text),
-            )
-            .await;
         }
         if let Some(w) = self.parts.store.take_warning() {
             sink.notice(w);
@@ -240,28 +237,38 @@ impl Engine {
         })
     }
 
-    /// Stores a new session (an empty title is filled from the first prompt).
-    pub async fn create_session(&self, id: &str, parent_id: Option<String>, title: &str) {
-        let model = self
-            .parts
-            .model
-            .as_ref()
-            .map(|m| m.model().to_string())
-            .unwrap_or_default();
-        if let Err(e) = self
-            .parts
-            .store
-            .write(Write::CreateSession {
-                id: id.to_string(),
-                parent_id,
-                title: self.parts.redactor.redact(title),
-                workspace: self.parts.root.display().to_string(),
-                model,
-            })
-            .await
-        {
-            tracing::warn!("session not stored: {e}");
-        }
+    /// Begins a session: mints its id and stores it. The one place a session
+    /// id comes from, whatever starts the session (a prompt, `/new`,
+    /// `tether.newSession`, a chat file, a subagent). An empty title is filled
+    /// from the first prompt; `model` names the model when it is not the
+    /// engine's (a subagent's delegation model).
+    pub fn new_session(
+        &self,
+        parent_id: Option<String>,
+        title: &str,
+        model: Option<&str>,
+    ) -> SessionId {
+        let id = SessionId::mint();
+        let model = match model {
+            Some(m) => m.to_string(),
+            None => self
+                .parts
+                .model
+                .as_ref()
+                .map(|m| m.model().to_string())
+                .unwrap_or_default(),
+        };
+        // Queued, not awaited (commands return at once); every later read
+        // of the store waits for it, and a failure is reported once by the
+        // store's warning.
+        self.parts.store.submit(Write::CreateSession {
+            id: id.as_str().to_string(),
+            parent_id,
+            title: self.parts.redactor.redact(title),
+            workspace: self.parts.root.display().to_string(),
+            model,
+        });
+        id
     }
 
     async fn is_running_or_known(&self, id: &str) -> bool {
@@ -333,7 +340,7 @@ impl Engine {
 /// A turn that needs no model (slash commands): its text and end are
 /// emitted at once and its result is ready.
 fn immediate(session_id: String, text: String, sink: Arc<dyn EventSink>) -> TurnHandle {
-    let turn_id = format!("turn-{}", uuid::Uuid::new_v4().simple());
+    let turn_id = TurnId::mint().into_string();
     let (tx, rx) = oneshot::channel();
     let emit = |kind| {
         sink.emit(Update {

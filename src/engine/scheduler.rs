@@ -205,7 +205,7 @@ pub(super) async fn run_batch(
                 tool_call_id: call.id.clone(),
                 tool: call.name.clone(),
                 input: batch_ctx.redactor.redact_json_text(&call.arguments),
-                status: format!("{:?}", result.status).to_lowercase(),
+                status: result.status,
                 output_excerpt: excerpt(&result.output, 2000),
                 duration_ms: started.elapsed().as_millis() as i64,
             });

@@ -12,8 +12,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
-use crate::protocol::{StopReason, UpdateKind};
-use crate::store::Write;
+use crate::protocol::{StopReason, SubagentStatus, UpdateKind};
 use crate::tools::{first_line, Task, ToolCtx, ToolResult};
 
 /// Longest summary handed back to the parent; the full transcript stays in
@@ -28,7 +27,7 @@ open problems). Your final message is all the other agent will read.";
 struct Report {
     goal: String,
     child_session_id: String,
-    status: &'static str,
+    status: SubagentStatus,
     summary: String,
     tool_calls: usize,
     prompt_tokens: u64,
@@ -52,7 +51,7 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
                 return Report {
                     goal: task.goal,
                     child_session_id: String::new(),
-                    status: "cancelled",
+                    status: SubagentStatus::Cancelled,
                     summary: "Cancelled before it started.".into(),
                     tool_calls: 0,
                     prompt_tokens: 0,
@@ -75,7 +74,7 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
                 "task": i + 1,
                 "goal": r.goal,
                 "childSessionId": r.child_session_id,
-                "status": r.status,
+                "status": r.status.as_str(),
                 "summary": r.summary,
                 "toolCalls": r.tool_calls,
                 "tokens": {"prompt": r.prompt_tokens, "completion": r.completion_tokens},
@@ -85,7 +84,10 @@ pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) ->
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "results": results }))
         .unwrap_or_else(|_| "{\"results\": []}".into());
-    if reports.iter().all(|r| r.status == "completed") {
+    if reports
+        .iter()
+        .all(|r| r.status == SubagentStatus::Completed)
+    {
         ToolResult::ok(text)
     } else {
         ToolResult::failed(text)
@@ -96,7 +98,6 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     let started = Instant::now();
     let engine = &parent.engine;
     let cfg = &engine.config().delegation;
-    let child_id = uuid::Uuid::new_v4().to_string();
     let label = format!(
         "subagent {} of {}: {}",
         i + 1,
@@ -107,23 +108,17 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         Some(m) if !m.is_empty() => parent.model.with_model(m),
         _ => parent.model.clone(),
     };
-    if let Err(e) = engine
-        .store()
-        .write(Write::CreateSession {
-            id: child_id.clone(),
-            parent_id: Some(parent.session_id.clone()),
-            title: crate::store::title_from_prompt(&engine.parts.redactor.redact(&task.goal)),
-            workspace: engine.root().display().to_string(),
-            model: model.model().to_string(),
-        })
-        .await
-    {
-        tracing::warn!("subagent session not stored: {e}");
-    }
+    let child_id = engine
+        .new_session(
+            Some(parent.session_id.clone()),
+            &crate::store::title_from_prompt(&engine.parts.redactor.redact(&task.goal)),
+            Some(model.model()),
+        )
+        .into_string();
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),
-        status: "started".into(),
+        status: SubagentStatus::Started,
         summary: None,
     });
     let child = Agent {
@@ -148,9 +143,9 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     child.append(&mut history, super::turn::user(prompt)).await;
     let out: LoopOutcome = Box::pin(child.run_loop(&mut history)).await;
     let status = match out.stop {
-        Some(StopReason::EndTurn) => "completed",
-        Some(StopReason::Cancelled) => "cancelled",
-        _ => "failed",
+        Some(StopReason::EndTurn) => SubagentStatus::Completed,
+        Some(StopReason::Cancelled) => SubagentStatus::Cancelled,
+        _ => SubagentStatus::Failed,
     };
     let mut summary = if out.last_text.trim().is_empty() {
         out.text.clone()
@@ -160,7 +155,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     if let Some(e) = &out.error {
         summary = format!("{summary}\n[error: {e}]").trim().to_string();
     }
-    if status == "cancelled" && summary.trim().is_empty() {
+    if status == SubagentStatus::Cancelled && summary.trim().is_empty() {
         summary = "Cancelled.".into();
     }
     if summary.len() > SUMMARY_CAP {
@@ -173,7 +168,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),
-        status: status.into(),
+        status,
         summary: Some(first_line(&summary, 200)),
     });
     Report {

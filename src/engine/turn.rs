@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{scheduler, Engine, EventSink};
 use crate::gate::{ApprovalEvents, Gate};
 use crate::model::{ModelClient, ModelError, StreamEvent};
-use crate::protocol::{PromptParams, PromptResult, StopReason, Update, UpdateKind};
+use crate::protocol::{PromptParams, PromptResult, Role, StopReason, Update, UpdateKind};
 use crate::store::{now_ms, StoredMessage, Write};
 use crate::tools::{self, Redactor, ToolCtx};
 
@@ -121,8 +121,8 @@ Prefer small, precise edits (edit_file) over rewriting files. Be brief in your a
 /// Converts stored messages to the model's message format.
 pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
     msgs.iter()
-        .map(|m| match m.role.as_str() {
-            "assistant" => {
+        .map(|m| match m.role {
+            Role::Assistant => {
                 let mut v = json!({"role": "assistant", "content": m.content});
                 if let Some(tc) = m
                     .tool_calls
@@ -136,12 +136,14 @@ pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
                 }
                 v
             }
-            "tool" => json!({
+            Role::Tool => json!({
                 "role": "tool",
                 "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
                 "content": m.content,
             }),
-            role => json!({"role": role, "content": m.content}),
+            role @ (Role::User | Role::System) => {
+                json!({"role": role.as_str(), "content": m.content})
+            }
         })
         .collect()
 }
@@ -154,7 +156,7 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
     let flush = |out: &mut Vec<StoredMessage>, pending: &mut Vec<String>| {
         for id in pending.drain(..) {
             out.push(StoredMessage {
-                role: "tool".into(),
+                role: Role::Tool,
                 content: "Interrupted: this call did not finish (Tether stopped).".into(),
                 tool_calls: None,
                 tool_call_id: Some(id),
@@ -163,8 +165,8 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
         }
     };
     for m in msgs {
-        match m.role.as_str() {
-            "tool" => {
+        match m.role {
+            Role::Tool => {
                 if let Some(id) = &m.tool_call_id {
                     if let Some(pos) = pending.iter().position(|p| p == id) {
                         pending.remove(pos);
@@ -175,7 +177,7 @@ pub(super) fn repair_history(msgs: Vec<StoredMessage>) -> Vec<StoredMessage> {
             }
             _ => {
                 flush(&mut out, &mut pending);
-                if m.role == "assistant" {
+                if m.role == Role::Assistant {
                     if let Some(calls) = m.tool_calls.as_ref().and_then(|t| t.as_array()) {
                         pending = calls
                             .iter()
@@ -258,7 +260,7 @@ impl Agent {
             ..msg.clone()
         };
         let display = display.map(|d| r.redact(&d));
-        history.push(if msg.role == "user" {
+        history.push(if msg.role == Role::User {
             msg
         } else {
             redacted.clone()
@@ -417,7 +419,7 @@ impl Agent {
                 self.append(
                     history,
                     StoredMessage {
-                        role: "tool".into(),
+                        role: Role::Tool,
                         content: result.output,
                         tool_calls: None,
                         tool_call_id: Some(call.id.clone()),
@@ -540,7 +542,7 @@ impl Turn {
 /// A user message, as stored.
 pub(super) fn user(content: String) -> StoredMessage {
     StoredMessage {
-        role: "user".into(),
+        role: Role::User,
         content,
         tool_calls: None,
         tool_call_id: None,
@@ -550,7 +552,7 @@ pub(super) fn user(content: String) -> StoredMessage {
 
 pub(super) fn assistant(content: String, tool_calls: Option<Value>) -> StoredMessage {
     StoredMessage {
-        role: "assistant".into(),
+        role: Role::Assistant,
         content,
         tool_calls,
         tool_call_id: None,
@@ -564,7 +566,7 @@ mod tests {
 
     fn m(role: &str, calls: Option<Value>, id: Option<&str>) -> StoredMessage {
         StoredMessage {
-            role: role.into(),
+            role: Role::parse(role).expect("a role"),
             content: String::new(),
             tool_calls: calls,
             tool_call_id: id.map(str::to_string),

@@ -21,8 +21,9 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApprovalConfig, ApprovalMode};
+pub use crate::protocol::ActionKind;
 use crate::protocol::{ApprovalStatus, UpdateKind};
-use crate::store::{Store, Write};
+use crate::store::{ApprovalScope, RuleKind, Store, Write};
 pub use classify::{Class, Verdict};
 
 /// A question for the person, as the frontend must show it.
@@ -35,8 +36,9 @@ pub struct Question {
     pub agent: Option<String>,
     /// What will run or be written, exactly.
     pub action: String,
-    /// `command` for commands, `edit` for file writes, `read` for file reads.
-    pub kind: &'static str,
+    /// A command, a file write or a file read: what an allow given here
+    /// applies to.
+    pub kind: ActionKind,
     pub cwd: PathBuf,
     /// Why it was flagged.
     pub reason: String,
@@ -51,18 +53,18 @@ impl Question {
     pub fn message(&self) -> String {
         let who = self.agent.as_deref().unwrap_or("the main agent");
         let what = match self.kind {
-            "edit" => format!("Tether wants to write {}", self.action),
-            "read" => format!("Tether wants to read {}", self.action),
-            _ => format!(
+            ActionKind::Edit => format!("Tether wants to write {}", self.action),
+            ActionKind::Read => format!("Tether wants to read {}", self.action),
+            ActionKind::Command => format!(
                 "Tether wants to run:\n\n    {}\n\nin {}",
                 self.action,
                 self.cwd.display()
             ),
         };
         let scope = match self.kind {
-            "edit" => "apply to this exact path",
-            "read" => "apply to this directory and below; files with keys or credentials are asked about every time",
-            _ => "apply to this exact command",
+            ActionKind::Edit => "apply to this exact path",
+            ActionKind::Read => "apply to this directory and below; files with keys or credentials are asked about every time",
+            ActionKind::Command => "apply to this exact command",
         };
         format!(
             "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" {scope}.",
@@ -161,8 +163,8 @@ struct Shared {
     real_roots: Vec<PathBuf>,
     /// The user's home directory (for `~/` in dialogs and dependency caches).
     home: Option<PathBuf>,
-    /// Commands allowed "for session", per session.
-    session_allows: Mutex<HashMap<String, HashSet<String>>>,
+    /// Commands and edits allowed "for session", per session, with their kind.
+    session_allows: Mutex<HashMap<String, HashSet<(ActionKind, String)>>>,
     /// Directories whose files may be read "for session", per session.
     read_dirs: Mutex<HashMap<String, Vec<PathBuf>>>,
 }
@@ -235,14 +237,15 @@ impl Gate {
     /// Decides whether `command` may run in `cwd`.
     pub async fn check_command(&self, command: &str, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_command(command);
-        self.decide("command", command, verdict, ctx).await
+        self.decide(ActionKind::Command, command, verdict, ctx)
+            .await
     }
 
     /// Decides whether a tool may write `path`.
     pub async fn check_edit(&self, path: &Path, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_edit(path, &self.shared.roots);
         let shown = path.display().to_string();
-        self.decide("edit", &shown, verdict, ctx).await
+        self.decide(ActionKind::Edit, &shown, verdict, ctx).await
     }
 
     /// Decides whether a tool may write the file `t` leads to: judged on the
@@ -272,7 +275,7 @@ impl Gate {
         } else {
             t.named.display().to_string()
         };
-        self.decide("edit", &action, verdict, ctx).await
+        self.decide(ActionKind::Edit, &action, verdict, ctx).await
     }
 
     /// Decides whether a tool may read the file or directory `t` leads to.
@@ -320,16 +323,19 @@ impl Gate {
             reason,
         };
         let session_id = ctx.session_id.to_string();
-        let (decision, scope) = self.decide_scoped("read", &shown, verdict, ctx).await;
+        let (decision, scope) = self
+            .decide_scoped(ActionKind::Read, &shown, verdict, ctx)
+            .await;
         if decision == Decision::Allow && place == classify::ReadPlace::Outside {
             match scope {
-                "session" => {
+                ApprovalScope::Session => {
                     if let Ok(mut m) = self.shared.read_dirs.lock() {
                         m.entry(session_id).or_default().push(scope_dir);
                     }
                 }
-                "always" => self.shared.store.submit(Write::AddRule {
-                    kind: "read-dir".into(),
+                ApprovalScope::Always => self.shared.store.submit(Write::AddRule {
+                    action: ActionKind::Read,
+                    kind: RuleKind::Dir,
                     pattern: scope_dir.display().to_string(),
                 }),
                 _ => {}
@@ -354,7 +360,7 @@ impl Gate {
         match self.shared.store.rules().await {
             Ok(rules) => rules
                 .iter()
-                .any(|r| r.kind == "read-dir" && dir.starts_with(Path::new(&r.pattern))),
+                .any(|r| r.allows(ActionKind::Read, &dir.display().to_string())),
             Err(_) => false,
         }
     }
@@ -383,7 +389,7 @@ impl Gate {
 
     async fn decide(
         &self,
-        kind: &'static str,
+        kind: ActionKind,
         action: &str,
         verdict: Verdict,
         ctx: AskContext<'_>,
@@ -398,30 +404,30 @@ impl Gate {
     /// read through.
     async fn decide_scoped(
         &self,
-        kind: &'static str,
+        kind: ActionKind,
         action: &str,
         verdict: Verdict,
         ctx: AskContext<'_>,
-    ) -> (Decision, &'static str) {
-        let remembers = kind != "read";
+    ) -> (Decision, ApprovalScope) {
+        let remembers = kind != ActionKind::Read;
         match verdict.class {
-            Class::Safe => return (Decision::Allow, "once"),
+            Class::Safe => return (Decision::Allow, ApprovalScope::Once),
             Class::Forbidden => {
                 return (Decision::Deny(format!(
                     "Refused: `{action}` is forbidden ({}). It never runs under any approval policy. Do not try to run it another way; tell the person what you wanted to do instead.",
                     verdict.reason
-                )), "none")
+                )), ApprovalScope::None)
             }
             Class::Ask => {}
         }
         let reason = verdict.reason;
-        if remembers && self.allowed_for_session(ctx.session_id, action) {
-            tracing::info!("allowed for session: {action}");
-            return (Decision::Allow, "session");
+        if remembers && self.allowed_for_session(ctx.session_id, kind, action) {
+            tracing::info!("{kind} allowed for session: {action}");
+            return (Decision::Allow, ApprovalScope::Session);
         }
-        if remembers && self.allowed_by_rule(action).await {
-            tracing::info!("allowed by a stored rule: {action}");
-            return (Decision::Allow, "always");
+        if remembers && self.allowed_by_rule(kind, action).await {
+            tracing::info!("{kind} allowed by a stored rule: {action}");
+            return (Decision::Allow, ApprovalScope::Always);
         }
         let mode = if self.agent.is_some() && self.shared.delegation_approvals == ApprovalMode::Deny
         {
@@ -430,7 +436,7 @@ impl Gate {
             self.shared.policy.mode
         };
         match mode {
-            ApprovalMode::Allow => return (Decision::Allow, "once"),
+            ApprovalMode::Allow => return (Decision::Allow, ApprovalScope::Once),
             ApprovalMode::Deny => {
                 let why = if self.agent.is_some()
                     && self.shared.delegation_approvals == ApprovalMode::Deny
@@ -441,7 +447,7 @@ impl Gate {
                 };
                 return (Decision::Deny(format!(
                     "Denied without asking: `{action}` needs approval ({reason}) and {why}. Do not retry it; find another way or ask the person to run it."
-                )), "none");
+                )), ApprovalScope::None);
             }
             ApprovalMode::Ask => {}
         }
@@ -478,31 +484,32 @@ impl Gate {
             Answer::AllowOnce => (
                 ApprovalStatus::Allowed,
                 Decision::Allow,
-                "once",
+                ApprovalScope::Once,
                 reason.clone(),
             ),
             Answer::AllowSession => {
                 if remembers {
-                    self.remember_for_session(ctx.session_id, action);
+                    self.remember_for_session(ctx.session_id, kind, action);
                 }
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
-                    "session",
+                    ApprovalScope::Session,
                     reason.clone(),
                 )
             }
             Answer::AlwaysAllow => {
                 if remembers {
                     self.shared.store.submit(Write::AddRule {
-                        kind: "exact".into(),
+                        action: kind,
+                        kind: RuleKind::Exact,
                         pattern: action.to_string(),
                     });
                 }
                 (
                     ApprovalStatus::Allowed,
                     Decision::Allow,
-                    "always",
+                    ApprovalScope::Always,
                     reason.clone(),
                 )
             }
@@ -533,7 +540,7 @@ impl Gate {
                 let msg = format!(
                     "Denied: `{action}` ({reason}) was not done because {why}. Do not retry it blindly: choose a safer approach or explain to the person what you need and why."
                 );
-                (status, Decision::Deny(msg), "none", why)
+                (status, Decision::Deny(msg), ApprovalScope::None, why)
             }
         };
         ctx.events.approval(event(status, told));
@@ -541,43 +548,37 @@ impl Gate {
             session_id: ctx.session_id.to_string(),
             approval_id: approval_id.clone(),
             request: ctx.redactor.redact(action),
-            decision: format!("{status:?}").to_lowercase(),
-            scope: scope.to_string(),
+            decision: status,
+            scope,
             agent: self.agent.clone(),
         });
         (decision, scope)
     }
 
-    fn allowed_for_session(&self, session_id: &str, action: &str) -> bool {
+    fn allowed_for_session(&self, session_id: &str, kind: ActionKind, action: &str) -> bool {
         self.shared
             .session_allows
             .lock()
-            .map(|m| m.get(session_id).is_some_and(|s| s.contains(action)))
+            .map(|m| {
+                m.get(session_id)
+                    .is_some_and(|s| s.contains(&(kind, action.to_string())))
+            })
             .unwrap_or(false)
     }
 
-    fn remember_for_session(&self, session_id: &str, action: &str) {
+    fn remember_for_session(&self, session_id: &str, kind: ActionKind, action: &str) {
         if let Ok(mut m) = self.shared.session_allows.lock() {
             m.entry(session_id.to_string())
                 .or_default()
-                .insert(action.to_string());
+                .insert((kind, action.to_string()));
         }
     }
 
-    async fn allowed_by_rule(&self, action: &str) -> bool {
+    async fn allowed_by_rule(&self, kind: ActionKind, action: &str) -> bool {
         let rules = match self.shared.store.rules().await {
             Ok(r) => r,
             Err(_) => return false,
         };
-        rules.iter().any(|r| match r.kind.as_str() {
-            "exact" => r.pattern == action,
-            "prefix" => {
-                action.starts_with(&r.pattern)
-                    && (r.pattern.ends_with(' ')
-                        || action.len() == r.pattern.len()
-                        || action[r.pattern.len()..].starts_with(' '))
-            }
-            _ => false,
-        })
+        rules.iter().any(|r| r.allows(kind, action))
     }
 }

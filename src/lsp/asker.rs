@@ -31,7 +31,7 @@ use tower_lsp_server::Client;
 use tower_service::Service;
 
 use crate::gate::{Answer, Asker, DenyCause, Question};
-use crate::protocol::APPROVAL_ACTIONS;
+use crate::protocol::{ApprovalChoice, ApprovalItem};
 
 /// One pending question; whoever answers first (dialog or command) wins.
 struct Slot {
@@ -286,15 +286,9 @@ async fn queue_task(
 /// left unanswered is withdrawn (see the module doc).
 async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
     let q = &slot.question;
-    let actions = APPROVAL_ACTIONS
-        .iter()
-        .map(|title| MessageActionItem {
-            title: title.to_string(),
-            properties: HashMap::from([(
-                "approvalId".to_string(),
-                MessageActionItemProperty::String(q.approval_id.clone()),
-            )]),
-        })
+    let actions = ApprovalChoice::ALL
+        .into_iter()
+        .map(|choice| action_item(q, choice))
         .collect();
     let params = ShowMessageRequestParams {
         typ: MessageType::WARNING,
@@ -382,6 +376,43 @@ async fn withdraw(client: &Client, id: &Id, told: Option<String>) {
     }
 }
 
+/// One button of the dialog: its title and the question's structured fields
+/// ([`ApprovalItem`]), so a client need not read the English message.
+fn action_item(q: &Question, choice: ApprovalChoice) -> MessageActionItem {
+    let item = ApprovalItem {
+        title: choice.title().to_string(),
+        approval_id: q.approval_id.clone(),
+        choice,
+        kind: q.kind,
+        action: q.action.clone(),
+        cwd: q.cwd.display().to_string(),
+        reason: q.reason.clone(),
+        agent: q.agent.clone(),
+    };
+    let mut properties = HashMap::new();
+    if let Ok(Value::Object(fields)) = serde_json::to_value(&item) {
+        for (k, v) in fields {
+            let p = match v {
+                Value::String(s) => MessageActionItemProperty::String(s),
+                Value::Bool(b) => MessageActionItemProperty::Boolean(b),
+                Value::Null => continue,
+                other => MessageActionItemProperty::Object(other),
+            };
+            if k != "title" {
+                properties.insert(k, p);
+            }
+        }
+    }
+    MessageActionItem {
+        title: item.title,
+        properties,
+    }
+}
+
+/// Reads the person's answer from the item the editor sent back: by its
+/// `choice`, else (a client that dropped the extra properties) by its title.
+/// An item for another approval, an unknown choice or title, or a choice and
+/// a title that disagree are a deny.
 fn answer_from_item(item: &MessageActionItem, approval_id: &str) -> Answer {
     if let Some(MessageActionItemProperty::String(id)) = item.properties.get("approvalId") {
         if id != approval_id {
@@ -391,14 +422,38 @@ fn answer_from_item(item: &MessageActionItem, approval_id: &str) -> Answer {
             ));
         }
     }
-    match item.title.as_str() {
-        "Allow once" => Answer::AllowOnce,
-        "Allow for session" => Answer::AllowSession,
-        "Always allow" => Answer::AlwaysAllow,
-        "Deny" => Answer::Deny(DenyCause::Person),
-        other => {
-            tracing::warn!("unknown approval action {other:?}; treated as Deny");
-            Answer::Deny(DenyCause::ClientError(format!("unknown action {other:?}")))
+    let by_title = ApprovalChoice::from_title(&item.title);
+    let choice = match item.properties.get("choice") {
+        None => by_title,
+        Some(MessageActionItemProperty::String(c)) => match ApprovalChoice::parse(c) {
+            Some(c) if by_title.is_none_or(|t| t == c) => Some(c),
+            Some(c) => {
+                tracing::warn!(
+                    "approval reply names {:?} and {:?}; treated as Deny",
+                    c.as_str(),
+                    item.title
+                );
+                return Answer::Deny(DenyCause::ClientError(format!(
+                    "the editor's answer names two actions ({:?} and {:?})",
+                    c.as_str(),
+                    item.title
+                )));
+            }
+            None => None,
+        },
+        Some(_) => None,
+    };
+    match choice {
+        Some(ApprovalChoice::AllowOnce) => Answer::AllowOnce,
+        Some(ApprovalChoice::AllowSession) => Answer::AllowSession,
+        Some(ApprovalChoice::AlwaysAllow) => Answer::AlwaysAllow,
+        Some(ApprovalChoice::Deny) => Answer::Deny(DenyCause::Person),
+        None => {
+            tracing::warn!("unknown approval action {:?}; treated as Deny", item.title);
+            Answer::Deny(DenyCause::ClientError(format!(
+                "unknown action {:?}",
+                item.title
+            )))
         }
     }
 }
@@ -409,5 +464,108 @@ pub fn approval_id_arg(args: &[Value]) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("approvalId")?.as_str().map(str::to_string),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::ActionKind;
+    use std::time::Duration;
+
+    fn question() -> Question {
+        Question {
+            approval_id: "ap-1".into(),
+            session_id: "s".into(),
+            agent: Some("subagent 1 of 2: tidy".into()),
+            action: "rm -rf build".into(),
+            kind: ActionKind::Command,
+            cwd: "/w".into(),
+            reason: "recursive delete".into(),
+            timeout: Duration::from_secs(1),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    fn item(title: &str, choice: Option<&str>) -> MessageActionItem {
+        let mut properties = HashMap::from([(
+            "approvalId".to_string(),
+            MessageActionItemProperty::String("ap-1".into()),
+        )]);
+        if let Some(c) = choice {
+            properties.insert("choice".into(), MessageActionItemProperty::String(c.into()));
+        }
+        MessageActionItem {
+            title: title.into(),
+            properties,
+        }
+    }
+
+    #[test]
+    fn every_button_carries_the_question_structured() {
+        let q = question();
+        for choice in ApprovalChoice::ALL {
+            let v = serde_json::to_value(action_item(&q, choice)).expect("serialize");
+            let back: ApprovalItem = serde_json::from_value(v).expect("an ApprovalItem");
+            assert_eq!(
+                back,
+                ApprovalItem {
+                    title: choice.title().into(),
+                    approval_id: "ap-1".into(),
+                    choice,
+                    kind: ActionKind::Command,
+                    action: "rm -rf build".into(),
+                    cwd: "/w".into(),
+                    reason: "recursive delete".into(),
+                    agent: Some("subagent 1 of 2: tidy".into()),
+                }
+            );
+            // The item sent back is read as the button it is.
+            let sent = action_item(&q, choice);
+            let expected = match choice {
+                ApprovalChoice::AllowOnce => Answer::AllowOnce,
+                ApprovalChoice::AllowSession => Answer::AllowSession,
+                ApprovalChoice::AlwaysAllow => Answer::AlwaysAllow,
+                ApprovalChoice::Deny => Answer::Deny(DenyCause::Person),
+            };
+            assert_eq!(answer_from_item(&sent, "ap-1"), expected);
+        }
+        assert_eq!(
+            ApprovalChoice::ALL.map(ApprovalChoice::title),
+            crate::protocol::APPROVAL_ACTIONS
+        );
+    }
+
+    #[test]
+    fn answers_are_read_by_choice_else_title_and_every_doubt_denies() {
+        assert_eq!(
+            answer_from_item(&item("Always allow", None), "ap-1"),
+            Answer::AlwaysAllow,
+            "a client that drops the properties is read by the title"
+        );
+        assert_eq!(
+            answer_from_item(&item("Immer erlauben", Some("always_allow")), "ap-1"),
+            Answer::AlwaysAllow,
+            "a translated title is read by the choice"
+        );
+        for (title, choice) in [
+            ("Deny", Some("always_allow")),
+            ("Allow once", Some("allow_session")),
+            ("Allow once", Some("allow_everything")),
+            ("Allow all", None),
+            ("Allow once", Some("")),
+        ] {
+            assert!(
+                matches!(
+                    answer_from_item(&item(title, choice), "ap-1"),
+                    Answer::Deny(DenyCause::ClientError(_))
+                ),
+                "{title} / {choice:?}"
+            );
+        }
+        assert!(matches!(
+            answer_from_item(&item("Allow once", Some("allow_once")), "ap-2"),
+            Answer::Deny(DenyCause::ClientError(_))
+        ));
     }
 }

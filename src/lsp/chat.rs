@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::docs::EditorBuffers;
-use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+use crate::protocol::{ApprovalStatus, PlanStatus, ToolStatus, Update, UpdateKind};
 use crate::term::{printable_line as field, PrintableStream};
 
 /// How often streamed text is flushed into the file.
@@ -156,15 +156,15 @@ fn render(kind: &UpdateKind, text: &mut PrintableStream) -> Option<String> {
         }
         UpdateKind::Subagent { goal, status, .. } => Some(format!(
             "\n> ↳ subagent {}: {}\n",
-            field(status),
+            status.as_str(),
             field(&crate::tools::first_line(goal, 80))
         )),
         UpdateKind::Plan { entries } => Some(
             std::iter::once("\n".to_string())
                 .chain(entries.iter().map(|e| {
-                    let mark = match e.status.as_str() {
-                        "completed" => "x",
-                        _ => " ",
+                    let mark = match e.status {
+                        PlanStatus::Completed => "x",
+                        PlanStatus::Pending | PlanStatus::InProgress => " ",
                     };
                     format!("> - [{mark}] {}\n", field(&e.content))
                 }))

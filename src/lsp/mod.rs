@@ -37,7 +37,7 @@ use crate::protocol::{
     CancelParams, ContextRef, HistoryParams, HistoryResult, LineRange, Pos, PromptParams,
     PromptResult, SessionsParams, SessionsResult, Update, UpdateKind,
 };
-use crate::store::{Store, Write};
+use crate::store::Store;
 use crate::tools::{self, Buffers, Redactor};
 use asker::LspAsker;
 use docs::{Documents, EditorBuffers, Encoding};
@@ -425,8 +425,7 @@ impl Backend {
         let (session_id, marker) = match parsed.session_id {
             Some(id) => (id, None),
             None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                ready.engine.create_session(&id, None, "").await;
+                let id = ready.engine.new_session(None, "", None).into_string();
                 let m = chat::marker(&id);
                 (id, Some(m))
             }
@@ -789,15 +788,8 @@ impl LanguageServer for Backend {
                 Ok(None)
             }
             "tether.newSession" => {
-                let id = uuid::Uuid::new_v4().to_string();
-                ready.engine.store().submit(Write::CreateSession {
-                    id: id.clone(),
-                    parent_id: None,
-                    // Titled by the store from the first prompt.
-                    title: String::new(),
-                    workspace: ready.engine.root().display().to_string(),
-                    model: ready.engine.config().model.clone().unwrap_or_default(),
-                });
+                // Titled by the store from the first prompt.
+                let id = ready.engine.new_session(None, "", None).into_string();
                 if let Ok(mut s) = self.current_session.lock() {
                     *s = Some(id.clone());
                 }

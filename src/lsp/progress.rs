@@ -14,7 +14,7 @@ use tower_lsp_server::ls_types::{
 };
 use tower_lsp_server::Client;
 
-use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+use crate::protocol::{ApprovalStatus, SubagentStatus, ToolStatus, Update, UpdateKind};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,7 +35,11 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
             ..
         } => Some("waiting for approval".into()),
         UpdateKind::Approval { .. } => Some("thinking".into()),
-        UpdateKind::Subagent { goal, status, .. } if status == "started" => Some(format!(
+        UpdateKind::Subagent {
+            goal,
+            status: SubagentStatus::Started,
+            ..
+        } => Some(format!(
             "subagent: {}",
             crate::term::printable_line(&crate::tools::first_line(goal, 50))
         )),
@@ -131,7 +135,7 @@ mod tests {
         let sub = message_for(&UpdateKind::Subagent {
             child_session_id: "s".into(),
             goal: "find \u{9b}2J".into(),
-            status: "started".into(),
+            status: SubagentStatus::Started,
             summary: None,
         });
         assert_eq!(sub.as_deref(), Some("subagent: find \\u{9b}2J"));

@@ -38,7 +38,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::protocol::{HistoryMessage, SessionInfo};
+use crate::protocol::{ActionKind, ApprovalStatus, HistoryMessage, Role, SessionInfo, ToolStatus};
 pub use query::{
     fts_query, ApprovalRecord, ExportMessage, SessionExport, SessionRecord, ToolRunRecord,
 };
@@ -92,7 +92,7 @@ pub enum StoreError {
 /// A stored chat message (the engine's own format, close to the model's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
-    pub role: String,
+    pub role: Role,
     pub content: String,
     /// The assistant's tool calls as sent to the model (`[{id,type,function}]`).
     pub tool_calls: Option<Value>,
@@ -100,14 +100,89 @@ pub struct StoredMessage {
     pub created_ms: i64,
 }
 
+/// How a stored rule's pattern matches an action's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// The whole text (what "Always allow" stores).
+    Exact,
+    /// The text starts with the pattern followed by a word boundary
+    /// (hand-written rules for commands).
+    Prefix,
+    /// The text is a path in the pattern's directory or below (what "Always
+    /// allow" stores for a read outside the workspace).
+    Dir,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Exact => "exact",
+            RuleKind::Prefix => "prefix",
+            RuleKind::Dir => "dir",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleKind> {
+        [RuleKind::Exact, RuleKind::Prefix, RuleKind::Dir]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What an approval's answer applies to, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalScope {
+    /// This one action ("Allow once").
+    Once,
+    /// The same action for the rest of the session ("Allow for session").
+    Session,
+    /// A stored rule ("Always allow").
+    Always,
+    /// Denied: nothing was allowed.
+    None,
+}
+
+impl ApprovalScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalScope::Once => "once",
+            ApprovalScope::Session => "session",
+            ApprovalScope::Always => "always",
+            ApprovalScope::None => "none",
+        }
+    }
+}
+
 /// An allow rule stored by "Always allow".
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AllowRule {
     pub id: i64,
-    /// `exact` or `prefix`.
-    pub kind: String,
+    /// What the rule allows: commands or edits, never both.
+    pub action: ActionKind,
+    pub kind: RuleKind,
     pub pattern: String,
     pub created_at: String,
+}
+
+impl AllowRule {
+    /// Whether this rule allows `action` of kind `kind`.
+    pub fn allows(&self, kind: ActionKind, action: &str) -> bool {
+        if self.action != kind {
+            return false;
+        }
+        match self.kind {
+            RuleKind::Exact => self.pattern == action,
+            RuleKind::Prefix => {
+                action.starts_with(&self.pattern)
+                    && (self.pattern.ends_with(' ')
+                        || action.len() == self.pattern.len()
+                        || action[self.pattern.len()..].starts_with(' '))
+            }
+            RuleKind::Dir => std::path::Path::new(action).starts_with(&self.pattern),
+        }
+    }
 }
 
 /// One thing to write.
@@ -139,7 +214,7 @@ pub enum Write {
         tool_call_id: String,
         tool: String,
         input: String,
-        status: String,
+        status: ToolStatus,
         output_excerpt: String,
         duration_ms: i64,
     },
@@ -147,13 +222,15 @@ pub enum Write {
         session_id: String,
         approval_id: String,
         request: String,
-        decision: String,
-        scope: String,
+        /// Spelled as on the wire (`timed_out`).
+        decision: ApprovalStatus,
+        scope: ApprovalScope,
         /// Who asked: a subagent's label, or `None` for the main agent.
         agent: Option<String>,
     },
     AddRule {
-        kind: String,
+        action: ActionKind,
+        kind: RuleKind,
         pattern: String,
     },
     RemoveRule {
@@ -532,9 +609,9 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
 mod tests {
     use super::*;
 
-    fn msg(role: &str, content: &str) -> StoredMessage {
+    fn msg(role: Role, content: &str) -> StoredMessage {
         StoredMessage {
-            role: role.into(),
+            role,
             content: content.into(),
             tool_calls: None,
             tool_call_id: None,
@@ -560,7 +637,7 @@ mod tests {
             store
                 .write(Write::AppendMessage {
                     session_id: "s1".into(),
-                    message: msg("user", &format!("message {i} about zebras")),
+                    message: msg(Role::User, &format!("message {i} about zebras")),
                 })
                 .await
                 .expect("append");
@@ -622,7 +699,8 @@ mod tests {
         let store = Store::open(&file);
         assert!(store
             .write(Write::AddRule {
-                kind: "exact".into(),
+                action: ActionKind::Command,
+                kind: RuleKind::Exact,
                 pattern: "x".into()
             })
             .await

@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{rfc3339, AllowRule, StoreError, StoredMessage};
-use crate::protocol::SessionInfo;
+use super::{rfc3339, AllowRule, RuleKind, StoreError, StoredMessage};
+use crate::protocol::{ActionKind, Role, SessionInfo};
 
 /// At most this many matching messages, the newest, are ranked per search:
 /// a word found in most of a million messages would otherwise cost a bm25
@@ -126,8 +126,16 @@ pub(crate) fn load_messages(
     })?;
     let rows = st.query_map([session_id], |r| {
         let tool_calls: Option<String> = r.get(2)?;
+        let role: String = r.get(0)?;
+        let role = Role::parse(&role).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("a message has the role {role:?}, which this Tether does not know").into(),
+            )
+        })?;
         Ok(StoredMessage {
-            role: r.get(0)?,
+            role,
             content: r.get(1)?,
             tool_calls: tool_calls.and_then(|s| serde_json::from_str(&s).ok()),
             tool_call_id: r.get(3)?,
@@ -247,18 +255,39 @@ pub(crate) fn export(c: &Connection, id: &str) -> Result<SessionExport, StoreErr
     })
 }
 
+/// The stored rules. A row whose action or kind this Tether does not know
+/// (written by hand, or by a newer Tether) allows nothing: it is left out
+/// with a warning, never read as something it may not mean.
 pub(crate) fn rules(c: &Connection) -> Result<Vec<AllowRule>, StoreError> {
-    let mut st =
-        c.prepare_cached("SELECT id, kind, pattern, created_ms FROM allow_rules ORDER BY id")?;
+    let mut st = c.prepare_cached(
+        "SELECT id, action, kind, pattern, created_ms FROM allow_rules ORDER BY id",
+    )?;
     let rows = st.query_map([], |r| {
-        Ok(AllowRule {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            pattern: r.get(2)?,
-            created_at: rfc3339(r.get(3)?),
-        })
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
     })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, action, kind, pattern, created_ms) = row?;
+        match (ActionKind::parse(&action), RuleKind::parse(&kind)) {
+            (Some(action), Some(kind)) => out.push(AllowRule {
+                id,
+                action,
+                kind,
+                pattern,
+                created_at: rfc3339(created_ms),
+            }),
+            _ => tracing::warn!(
+                "allow rule {id} ({action} {kind} {pattern:?}) is not one this Tether knows; it allows nothing"
+            ),
+        }
+    }
+    Ok(out)
 }
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {

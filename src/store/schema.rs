@@ -11,6 +11,17 @@
 //!   are indexed by session (deleting a session no longer scans them all).
 //! - v3: `messages.display`, what the person typed when the stored content
 //!   (what the model saw) has editor context appended; NULL = the content.
+//! - v4: `allow_rules.action` says what a rule allows, `command` or `edit`
+//!   (before, a rule allowed any action with its text: "Always allow" on a
+//!   write to a path also let a command with that text run). An old rule
+//!   keeps what it meant: a prefix rule (only ever hand-written, for
+//!   commands) and an exact rule that the approvals and tool runs show was
+//!   given to a command become command rules, one shown to be given to an
+//!   edit an edit rule; one the history cannot attribute (the session was
+//!   deleted) becomes one rule of each kind, exactly what it allowed before
+//!   (`tether rules list` shows both; remove the one not meant).
+//!   Approval decisions are spelled as on the wire: `timedout` (written
+//!   from Rust's `Debug` name before) becomes `timed_out`.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -125,6 +136,47 @@ const MIGRATIONS: &[&str] = &[
     // v3: the prompt as the person typed it, when the content has more.
     r#"
     ALTER TABLE messages ADD COLUMN display TEXT;
+    "#,
+    // v4: a rule allows commands or edits, never both.
+    r#"
+    CREATE TABLE allow_rules_v4 (
+        id INTEGER PRIMARY KEY,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        pattern TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        UNIQUE (action, kind, pattern)
+    );
+    CREATE TEMP TABLE rule_evidence AS
+    SELECT r.id AS id,
+        EXISTS (
+            SELECT 1 FROM approvals a JOIN tool_runs t ON t.session_id = a.session_id
+            WHERE a.scope = 'always' AND a.request = r.pattern
+              AND t.tool = 'run_command' AND json_valid(t.input)
+              AND json_extract(t.input, '$.command') = r.pattern
+        ) AS command,
+        EXISTS (
+            SELECT 1 FROM approvals a JOIN tool_runs t ON t.session_id = a.session_id
+            LEFT JOIN sessions s ON s.id = t.session_id
+            WHERE a.scope = 'always' AND a.request = r.pattern
+              AND t.tool IN ('write_file', 'edit_file') AND json_valid(t.input)
+              AND (json_extract(t.input, '$.path') = r.pattern
+                   OR rtrim(s.workspace, '/') || '/' || json_extract(t.input, '$.path') = r.pattern)
+        ) AS edit
+    FROM allow_rules r;
+    INSERT INTO allow_rules_v4 (id, action, kind, pattern, created_ms)
+    SELECT r.id,
+           CASE WHEN r.kind = 'exact' AND e.edit AND NOT e.command THEN 'edit' ELSE 'command' END,
+           r.kind, r.pattern, r.created_ms
+    FROM allow_rules r JOIN rule_evidence e ON e.id = r.id ORDER BY r.id;
+    INSERT OR IGNORE INTO allow_rules_v4 (action, kind, pattern, created_ms)
+    SELECT 'edit', r.kind, r.pattern, r.created_ms
+    FROM allow_rules r JOIN rule_evidence e ON e.id = r.id
+    WHERE r.kind = 'exact' AND NOT e.command AND NOT e.edit ORDER BY r.id;
+    DROP TABLE rule_evidence;
+    DROP TABLE allow_rules;
+    ALTER TABLE allow_rules_v4 RENAME TO allow_rules;
+    UPDATE approvals SET decision = 'timed_out' WHERE decision = 'timedout';
     "#,
 ];
 

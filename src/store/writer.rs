@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{now_ms, schema, title_from_prompt, StoreOptions, StoredMessage, Write};
+use crate::protocol::Role;
 
 /// What a job asks of the writer.
 pub(crate) enum Op {
@@ -280,7 +281,7 @@ fn append_message(
     )?
     .execute(params![
         session_id,
-        message.role,
+        message.role.as_str(),
         message.content,
         message.tool_calls.as_ref().map(|v| v.to_string()),
         message.tool_call_id,
@@ -290,7 +291,7 @@ fn append_message(
     ])?;
     tx.prepare_cached("UPDATE sessions SET updated_ms = ?2 WHERE id = ?1")?
         .execute(params![session_id, now])?;
-    if message.role == "user" {
+    if message.role == Role::User {
         // A session created without a title takes its first prompt's.
         let typed = display.unwrap_or(&message.content);
         tx.prepare_cached("UPDATE sessions SET title = ?2 WHERE id = ?1 AND title = ''")?
@@ -356,7 +357,7 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 tool_call_id,
                 tool,
                 input,
-                status,
+                status.as_str(),
                 output_excerpt,
                 duration_ms,
                 now
@@ -374,13 +375,25 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 "INSERT INTO approvals (session_id, approval_id, request, decision, scope, agent, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![session_id, approval_id, request, decision, scope, agent, now])?;
+            .execute(params![
+                session_id,
+                approval_id,
+                request,
+                decision.as_str(),
+                scope.as_str(),
+                agent,
+                now
+            ])?;
         }
-        Write::AddRule { kind, pattern } => {
+        Write::AddRule {
+            action,
+            kind,
+            pattern,
+        } => {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO allow_rules (kind, pattern, created_ms) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO allow_rules (action, kind, pattern, created_ms) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![kind, pattern, now])?;
+            .execute(params![action.as_str(), kind.as_str(), pattern, now])?;
         }
         Write::RemoveRule { id } => {
             tx.prepare_cached("DELETE FROM allow_rules WHERE id = ?1")?

@@ -1,6 +1,12 @@
 // Tether's approval requests (`window/showMessageRequest`, docs/DESIGN.md §3): how to
 // recognise one, what the person is shown, and what goes back to the server.
 // Pure logic (no `vscode` import) so the unit tests run under plain Node.
+//
+// What the dialog shows comes from the structured fields every action item
+// carries (`ApprovalItem` in protocol.ts); the English message is read only
+// for servers that do not send them.
+
+import { ActionKind, APPROVAL_CHOICES, ApprovalChoice, ApprovalItem } from './protocol';
 
 /** The exact action titles, in the order Tether sends and the dialog shows them. */
 export const APPROVAL_ACTIONS = ['Allow once', 'Allow for session', 'Always allow', 'Deny'] as const;
@@ -31,7 +37,7 @@ export interface KnownApproval {
 /** The fields a person needs to decide, read from the request (and the update, when known). */
 export interface ApprovalInfo {
   approvalId?: string;
-  kind: 'command' | 'edit' | 'unknown';
+  kind: 'command' | 'edit' | 'read' | 'unknown';
   /** The command to run, or the path to write. */
   action?: string;
   cwd?: string;
@@ -60,8 +66,37 @@ export function approvalIdOf(p: ShowMessageRequestParams): string | undefined {
   return undefined;
 }
 
+/** The structured fields of the request's items, when the server sent them. */
+export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | undefined {
+  const item = (p.actions ?? []).find(
+    (a): a is ActionItem & ApprovalItem =>
+      !!a &&
+      typeof a.action === 'string' &&
+      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read'),
+  );
+  if (!item) return undefined;
+  const kind: ActionKind = item.kind ?? 'command';
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+  return {
+    approvalId: str(item.approvalId),
+    kind,
+    action: item.action,
+    cwd: str(item.cwd),
+    reason: str(item.reason),
+    agent: str(item.agent),
+    scopeNote: scopeNote(kind),
+  };
+}
+
+function scopeNote(kind: ActionKind): string {
+  if (kind === 'read') {
+    return '"Allow for session" and "Always allow" apply to this directory and below; files with keys or credentials are asked about every time.';
+  }
+  return `"Allow for session" and "Always allow" apply to this exact ${kind === 'edit' ? 'path' : 'command'}.`;
+}
+
 /**
- * Reads the server's message:
+ * Reads the server's message (servers without structured items):
  *
  *     Tether wants to run:
  *
@@ -106,6 +141,12 @@ export function parseApprovalMessage(message: string): ApprovalInfo {
 
 /** Request + (optional) structured update → what the dialog shows. */
 export function approvalInfo(p: ShowMessageRequestParams, known?: KnownApproval): ApprovalInfo {
+  const structured = structuredInfo(p);
+  if (structured) {
+    structured.approvalId = approvalIdOf(p) ?? known?.approvalId;
+    if (!structured.agent) structured.agent = 'the main agent';
+    return structured;
+  }
   const info = parseApprovalMessage(p.message ?? '');
   info.approvalId = approvalIdOf(p) ?? known?.approvalId;
   if (known) {
@@ -146,6 +187,9 @@ export function approvalDialog(p: ShowMessageRequestParams, known?: KnownApprova
   } else if (info.kind === 'edit' && info.action) {
     message = `Tether wants to write ${clip(info.action, 120)}`;
     lines.push(`File: ${info.action}`);
+  } else if (info.kind === 'read' && info.action) {
+    message = `Tether wants to read ${clip(info.action, 120)}`;
+    lines.push(`File: ${info.action}`);
   } else {
     // Not in the shape we know: show the server's text as it is.
     message = 'Tether asks for approval';
@@ -165,14 +209,21 @@ export function approvalDialog(p: ShowMessageRequestParams, known?: KnownApprova
  * (focused: Enter presses it), and the dialog can pop up while the person is
  * typing a prompt, so the default is the harmless one: Deny.
  */
-export const DIALOG_ORDER = ['Deny', 'Allow once', 'Allow for session', 'Always allow'] as const;
+export const DIALOG_CHOICES: readonly ApprovalChoice[] = ['deny', 'allow_once', 'allow_session', 'always_allow'];
+
+/** Which button an item is: its `choice`, else (older servers) its title. */
+export function choiceOf(a: ActionItem): ApprovalChoice | undefined {
+  const c = APPROVAL_CHOICES.find((x) => x.choice === a.choice);
+  if (c) return c.choice;
+  return APPROVAL_CHOICES.find((x) => x.title === a.title)?.choice;
+}
 
 /** The server's items in dialog order (unknown extra items keep their place at the end). */
 export function orderedActions(actions: ActionItem[]): ActionItem[] {
-  const known = DIALOG_ORDER.map((t) => actions.find((a) => a.title === t)).filter(
+  const known = DIALOG_CHOICES.map((c) => actions.find((a) => choiceOf(a) === c)).filter(
     (a): a is ActionItem => a !== undefined,
   );
-  const rest = actions.filter((a) => !(DIALOG_ORDER as readonly string[]).includes(a.title));
+  const rest = actions.filter((a) => !known.includes(a));
   return [...known, ...rest];
 }
 

@@ -6,33 +6,11 @@
 // changed so the view can re-render only those (keeping scroll and the
 // open/closed state of the others).
 
-export type ToolStatus = 'pending' | 'running' | 'completed' | 'failed' | 'denied' | 'cancelled';
-export type ApprovalStatus = 'asked' | 'allowed' | 'denied' | 'timed_out';
+import type { ApprovalStatus, HistoryMessage, ToolStatus, Update, UpdateBase } from './protocol';
 
-export interface UpdateBase {
-  sessionId: string;
-  turnId: string;
-}
-
-export type Update = UpdateBase &
-  (
-    | { kind: 'text'; delta: string }
-    | {
-        kind: 'toolCall';
-        toolCallId: string;
-        tool: string;
-        title: string;
-        status: ToolStatus;
-        input?: unknown;
-        output?: string;
-        agent?: string;
-      }
-    | { kind: 'approval'; approvalId: string; status: ApprovalStatus; command?: string; reason: string; agent?: string }
-    | { kind: 'subagent'; childSessionId: string; goal: string; status: string; summary?: string }
-    | { kind: 'plan'; entries: { content: string; status: string }[] }
-    | { kind: 'usage'; promptTokens: number; completionTokens: number }
-    | { kind: 'turnEnd'; stopReason: string }
-  );
+// The wire types live in protocol.ts; re-exported for the modules that
+// import them from here.
+export type { ApprovalStatus, HistoryMessage, ToolStatus, Update, UpdateBase } from './protocol';
 
 export interface UserEntry {
   id: string;
@@ -88,14 +66,6 @@ export interface NoticeEntry {
   text: string;
 }
 export type Entry = UserEntry | AssistantEntry | ToolEntry | ApprovalEntry | SubagentEntry | PlanEntry | NoticeEntry;
-
-export interface HistoryMessage {
-  role: string;
-  text: string;
-  toolCalls?: unknown;
-  toolCallId?: string;
-  createdAt?: string;
-}
 
 const FINAL_TOOL: ToolStatus[] = ['completed', 'failed', 'denied', 'cancelled'];
 

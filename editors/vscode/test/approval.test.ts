@@ -8,6 +8,7 @@ import {
   replyFor,
   ShowMessageRequestParams,
 } from '../src/approval';
+import { APPROVAL_CHOICES, ApprovalItem } from '../src/protocol';
 
 // What tether sends (src/gate/mod.rs Question::message and src/lsp/asker.rs).
 const commandMessage =
@@ -97,4 +98,82 @@ test('the reply is the server\'s own item (with approvalId), or null when dismis
   assert.deepEqual(replyFor(p, { title: 'Deny' }), { title: 'Deny', approvalId: 'ap-9' });
   assert.equal(replyFor(p, undefined), null);
   assert.equal(replyFor(p, { title: 'Cancel' }), null);
+});
+
+// What a current server sends: every item carries the question, structured
+// (ApprovalItem in src/protocol.ts), and the message is for people.
+function structured(message: string, fields: Partial<ApprovalItem>, id = 'ap-7'): ShowMessageRequestParams {
+  return {
+    type: 2,
+    message,
+    actions: APPROVAL_CHOICES.map(({ choice, title }) => ({ title, approvalId: id, choice, ...fields })),
+  };
+}
+
+test('the dialog shows command, directory, reason and agent whatever the message says', () => {
+  const fields: Partial<ApprovalItem> = {
+    kind: 'command',
+    action: 'rm -rf build',
+    cwd: '/work/project',
+    reason: 'recursive delete (rm -r)',
+    agent: 'subagent 2 of 3: tidy',
+  };
+  // The English wording changed (or is translated): nothing of it is parsed.
+  for (const message of [
+    'Tether möchte ausführen: rm -rf build (in /work/project)',
+    'Run this?\n\n    rm -rf build\n\nat /work/project\n\nReason: recursive delete',
+    '',
+  ]) {
+    const d = approvalDialog(structured(message, fields));
+    assert.equal(d.message, 'Tether wants to run: rm -rf build');
+    assert.match(d.detail, /^Command: rm -rf build$/m);
+    assert.match(d.detail, /^Directory: \/work\/project$/m);
+    assert.match(d.detail, /^Why it asks: recursive delete \(rm -r\)$/m);
+    assert.match(d.detail, /^Asked by: subagent 2 of 3: tidy$/m);
+    assert.match(d.detail, /apply to this exact command/);
+    assert.deepEqual(
+      d.items.map((i) => i.choice),
+      ['deny', 'allow_once', 'allow_session', 'always_allow'],
+    );
+    assert.ok(d.items.every((i) => i.approvalId === 'ap-7'));
+  }
+  // The main agent is not named in the items.
+  const main = approvalDialog(structured('x', { ...fields, agent: undefined }));
+  assert.match(main.detail, /^Asked by: the main agent$/m);
+});
+
+test('an edit is shown as the file it writes, and the scope note says path', () => {
+  const d = approvalDialog(
+    structured('Schreiben?', { kind: 'edit', action: '/etc/hosts', cwd: '/work/project', reason: 'outside the workspace' }),
+  );
+  assert.equal(d.message, 'Tether wants to write /etc/hosts');
+  assert.match(d.detail, /^File: \/etc\/hosts$/m);
+  assert.match(d.detail, /^Why it asks: outside the workspace$/m);
+  assert.match(d.detail, /apply to this exact path/);
+});
+
+test('a read is shown as the file it reads (a link with its target), and the scope note says directory', () => {
+  const d = approvalDialog(
+    structured('Lesen?', {
+      kind: 'read',
+      action: 'notes.md → ~/.ssh/id_rsa',
+      cwd: '/work/project',
+      reason: 'read of a file that holds keys or credentials (asked every time)',
+    }),
+  );
+  assert.equal(d.message, 'Tether wants to read notes.md → ~/.ssh/id_rsa');
+  assert.match(d.detail, /^File: notes\.md → ~\/\.ssh\/id_rsa$/m);
+  assert.match(d.detail, /apply to this directory and below/);
+});
+
+test('the reply is the chosen item with its choice, so the server reads the button, not the title', () => {
+  const p = structured('x', { kind: 'command', action: 'ls', cwd: '/w', reason: 'r' });
+  const reply = replyFor(p, { title: 'Always allow' });
+  assert.equal(reply?.choice, 'always_allow');
+  assert.equal(reply?.approvalId, 'ap-7');
+  // The buttons are the server's four, in the server's order, with the titles the dialog shows.
+  assert.deepEqual(
+    APPROVAL_CHOICES.map((c) => c.title),
+    [...APPROVAL_ACTIONS],
+  );
 });
