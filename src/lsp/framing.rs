@@ -63,7 +63,9 @@ enum Anchor {
         next: usize,
     },
     /// A candidate begins at `start` but the buffer ends before its line does.
-    Partial { start: usize },
+    Partial {
+        start: usize,
+    },
     None,
 }
 
@@ -254,130 +256,129 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     async fn next(&mut self) -> std::io::Result<Frame> {
-        loop {
-            // 1. The next header line.
-            let (length, mut p) = loop {
-                self.compact();
-                match find_anchor(&self.buf, self.pos) {
-                    Anchor::Found {
-                        start,
-                        length,
-                        next,
-                    } => {
-                        self.skip_to(start);
-                        break (length, next);
-                    }
-                    Anchor::Partial { start } => {
-                        self.skip_to(start);
-                        if !self.fill().await? {
-                            let end = self.buf.len();
-                            self.skip_to(end);
-                            return Ok(self.end());
-                        }
-                    }
-                    Anchor::None => {
-                        // Keep a possible name's first bytes; drop the rest.
-                        let keep = self.buf.len().saturating_sub(NAME.len()).max(self.pos);
-                        self.skip_to(keep);
-                        if !self.fill().await? {
-                            let end = self.buf.len();
-                            self.skip_to(end);
-                            return Ok(self.end());
-                        }
-                    }
+        // 1. The next header line.
+        let (length, mut p) = loop {
+            self.compact();
+            match find_anchor(&self.buf, self.pos) {
+                Anchor::Found {
+                    start,
+                    length,
+                    next,
+                } => {
+                    self.skip_to(start);
+                    break (length, next);
                 }
-            };
-            if let Some(report) = self.take_skipped() {
-                return Ok(Frame::Bad(report));
-            }
-            let header_start = self.pos;
-            // 2. The rest of the header block, up to its blank line.
-            let body_start = loop {
-                let Some(nl) = self.buf[p..].iter().position(|b| *b == b'\n') else {
-                    if self.buf.len() - header_start > MAX_HEADER {
-                        break None;
-                    }
+                Anchor::Partial { start } => {
+                    self.skip_to(start);
                     if !self.fill().await? {
                         let end = self.buf.len();
                         self.skip_to(end);
-                        return Ok(Frame::Bad("the input ended inside a header".into()));
+                        return Ok(self.end());
                     }
-                    continue;
-                };
-                let line = &self.buf[p..p + nl];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(|b| *b == b' ' || *b == b'\t') {
-                    break Some(p + nl + 1);
                 }
-                if !only_headers(line) || matches!(anchor_at(&self.buf, p), Some(Some(_))) {
-                    // Not a `Name: value` line, or a second Content-Length:
-                    // the blank line is missing. Resume scanning there.
+                Anchor::None => {
+                    // Keep a possible name's first bytes; drop the rest.
+                    let keep = self.buf.len().saturating_sub(NAME.len()).max(self.pos);
+                    self.skip_to(keep);
+                    if !self.fill().await? {
+                        let end = self.buf.len();
+                        self.skip_to(end);
+                        return Ok(self.end());
+                    }
+                }
+            }
+        };
+        if let Some(report) = self.take_skipped() {
+            return Ok(Frame::Bad(report));
+        }
+        let header_start = self.pos;
+        // 2. The rest of the header block, up to its blank line.
+        let body_start = loop {
+            let Some(nl) = self.buf[p..].iter().position(|b| *b == b'\n') else {
+                if self.buf.len() - header_start > MAX_HEADER {
                     break None;
                 }
-                p += nl + 1;
-                if p - header_start > MAX_HEADER {
-                    break None;
+                if !self.fill().await? {
+                    let end = self.buf.len();
+                    self.skip_to(end);
+                    return Ok(Frame::Bad("the input ended inside a header".into()));
                 }
+                continue;
             };
-            let Some(body_start) = body_start else {
-                let header = self.buf[header_start..p.min(self.buf.len())].to_vec();
-                self.pos = p.min(self.buf.len());
-                self.quiet = true;
-                return Ok(Frame::Bad(format!(
-                    "a header without its blank line: {}",
-                    preview(&header)
-                )));
-            };
-            // 3. The body.
-            let max = self.max.load(Ordering::Relaxed);
-            if length > max as u64 {
-                tracing::error!(
-                    "refused a message of {length} bytes: the limit is {max} (maxMessageBytes)"
-                );
+            let line = &self.buf[p..p + nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(|b| *b == b' ' || *b == b'\t') {
+                break Some(p + nl + 1);
+            }
+            if !only_headers(line) || matches!(anchor_at(&self.buf, p), Some(Some(_))) {
+                // Not a `Name: value` line, or a second Content-Length:
+                // the blank line is missing. Resume scanning there.
+                break None;
+            }
+            p += nl + 1;
+            if p - header_start > MAX_HEADER {
+                break None;
+            }
+        };
+        let Some(body_start) = body_start else {
+            let header = self.buf[header_start..p.min(self.buf.len())].to_vec();
+            self.pos = p.min(self.buf.len());
+            self.quiet = true;
+            return Ok(Frame::Bad(format!(
+                "a header without its blank line: {}",
+                preview(&header)
+            )));
+        };
+        // 3. The body.
+        let max = self.max.load(Ordering::Relaxed);
+        if length > max as u64 {
+            tracing::error!(
+                "refused a message of {length} bytes: the limit is {max} (maxMessageBytes)"
+            );
+            self.pos = body_start;
+            self.quiet = true;
+            return Ok(Frame::Bad(format!(
+                "refused a message of {length} bytes: larger than the limit of {max} bytes (setting maxMessageBytes)"
+            )));
+        }
+        let length = length as usize;
+        let mut scanned = body_start;
+        loop {
+            let have = self.buf.len() - body_start;
+            if have >= length {
+                let body = &self.buf[body_start..body_start + length];
+                if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+                    let body = body.to_vec();
+                    self.pos = body_start + length;
+                    return Ok(Frame::Body(body));
+                }
+                // Not JSON: the length is wrong or the body is garbage.
+                // Resume at the body's first byte.
+                let shown = preview(body);
                 self.pos = body_start;
                 self.quiet = true;
                 return Ok(Frame::Bad(format!(
-                    "refused a message of {length} bytes: larger than the limit of {max} bytes (setting maxMessageBytes)"
+                    "the {length} bytes after a Content-Length header are not JSON (a wrong length or a broken body), starting with {shown}"
                 )));
             }
-            let length = length as usize;
-            let mut scanned = body_start;
-            loop {
-                let have = self.buf.len() - body_start;
-                if have >= length {
-                    let body = &self.buf[body_start..body_start + length];
-                    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-                        let body = body.to_vec();
-                        self.pos = body_start + length;
-                        return Ok(Frame::Body(body));
-                    }
-                    // Not JSON: the length is wrong or the body is garbage.
-                    // Resume at the body's first byte.
-                    let shown = preview(body);
-                    self.pos = body_start;
-                    self.quiet = true;
-                    return Ok(Frame::Bad(format!(
-                        "the {length} bytes after a Content-Length header are not JSON (a wrong length or a broken body), starting with {shown}"
-                    )));
-                }
-                // A header inside a body still arriving ends it.
-                if let Anchor::Found { start, .. } =
-                    find_anchor(&self.buf, scanned.saturating_sub(NAME.len() + 256).max(body_start))
-                {
-                    let got = start - body_start;
-                    self.pos = start;
-                    return Ok(Frame::Bad(format!(
-                        "a message announced {length} bytes but the next header began after {got}"
-                    )));
-                }
-                scanned = self.buf.len();
-                if !self.fill().await? {
-                    let got = self.buf.len() - body_start;
-                    self.pos = self.buf.len();
-                    return Ok(Frame::Bad(format!(
-                        "the input ended after {got} of a message's {length} bytes"
-                    )));
-                }
+            // A header inside a body still arriving ends it.
+            if let Anchor::Found { start, .. } = find_anchor(
+                &self.buf,
+                scanned.saturating_sub(NAME.len() + 256).max(body_start),
+            ) {
+                let got = start - body_start;
+                self.pos = start;
+                return Ok(Frame::Bad(format!(
+                    "a message announced {length} bytes but the next header began after {got}"
+                )));
+            }
+            scanned = self.buf.len();
+            if !self.fill().await? {
+                let got = self.buf.len() - body_start;
+                self.pos = self.buf.len();
+                return Ok(Frame::Bad(format!(
+                    "the input ended after {got} of a message's {length} bytes"
+                )));
             }
         }
     }
@@ -587,18 +588,51 @@ mod tests {
             f
         };
         let cases: Vec<(&str, Vec<u8>)> = vec![
-            ("10 bytes short", broken(&format!("Content-Length: {}\r\n\r\n", good.len() - 10), &good)),
-            ("10 bytes long", broken(&format!("Content-Length: {}\r\n\r\n", good.len() + 10), &good)),
+            (
+                "10 bytes short",
+                broken(
+                    &format!("Content-Length: {}\r\n\r\n", good.len() - 10),
+                    &good,
+                ),
+            ),
+            (
+                "10 bytes long",
+                broken(
+                    &format!("Content-Length: {}\r\n\r\n", good.len() + 10),
+                    &good,
+                ),
+            ),
             ("100000", broken("Content-Length: 100000\r\n\r\n", &good)),
-            ("huge", broken("Content-Length: 1000000000000\r\n\r\n", &good)),
-            ("beyond u64", broken("Content-Length: 99999999999999999999\r\n\r\n", &good)),
+            (
+                "huge",
+                broken("Content-Length: 1000000000000\r\n\r\n", &good),
+            ),
+            (
+                "beyond u64",
+                broken("Content-Length: 99999999999999999999\r\n\r\n", &good),
+            ),
             ("non-numeric", broken("Content-Length: many\r\n\r\n", &good)),
             ("missing header", broken("\r\n\r\n", &good)),
-            ("only Content-Type", broken("Content-Type: application/json\r\n\r\n", &good)),
-            ("no blank line", broken(&format!("Content-Length: {}\r\n", good.len()), &good)),
-            ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff junk".to_vec()),
+            (
+                "only Content-Type",
+                broken("Content-Type: application/json\r\n\r\n", &good),
+            ),
+            (
+                "no blank line",
+                broken(&format!("Content-Length: {}\r\n", good.len()), &good),
+            ),
+            (
+                "garbage",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff junk".to_vec(),
+            ),
             ("not JSON", frame("{not json")),
-            ("oversize", frame(&format!(r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#, "a".repeat(5000)))),
+            (
+                "oversize",
+                frame(&format!(
+                    r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#,
+                    "a".repeat(5000)
+                )),
+            ),
         ];
         for step in [7, 64 * 1024] {
             for (name, bad) in &cases {
