@@ -175,6 +175,9 @@ struct Reader<R> {
     skipped: usize,
     skipped_start: Vec<u8>,
     skipped_harmless: bool,
+    /// The unfinished last line of the skipped bytes, judged once complete
+    /// (reads may split a harmless header line).
+    skipped_line: Vec<u8>,
     /// The next skipped run is a refused frame's body: not reported again.
     quiet: bool,
 }
@@ -190,6 +193,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             skipped: 0,
             skipped_start: Vec::new(),
             skipped_harmless: true,
+            skipped_line: Vec::new(),
             quiet: false,
         }
     }
@@ -233,14 +237,31 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 let n = (60 - self.skipped_start.len()).min(bytes.len());
                 self.skipped_start.extend_from_slice(&bytes[..n]);
             }
-            self.skipped_harmless &= only_headers(bytes);
             self.skipped += bytes.len();
+            let mut rest = bytes;
+            while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+                self.skipped_line.extend_from_slice(&rest[..nl]);
+                self.skipped_harmless &= only_headers(&self.skipped_line);
+                self.skipped_line.clear();
+                rest = &rest[nl + 1..];
+            }
+            if self.skipped_line.len() + rest.len() > MAX_HEADER {
+                self.skipped_harmless = false;
+                self.skipped_line.clear();
+            } else {
+                self.skipped_line.extend_from_slice(rest);
+            }
         }
         self.pos = to;
     }
 
     /// The report for the bytes skipped before a header, if they matter.
     fn take_skipped(&mut self) -> Option<String> {
+        // Bytes before a header on its own line are garbage, not a header.
+        if self.skipped_line.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.skipped_harmless = false;
+        }
+        self.skipped_line.clear();
         let report = (self.skipped > 0 && !self.skipped_harmless && !self.quiet).then(|| {
             format!(
                 "skipped {} byte(s) that were not a message (a missing or invalid Content-Length header, or a wrong length), starting with {}",
@@ -570,8 +591,8 @@ mod tests {
                     let v: Value = serde_json::from_slice(&b).expect("json");
                     if v["method"] == INVALID_MESSAGE {
                         bad.push(v["params"]["reason"].as_str().unwrap_or("").to_string());
-                    } else {
-                        ids.push(v["id"].as_u64().expect("id"));
+                    } else if let Some(id) = v["id"].as_u64() {
+                        ids.push(id);
                     }
                 }
             }
@@ -682,6 +703,9 @@ mod tests {
         let exit = r#"{"jsonrpc":"2.0","method":"exit"}"#;
         input.extend(format!("{}\r\nContent-Type: x\r\n\r\n{exit}", exit.len()).bytes());
         input.extend(frame(&request(2)));
+        let (ids, reasons) = forwarded(input.clone(), DEFAULT_MAX_MESSAGE_BYTES, 5).await;
+        assert_eq!(ids, [1], "nothing after exit");
+        assert!(reasons.is_empty(), "split reads: {reasons:?}");
         let closed = CancellationToken::new();
         let mut out = guard(
             std::io::Cursor::new(input),
