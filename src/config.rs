@@ -4,7 +4,7 @@
 //! Precedence (lowest first): defaults, `$XDG_CONFIG_HOME/tether/config.toml`,
 //! `initializationOptions`, environment (`TETHER_*`). The workspace's
 //! `.tether/config.toml` is applied last but may only *tighten* the approval
-//! policy (DESIGN §6); anything that would loosen it is ignored with a warning.
+//! policy (docs/DESIGN.md §6); anything that would loosen it is ignored with a warning.
 //!
 //! **Invariant:** the API key lives only in [`Secret`], which never prints.
 
@@ -138,6 +138,50 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Warnings collected while loading (shown to the person once).
     pub warnings: Vec<String>,
+    /// Where each setting that is not a default came from, by its config-file
+    /// key (`model`, `approval.mode`, …); `tether doctor` and advice given to
+    /// the person name it.
+    pub origins: BTreeMap<&'static str, Origin>,
+    /// The config files looked at, in the order they were applied.
+    pub files: Vec<ConfigFile>,
+    /// The user's config file path (whether or not it exists).
+    pub user_config: Option<PathBuf>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    /// The user's config file.
+    File(PathBuf),
+    /// The editor's `initializationOptions`.
+    InitOptions,
+    /// An environment variable.
+    Env(String),
+    /// The workspace's `.tether/config.toml` (which can only tighten).
+    Workspace(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::InitOptions => f.write_str("the editor's initializationOptions"),
+            Origin::Env(v) => write!(f, "environment ${v}"),
+            Origin::Workspace(p) => write!(f, "{} (workspace)", p.display()),
+        }
+    }
+}
+
+/// A config file Tether looked for, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    /// `false`: no such file (not an error).
+    pub found: bool,
+    /// Why the file was not used, if it was found but unusable.
+    pub error: Option<String>,
 }
 
 /// One layer of configuration, every field optional. Accepts the snake_case
@@ -291,27 +335,44 @@ impl Config {
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let mut cfg = Config::defaults(&sources.env);
         if let Some(path) = user_config_path(&sources.env) {
-            if let Some(layer) = read_layer_file(&path)? {
-                cfg.apply(layer);
+            let layer = read_layer_file(&path);
+            cfg.files.push(ConfigFile {
+                path: path.clone(),
+                found: !matches!(layer, Ok(None)),
+                error: layer.as_ref().err().map(ToString::to_string),
+            });
+            if let Some(layer) = layer? {
+                cfg.apply(layer, Origin::File(path));
             }
         }
         if let Some(opts) = &sources.init_options {
             if !opts.is_null() {
                 let layer: Layer = serde_json::from_value(opts.clone())
                     .map_err(|e| ConfigError::InitOptions(e.to_string()))?;
-                cfg.apply(layer);
+                cfg.apply(layer, Origin::InitOptions);
             }
         }
         cfg.apply_env(&sources.env);
         if let Some(root) = &sources.workspace_root {
             let path = root.join(".tether").join("config.toml");
-            match read_layer_file(&path) {
+            let layer = read_layer_file(&path);
+            cfg.files.push(ConfigFile {
+                path: path.clone(),
+                found: !matches!(layer, Ok(None)),
+                error: layer.as_ref().err().map(ToString::to_string),
+            });
+            match layer {
                 Ok(Some(layer)) => cfg.apply_workspace(layer, &path),
                 Ok(None) => {}
                 Err(e) => cfg.warnings.push(format!("ignored workspace config: {e}")),
             }
         }
-        cfg.api_key = resolve_api_key(&sources.env, cfg.api_key_env.as_deref());
+        let (key, key_origin) = resolve_api_key(&sources.env, cfg.api_key_env.as_deref());
+        cfg.api_key = key;
+        if let Some(origin) = key_origin {
+            cfg.origins.insert("api_key", origin);
+        }
+        cfg.user_config = user_config_path(&sources.env);
         Ok(cfg)
     }
 
@@ -358,11 +419,76 @@ impl Config {
             commands: BTreeMap::new(),
             max_message_bytes: crate::lsp::framing::DEFAULT_MAX_MESSAGE_BYTES,
             warnings: Vec::new(),
+            origins: BTreeMap::new(),
+            files: Vec::new(),
+            user_config: None,
         }
     }
 
-    /// Applies a layer on top (later layers win).
-    pub fn apply(&mut self, l: Layer) {
+    /// Where a setting (by its config-file key) came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// The user's config file as a person would type it (for advice).
+    pub fn user_config_display(&self) -> String {
+        self.user_config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "$XDG_CONFIG_HOME/tether/config.toml".to_string())
+    }
+
+    /// Applies a layer on top (later layers win), recording where each value
+    /// came from.
+    pub fn apply(&mut self, l: Layer, origin: Origin) {
+        let origins = &mut self.origins;
+        let mut take = |key: &'static str, present: bool| {
+            if present {
+                origins.insert(key, origin.clone());
+            }
+        };
+        take("model", l.model.is_some());
+        take("base_url", l.base_url.is_some());
+        take("api_key_env", l.api_key_env.is_some());
+        take("data_dir", l.data_dir.is_some());
+        take("max_iterations", l.max_iterations.is_some());
+        take("approval.mode", l.approval.mode.is_some());
+        take("approval.timeout_secs", l.approval.timeout_secs.is_some());
+        let d = &l.delegation;
+        take("delegation.model", d.model.is_some());
+        take("delegation.max_depth", d.max_depth.is_some());
+        take("delegation.max_children", d.max_children.is_some());
+        take("delegation.max_iterations", d.max_iterations.is_some());
+        take("delegation.approvals", d.approvals.is_some());
+        let t = &l.tools;
+        take(
+            "tools.command_timeout_secs",
+            t.command_timeout_secs.is_some(),
+        );
+        take("tools.output_cap_bytes", t.output_cap_bytes.is_some());
+        take("tools.max_parallel", t.max_parallel.is_some());
+        take("tools.drain_ms", t.drain_ms.is_some());
+        take("tools.kill_grace_ms", t.kill_grace_ms.is_some());
+        take("tools.batch_deadline_secs", t.batch_deadline_secs.is_some());
+        let m = &l.model_options;
+        take(
+            "model_options.connect_timeout_secs",
+            m.connect_timeout_secs.is_some(),
+        );
+        take(
+            "model_options.idle_timeout_secs",
+            m.idle_timeout_secs.is_some(),
+        );
+        take("model_options.max_retries", m.max_retries.is_some());
+        take("model_options.temperature", m.temperature.is_some());
+        take("model_options.max_tokens", m.max_tokens.is_some());
+        take("model_options.headers", m.headers.is_some());
+        take("model_options.extra_body", m.extra_body.is_some());
+        take("commands", l.commands.is_some());
+        self.apply_values(l);
+    }
+
+    fn apply_values(&mut self, l: Layer) {
         set(&mut self.model, l.model.map(Some));
         set(&mut self.base_url, l.base_url.map(Some));
         set(&mut self.api_key_env, l.api_key_env.map(Some));
@@ -409,14 +535,24 @@ impl Config {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
         if let Some(m) = get("TETHER_MODEL") {
             self.model = Some(m);
+            self.origins
+                .insert("model", Origin::Env("TETHER_MODEL".into()));
         }
         if let Some(u) = get("TETHER_BASE_URL") {
             self.base_url = Some(u);
+            self.origins
+                .insert("base_url", Origin::Env("TETHER_BASE_URL".into()));
         } else if self.base_url.is_none() {
             self.base_url = get("OPENAI_BASE_URL");
+            if self.base_url.is_some() {
+                self.origins
+                    .insert("base_url", Origin::Env("OPENAI_BASE_URL".into()));
+            }
         }
         if let Some(d) = get("TETHER_DATA_DIR") {
             self.data_dir = PathBuf::from(d);
+            self.origins
+                .insert("data_dir", Origin::Env("TETHER_DATA_DIR".into()));
         }
     }
 
@@ -425,6 +561,8 @@ impl Config {
         if let Some(mode) = l.approval.mode {
             if mode.strictness() >= self.approval.mode.strictness() {
                 self.approval.mode = mode;
+                self.origins
+                    .insert("approval.mode", Origin::Workspace(path.to_path_buf()));
             } else {
                 self.warnings.push(format!(
                     "{}: approval.mode = \"{}\" ignored: a workspace config can tighten the approval policy (currently \"{}\") but never loosen it",
@@ -437,11 +575,19 @@ impl Config {
         if let Some(t) = l.approval.timeout_secs {
             if t < self.approval.timeout_secs {
                 self.approval.timeout_secs = t;
+                self.origins.insert(
+                    "approval.timeout_secs",
+                    Origin::Workspace(path.to_path_buf()),
+                );
             }
         }
         if let Some(mode) = l.delegation.approvals {
             if mode.strictness() >= self.delegation.approvals.strictness() {
                 self.delegation.approvals = mode;
+                self.origins.insert(
+                    "delegation.approvals",
+                    Origin::Workspace(path.to_path_buf()),
+                );
             }
         }
         for w in &self.warnings {
@@ -461,7 +607,10 @@ impl Config {
     /// Checks that a model can be called; the error says exactly what to set.
     pub fn check_model(&self) -> Result<(), String> {
         if self.model.as_deref().unwrap_or("").is_empty() {
-            return Err("no model configured: set TETHER_MODEL and TETHER_BASE_URL, or `model` and `base_url` in ~/.config/tether/config.toml (or `model`/`baseUrl` in the editor's initializationOptions)".to_string());
+            return Err(format!(
+                "no model configured: set TETHER_MODEL and TETHER_BASE_URL, or `model` and `base_url` in {} (or `model`/`baseUrl` in the editor's initializationOptions)",
+                self.user_config_display()
+            ));
         }
         let base = self.effective_base_url();
         if self.api_key.is_none() && !is_loopback_url(&base) {
@@ -489,16 +638,28 @@ fn set<T>(slot: &mut T, v: Option<T>) {
     }
 }
 
-fn resolve_api_key(env: &BTreeMap<String, String>, named: Option<&str>) -> Option<Secret> {
-    let candidates = named
-        .into_iter()
-        .chain(["TETHER_API_KEY", "OPENAI_API_KEY"]);
-    for name in candidates {
+/// The API key and the variable it came from.
+fn resolve_api_key(
+    env: &BTreeMap<String, String>,
+    named: Option<&str>,
+) -> (Option<Secret>, Option<Origin>) {
+    if let Some(name) = named {
         if let Some(v) = env.get(name).filter(|v| !v.trim().is_empty()) {
-            return Some(Secret::new(v.trim()));
+            return (
+                Some(Secret::new(v.trim())),
+                Some(Origin::Env(name.to_string())),
+            );
         }
     }
-    None
+    for name in ["TETHER_API_KEY", "OPENAI_API_KEY"] {
+        if let Some(v) = env.get(name).filter(|v| !v.trim().is_empty()) {
+            return (
+                Some(Secret::new(v.trim())),
+                Some(Origin::Env(name.to_string())),
+            );
+        }
+    }
+    (None, None)
 }
 
 /// True for http(s) URLs whose host is on this machine (no key needed).

@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::Subcommand;
 
@@ -17,6 +17,7 @@ use crate::gate::{Answer, DenyCause, FixedAnswer, Gate};
 use crate::model::ModelClient;
 use crate::protocol::{PromptParams, StopReason, ToolStatus, Update, UpdateKind};
 use crate::store::{Store, Write};
+use crate::term::{self, CliError, CliResult, PrintableStream};
 use crate::tools::{NoBuffers, Redactor};
 
 /// Logs go to stderr only; stdout belongs to the protocol or the reply.
@@ -30,16 +31,68 @@ pub fn init_tracing(default_level: &str) {
         .try_init();
 }
 
-struct ExecSink;
+/// The reply goes to stdout, events to stderr, both shown with
+/// [`term::printable`]: the model's text never reaches the terminal as
+/// control characters.
+#[derive(Default)]
+struct ExecSink {
+    reply: Mutex<Reply>,
+    /// The notices printed, so that the turn's error is not printed twice.
+    told: Mutex<Vec<String>>,
+}
+
+#[derive(Default)]
+struct Reply {
+    stream: PrintableStream,
+    /// Stdout failed (e.g. a closed pipe): nothing more is written there; the
+    /// turn goes on, so its work is not cut half-way.
+    failed: Option<std::io::Error>,
+}
+
+impl ExecSink {
+    fn already_told(&self, error: &str) -> bool {
+        self.told
+            .lock()
+            .map(|t| t.iter().any(|n| n.contains(error)))
+            .unwrap_or(false)
+    }
+
+    fn reply(&self, delta: &str, end: bool) {
+        let Ok(mut r) = self.reply.lock() else {
+            return;
+        };
+        if r.failed.is_some() {
+            return;
+        }
+        let mut text = r.stream.push(delta);
+        if end {
+            text.push_str(&r.stream.finish());
+            text.push('\n');
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            r.failed = Some(e);
+        }
+    }
+
+    fn stdout_error(&self) -> Option<std::io::Error> {
+        self.reply.lock().ok().and_then(|mut r| r.failed.take())
+    }
+}
+
+/// One line of events on stderr; `field` shows a piece of it on one line.
+fn event(line: &str) {
+    term::eprint_line(line);
+}
+
+fn field(s: &str) -> std::borrow::Cow<'_, str> {
+    term::printable_line(s)
+}
 
 impl EventSink for ExecSink {
     fn emit(&self, u: Update) {
         match u.kind {
-            UpdateKind::Text { delta } => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(delta.as_bytes());
-                let _ = out.flush();
-            }
+            UpdateKind::Text { delta } => self.reply(&delta, false),
             UpdateKind::ToolCall {
                 title,
                 status,
@@ -47,10 +100,13 @@ impl EventSink for ExecSink {
                 agent,
                 ..
             } => {
-                let who = agent.map(|a| format!("[{a}] ")).unwrap_or_default();
+                let who = agent
+                    .map(|a| format!("[{}] ", field(&a)))
+                    .unwrap_or_default();
+                let title = field(&title);
                 match status {
                     ToolStatus::Pending => {}
-                    ToolStatus::Running => eprintln!("tether: {who}▶ {title}"),
+                    ToolStatus::Running => event(&format!("tether: {who}▶ {title}")),
                     s => {
                         let brief = output
                             .as_deref()
@@ -59,7 +115,11 @@ impl EventSink for ExecSink {
                             .chars()
                             .take(120)
                             .collect::<String>();
-                        eprintln!("tether: {who}{} {title}: {brief}", status_mark(s));
+                        event(&format!(
+                            "tether: {who}{} {title}: {}",
+                            status_mark(s),
+                            field(&brief)
+                        ));
                     }
                 }
             }
@@ -68,28 +128,38 @@ impl EventSink for ExecSink {
                 command,
                 reason,
                 ..
-            } => eprintln!(
-                "tether: approval {status:?} for `{}`: {reason}",
-                command.unwrap_or_default()
-            ),
+            } => event(&format!(
+                "tether: approval {status:?} for `{}`: {}",
+                field(&command.unwrap_or_default()),
+                field(&reason)
+            )),
             UpdateKind::Plan { entries } => {
                 for e in entries {
-                    eprintln!("tether: plan [{}] {}", e.status, e.content);
+                    event(&format!(
+                        "tether: plan [{}] {}",
+                        field(&e.status),
+                        field(&e.content)
+                    ));
                 }
             }
-            UpdateKind::Subagent { goal, status, .. } => {
-                eprintln!("tether: subagent {status}: {goal}")
-            }
+            UpdateKind::Subagent { goal, status, .. } => event(&format!(
+                "tether: subagent {}: {}",
+                field(&status),
+                field(&goal)
+            )),
             UpdateKind::Usage { .. } => {}
             UpdateKind::TurnEnd { stop_reason } => {
-                println!();
-                eprintln!("tether: turn ended: {}", stop_reason.as_str());
+                self.reply("", true);
+                event(&format!("tether: turn ended: {}", stop_reason.as_str()));
             }
         }
     }
 
     fn notice(&self, message: String) {
-        eprintln!("{message}");
+        event(&message);
+        if let Ok(mut t) = self.told.lock() {
+            t.push(message);
+        }
     }
 }
 
@@ -115,26 +185,20 @@ pub async fn run(
     session: Option<String>,
     approve: bool,
     root: Option<PathBuf>,
-) -> ExitCode {
+) -> CliResult {
     init_tracing("warn");
     let root = match root.map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(r) => crate::tools::normalize(&std::path::absolute(&r).unwrap_or(r)),
         Err(e) => {
-            eprintln!("tether: cannot determine the workspace root: {e}");
-            return ExitCode::FAILURE;
+            return Err(CliError::failed(format!(
+                "cannot determine the workspace root: {e}"
+            )))
         }
     };
-    let cfg = match load_config(Some(root.clone())) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tether: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut cfg = cfg;
+    let mut cfg = load_config(Some(root.clone())).map_err(CliError::failed)?;
     cfg.tools.supervisor = std::env::current_exe().ok();
     for w in &cfg.warnings {
-        eprintln!("tether: {w}");
+        event(&format!("tether: {w}"));
     }
     let store = open_store_at(&cfg.data_dir);
     let answer = if approve {
@@ -164,37 +228,35 @@ pub async fn run(
         root,
         redactor: Arc::new(redactor),
     });
-    let handle = match engine
+    let sink = Arc::new(ExecSink::default());
+    let handle = engine
         .start_turn(
             PromptParams {
                 session_id: session,
                 text: prompt,
                 context: vec![],
             },
-            Arc::new(ExecSink),
+            sink.clone(),
         )
         .await
-    {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("tether: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    eprintln!("tether: session {}", handle.session_id);
+        .map_err(|e| CliError::Failed {
+            message: e.to_string(),
+            code: 2,
+        })?;
+    event(&format!("tether: session {}", handle.session_id));
     let cancel = handle.cancel.clone();
     let result = tokio::select! {
         r = handle.done => r,
         _ = tokio::signal::ctrl_c() => {
             cancel.cancel();
-            eprintln!("tether: cancelling…");
-            return ExitCode::from(130);
+            event("tether: cancelling…");
+            return Ok(ExitCode::from(130));
         }
     };
-    match result {
+    let code = match result {
         Ok(r) => {
-            if let Some(e) = &r.error {
-                eprintln!("tether: {e}");
+            if let Some(e) = r.error.as_deref().filter(|e| !sink.already_told(e)) {
+                event(&format!("tether: {e}"));
             }
             match r.stop_reason {
                 StopReason::EndTurn => ExitCode::SUCCESS,
@@ -202,10 +264,12 @@ pub async fn run(
                 StopReason::MaxIterations | StopReason::Error => ExitCode::FAILURE,
             }
         }
-        Err(_) => {
-            eprintln!("tether: the turn ended without a result");
-            ExitCode::FAILURE
-        }
+        Err(_) => return Err(CliError::failed("the turn ended without a result")),
+    };
+    match sink.stdout_error() {
+        // A closed stdout (`tether exec … | head`) is no failure of the turn.
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Stdout(e)),
+        _ => Ok(code),
     }
 }
 
@@ -240,11 +304,11 @@ pub enum RulesCmd {
     Remove { id: i64 },
 }
 
-fn open_store() -> Result<Store, String> {
-    let cfg = load_config(None)?;
+fn open_store() -> Result<Store, CliError> {
+    let cfg = load_config(None).map_err(CliError::failed)?;
     let store = open_store_at(&cfg.data_dir);
     if let Some(w) = store.take_warning() {
-        return Err(w);
+        return Err(CliError::failed(w));
     }
     Ok(store)
 }
@@ -253,188 +317,170 @@ fn open_store() -> Result<Store, String> {
 fn open_store_at(dir: &std::path::Path) -> Store {
     let store = Store::open(dir);
     if let Some(n) = store.take_notice() {
-        eprintln!("{n}");
+        event(&n);
     }
     store
 }
 
-/// `tether sessions …`.
-pub async fn sessions(action: SessionsCmd) -> ExitCode {
+/// `tether sessions …`. Everything from the store is shown with
+/// [`term::printable`] (one-line fields with [`term::printable_line`]);
+/// `export` is JSON, escaped by [`term::json_for_terminal`].
+pub async fn sessions(action: SessionsCmd) -> CliResult {
     init_tracing("warn");
-    let store = match open_store() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tether: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let store = open_store()?;
     let describe = |e: crate::store::StoreError| match e {
-        crate::store::StoreError::NoSession(id) => {
-            format!("no session {id}; see `tether sessions list`")
-        }
-        e => e.to_string(),
+        crate::store::StoreError::NoSession(id) => CliError::failed(format!(
+            "no session {}; see `tether sessions list`",
+            field(&id)
+        )),
+        e => CliError::failed(e.to_string()),
     };
-    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let r: Result<String, String> = async {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        match action {
-            SessionsCmd::List { limit } => {
-                let list = store.list_sessions(None, limit).await.map_err(describe)?;
-                if list.is_empty() {
-                    eprintln!("tether: no sessions yet");
-                }
-                for s in list {
-                    let sub = if s.parent_id.is_some() { "↳ " } else { "" };
-                    let plural = if s.message_count == 1 { "" } else { "s" };
+    let one_line =
+        |s: &str| field(&s.split_whitespace().collect::<Vec<_>>().join(" ")).into_owned();
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    match action {
+        SessionsCmd::List { limit } => {
+            let list = store.list_sessions(None, limit).await.map_err(describe)?;
+            if list.is_empty() {
+                event("tether: no sessions yet");
+            }
+            for s in list {
+                let sub = if s.parent_id.is_some() { "↳ " } else { "" };
+                let plural = if s.message_count == 1 { "" } else { "s" };
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{} message{plural}\t{sub}{}",
+                    field(&s.id),
+                    field(&s.updated_at),
+                    s.message_count,
+                    field(&s.title)
+                );
+            }
+        }
+        SessionsCmd::Search { query, limit } => {
+            let query = query.join(" ");
+            let found = store
+                .list_sessions(Some(query.clone()), limit)
+                .await
+                .map_err(describe)?;
+            if found.is_empty() {
+                event(&format!("tether: no session matches \"{}\"", field(&query)));
+            }
+            for s in found {
+                let snippet = one_line(s.snippet.as_deref().unwrap_or(""));
+                let _ = writeln!(out, "{}\t{}\t{snippet}", field(&s.id), field(&s.title));
+            }
+        }
+        SessionsCmd::Show { id } => {
+            let x = store.export(id).await.map_err(describe)?;
+            let s = &x.session;
+            let _ = writeln!(out, "Session {}: {}", field(&s.id), field(&s.title));
+            let _ = writeln!(
+                out,
+                "  workspace {} · model {} · {}",
+                field(&s.workspace),
+                field(&s.model),
+                field(&s.status)
+            );
+            let _ = writeln!(
+                out,
+                "  created {} · updated {} · tokens {} in / {} out",
+                field(&s.created_at),
+                field(&s.updated_at),
+                s.prompt_tokens,
+                s.completion_tokens
+            );
+            if let Some(p) = &s.parent_id {
+                let _ = writeln!(out, "  subagent of {}", field(p));
+            }
+            if !x.children.is_empty() {
+                let _ = writeln!(out, "  subagents: {}", field(&x.children.join(", ")));
+            }
+            for m in &x.messages {
+                let who = match &m.tool_call_id {
+                    Some(c) => format!("{} ({})", field(&m.role), field(c)),
+                    None => field(&m.role).into_owned(),
+                };
+                // The message may span lines; `print` shows it safely.
+                let _ = writeln!(out, "\n[{}] {who}: {}", field(&m.created_at), m.content);
+                for call in m
+                    .tool_calls
+                    .iter()
+                    .flat_map(|v| v.as_array().into_iter().flatten())
+                {
+                    let name = call.pointer("/function/name").and_then(|v| v.as_str());
+                    let args = call.pointer("/function/arguments").and_then(|v| v.as_str());
                     let _ = writeln!(
                         out,
-                        "{}\t{}\t{} message{plural}\t{sub}{}",
-                        s.id, s.updated_at, s.message_count, s.title
+                        "  → {} {}",
+                        field(name.unwrap_or("?")),
+                        one_line(args.unwrap_or(""))
                     );
                 }
             }
-            SessionsCmd::Search { query, limit } => {
-                let query = query.join(" ");
-                let found = store
-                    .list_sessions(Some(query.clone()), limit)
-                    .await
-                    .map_err(describe)?;
-                if found.is_empty() {
-                    eprintln!("tether: no session matches \"{query}\"");
-                }
-                for s in found {
-                    let snippet = one_line(s.snippet.as_deref().unwrap_or(""));
-                    let _ = writeln!(out, "{}\t{}\t{snippet}", s.id, s.title);
-                }
-            }
-            SessionsCmd::Show { id } => {
-                let x = store.export(id).await.map_err(describe)?;
-                let s = &x.session;
-                let _ = writeln!(out, "Session {}: {}", s.id, s.title);
-                let _ = writeln!(
-                    out,
-                    "  workspace {} · model {} · {}",
-                    s.workspace, s.model, s.status
-                );
-                let _ = writeln!(
-                    out,
-                    "  created {} · updated {} · tokens {} in / {} out",
-                    s.created_at, s.updated_at, s.prompt_tokens, s.completion_tokens
-                );
-                if let Some(p) = &s.parent_id {
-                    let _ = writeln!(out, "  subagent of {p}");
-                }
-                if !x.children.is_empty() {
-                    let _ = writeln!(out, "  subagents: {}", x.children.join(", "));
-                }
-                for m in &x.messages {
-                    let who = match &m.tool_call_id {
-                        Some(c) => format!("{} ({c})", m.role),
-                        None => m.role.clone(),
-                    };
-                    let _ = writeln!(out, "\n[{}] {who}: {}", m.created_at, m.content);
-                    for call in m
-                        .tool_calls
-                        .iter()
-                        .flat_map(|v| v.as_array().into_iter().flatten())
-                    {
-                        let name = call.pointer("/function/name").and_then(|v| v.as_str());
-                        let args = call.pointer("/function/arguments").and_then(|v| v.as_str());
-                        let _ = writeln!(
-                            out,
-                            "  → {} {}",
-                            name.unwrap_or("?"),
-                            one_line(args.unwrap_or(""))
-                        );
-                    }
-                }
-            }
-            SessionsCmd::Export { id } => {
-                let x = store.export(id).await.map_err(describe)?;
-                let json = serde_json::to_string_pretty(&x).map_err(|e| e.to_string())?;
-                let _ = writeln!(out, "{json}");
-            }
-            SessionsCmd::Delete { id } => {
-                let n = store.delete_session(id.clone()).await.map_err(describe)?;
-                match n.saturating_sub(1) {
-                    0 => {
-                        let _ = writeln!(out, "deleted {id}");
-                    }
-                    subs => {
-                        let _ = writeln!(out, "deleted {id} and {subs} subagent session(s)");
-                    }
-                }
-            }
         }
-        Ok(out)
-    }
-    .await;
-    match r {
-        Ok(text) => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(text.as_bytes())
-                .and_then(|_| stdout.flush())
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                // A closed pipe (`… | head`) is not worth a complaint.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tether: cannot write to stdout: {e}");
-                    ExitCode::FAILURE
+        SessionsCmd::Export { id } => {
+            let x = store.export(id).await.map_err(describe)?;
+            let json =
+                serde_json::to_string_pretty(&x).map_err(|e| CliError::failed(e.to_string()))?;
+            term::print_raw(&term::json_for_terminal(json + "\n"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionsCmd::Delete { id } => {
+            let n = store.delete_session(id.clone()).await.map_err(describe)?;
+            let id = field(&id);
+            match n.saturating_sub(1) {
+                0 => {
+                    let _ = writeln!(out, "deleted {id}");
+                }
+                subs => {
+                    let _ = writeln!(out, "deleted {id} and {subs} subagent session(s)");
                 }
             }
-        }
-        Err(e) => {
-            eprintln!("tether: {e}");
-            ExitCode::FAILURE
         }
     }
+    term::print(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tether rules …`.
-pub async fn rules(action: RulesCmd) -> ExitCode {
+pub async fn rules(action: RulesCmd) -> CliResult {
     init_tracing("warn");
-    let store = match open_store() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tether: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let r: Result<(), String> = async {
-        match action {
-            RulesCmd::List => {
-                for r in store.rules().await.map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{}\t{}", r.id, r.kind, r.created_at, r.pattern);
-                }
+    let store = open_store()?;
+    let failed = |e: crate::store::StoreError| CliError::failed(e.to_string());
+    match action {
+        RulesCmd::List => {
+            let mut out = String::new();
+            for r in store.rules().await.map_err(failed)? {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\n",
+                    r.id,
+                    field(&r.kind),
+                    field(&r.created_at),
+                    field(&r.pattern)
+                ));
             }
-            RulesCmd::Remove { id } => {
-                let exists = store
-                    .rules()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .iter()
-                    .any(|r| r.id == id);
-                if !exists {
-                    return Err(format!("no rule {id}; see `tether rules list`"));
-                }
-                store
-                    .write(Write::RemoveRule { id })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                println!("removed rule {id}");
-            }
+            term::print(&out)?;
         }
-        Ok(())
-    }
-    .await;
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tether: {e}");
-            ExitCode::FAILURE
+        RulesCmd::Remove { id } => {
+            let exists = store
+                .rules()
+                .await
+                .map_err(failed)?
+                .iter()
+                .any(|r| r.id == id);
+            if !exists {
+                return Err(CliError::failed(format!(
+                    "no rule {id}; see `tether rules list`"
+                )));
+            }
+            store
+                .write(Write::RemoveRule { id })
+                .await
+                .map_err(failed)?;
+            term::print(&format!("removed rule {id}\n"))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,13 @@
 //! - [`engine`]: sessions, turns, the tool scheduler, the cancellation tree;
 //! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
 //!   [`store`] (SQLite, one writer), [`config`];
-//! - [`protocol`]: Tether's wire types, shared by all of the above and the tests.
+//! - [`protocol`]: Tether's wire types, shared by all of the above and the tests;
+//! - [`term`]: text made safe for a person's screen (control characters shown).
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
 pub mod config;
+pub mod doctor;
 pub mod engine;
 pub mod exec;
 pub mod gate;
@@ -17,4 +19,5 @@ pub mod lsp;
 pub mod model;
 pub mod protocol;
 pub mod store;
+pub mod term;
 pub mod tools;

@@ -1,6 +1,6 @@
 //! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
-//! inspect the store.
+//! inspect the store, `tether doctor` checks the setup.
 
 use std::process::ExitCode;
 
@@ -51,6 +51,16 @@ enum Cmd {
         #[command(subcommand)]
         action: tether::exec::RulesCmd,
     },
+    /// Check the setup: config sources, model endpoint and key, data dir,
+    /// and how to hook Tether into the editors on PATH.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
     /// Internal: lead a command's process group (see tools::supervise).
     #[command(hide = true)]
     Supervise {
@@ -74,12 +84,14 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tether: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return tether::term::CliError::failed(format!("cannot start the async runtime: {e}"))
+                .report();
         }
     };
-    let code = match cli.command.unwrap_or(Cmd::Lsp) {
-        Cmd::Lsp => runtime.block_on(tether::lsp::serve_stdio()),
+    // The commands return their failure; it is printed here, once (a closed
+    // stdout, as in `tether rules list | head -1`, is success).
+    let result = match cli.command.unwrap_or(Cmd::Lsp) {
+        Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
         Cmd::Exec {
             prompt,
             session,
@@ -89,8 +101,10 @@ fn main() -> ExitCode {
         } => runtime.block_on(tether::exec::run(prompt, session, approve, root)),
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
-        Cmd::Supervise { .. } => ExitCode::SUCCESS,
+        Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
+        Cmd::Supervise { .. } => Ok(ExitCode::SUCCESS),
     };
+    let code = result.unwrap_or_else(tether::term::CliError::report);
     // Do not wait for blocking tasks (a stuck read must not hold the exit).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code

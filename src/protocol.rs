@@ -1,7 +1,7 @@
 //! Tether's own wire types: the `tether/*` requests, their results and the
 //! `tether/update` events. They are data only, shared by the engine (which
 //! produces updates), the frontends (which put them on a wire) and the tests
-//! (which read them back). `../shared/DESIGN.md` §3 mirrors this file.
+//! (which read them back). `docs/PROTOCOL.md` mirrors this file.
 //!
 //! **Invariant:** nothing here depends on LSP types; the engine uses these.
 

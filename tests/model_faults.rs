@@ -1,4 +1,4 @@
-//! The model client against a misbehaving provider (issue 5, DESIGN §8).
+//! The model client against a misbehaving provider (issue 5, docs/DESIGN.md §8).
 //!
 //! Most scenarios run the real `tether` binary over LSP against the scripted
 //! model server with fault injection; a few drive `ModelClient` directly where

@@ -1,4 +1,4 @@
-//! The store under concurrent writers (DESIGN §7): sixteen tasks standing in
+//! The store under concurrent writers (docs/DESIGN.md §7): sixteen tasks standing in
 //! for subagents, many writers in one session, two stores (two editor
 //! windows' servers) on one file, and a bad write that must fail alone.
 

@@ -1,4 +1,4 @@
-//! History that cannot be saved (DESIGN §7, ARCHITECTURE `store/`): with a
+//! History that cannot be saved (docs/DESIGN.md §7, ARCHITECTURE `store/`): with a
 //! full disk or an unusable data dir the turn still runs and the person is
 //! told once that history is not being saved.
 //!

@@ -308,6 +308,50 @@ async fn an_empty_file_becomes_a_current_database() {
     );
 }
 
+/// A start-up killed between two migrations (each is its own transaction)
+/// leaves a file at an older version with nothing in it yet: the next start
+/// finishes the migration and writes as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_up_killed_between_migrations_carries_on() {
+    for stopped_at in 0..CURRENT_VERSION {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut c = Connection::open(dir.path().join("tether.db")).expect("create");
+            c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+            migrate_to(&mut c, stopped_at).expect("partial migration");
+        }
+        let store = Store::open(dir.path());
+        assert_eq!(store.take_warning(), None, "from v{stopped_at}");
+        store
+            .write(Write::CreateSession {
+                id: "n".into(),
+                parent_id: None,
+                title: String::new(),
+                workspace: String::new(),
+                model: String::new(),
+            })
+            .await
+            .expect("create");
+        store
+            .write(Write::AppendMessage {
+                session_id: "n".into(),
+                message: user("after the crash"),
+            })
+            .await
+            .expect("append");
+        let hits = store
+            .list_sessions(Some("crash".into()), 10)
+            .await
+            .expect("search");
+        assert_eq!(hits.len(), 1, "from v{stopped_at}: indexed");
+        let c = Connection::open(store.path()).expect("open");
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, CURRENT_VERSION, "from v{stopped_at}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_database_is_read_as_is_without_damage() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,4 +1,4 @@
-//! Secrets never stored (DESIGN §7): the value of an environment variable
+//! Secrets never stored (docs/DESIGN.md §7): the value of an environment variable
 //! named like `*_TOKEN` that shows up in a file the model reads, in a search
 //! hit or in a command's output is redacted before the model sees it and
 //! before the store keeps it — not a byte of it reaches the data dir.

@@ -1,4 +1,4 @@
-//! The command and edit classifier of the approval gate (DESIGN.md §6).
+//! The command and edit classifier of the approval gate (docs/DESIGN.md §6).
 //!
 //! **Owns** one decision: how strict the gate must be about a shell command line
 //! ([`classify_command`]) or a file edit made by a tool ([`classify_edit`]). The

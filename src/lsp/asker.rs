@@ -10,7 +10,7 @@
 //! to a stale one that still looks answerable.
 //!
 //! **Invariants:** the dialog is sent from the queue task, never from a
-//! request handler (DESIGN §2.3); every doubt — timeout, error reply, `null`,
+//! request handler (docs/DESIGN.md §2.3); every doubt — timeout, error reply, `null`,
 //! a cancelled turn, a client without the capability — is a deny with a cause.
 
 use std::collections::{HashMap, VecDeque};
@@ -196,7 +196,7 @@ impl Asker for LspAsker {
                 "Tether denied `{}`: this editor cannot show approval dialogs (no window.showMessage capability). \
                  To let such commands run, set approval.mode = \"allow\" in ~/.config/tether/config.toml \
                  (forbidden commands never run), or use a chat file (*.tether.md) to approve in the file.",
-                q.action
+                crate::term::printable_line(&q.action)
             );
             return Box::pin(async move {
                 client.show_message(MessageType::WARNING, why.clone()).await;
@@ -298,7 +298,9 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .collect();
     let params = ShowMessageRequestParams {
         typ: MessageType::WARNING,
-        message: q.message(),
+        // Shown by terminal editors too: control characters in a command
+        // are made visible, so nothing in it hides from the person deciding.
+        message: crate::term::printable(&q.message()).into_owned(),
         actions: Some(actions),
     };
     if let Ok(mut t) = slot.sent_at.lock() {

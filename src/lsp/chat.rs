@@ -3,7 +3,9 @@
 //! `## You` heading and runs *Send to Tether*; the reply is appended through
 //! `workspace/applyEdit`, coalesced to a few edits per second. Tool activity
 //! and approvals appear as short quoted lines. The first line records the
-//! session id, so reopening the file continues the session.
+//! session id, so reopening the file continues the session. Control
+//! characters from the model are written as visible `\u{…}` text
+//! ([`crate::term`]): the file is shown by terminal editors too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::docs::EditorBuffers;
 use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
+use crate::term::{printable_line as field, PrintableStream};
 
 /// How often streamed text is flushed into the file.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -93,10 +96,12 @@ pub fn approval_ids(text: &str, first_line: usize, last_line: usize) -> Vec<Stri
         .collect()
 }
 
-/// Formats an update as chat-file text (`None`: nothing to show).
-fn render(kind: &UpdateKind) -> Option<String> {
+/// Formats an update as chat-file text (`None`: nothing to show). The
+/// reply's text goes through `text` (its `\r\n` may span two deltas); every
+/// other field is shown on one line.
+fn render(kind: &UpdateKind, text: &mut PrintableStream) -> Option<String> {
     match kind {
-        UpdateKind::Text { delta } => Some(delta.clone()),
+        UpdateKind::Text { delta } => Some(text.push(delta)),
         UpdateKind::ToolCall {
             status,
             title,
@@ -106,8 +111,9 @@ fn render(kind: &UpdateKind) -> Option<String> {
         } if status.is_final() => {
             let who = agent
                 .as_deref()
-                .map(|a| format!(" [{a}]"))
+                .map(|a| format!(" [{}]", field(a)))
                 .unwrap_or_default();
+            let title = field(title);
             let mark = match status {
                 ToolStatus::Completed => "✓",
                 ToolStatus::Failed => "✗",
@@ -118,7 +124,7 @@ fn render(kind: &UpdateKind) -> Option<String> {
                 ToolStatus::Failed => output
                     .as_deref()
                     .and_then(|o| o.lines().find(|l| !l.trim().is_empty()))
-                    .map(|l| format!(" — {}", crate::tools::first_line(l, 100)))
+                    .map(|l| format!(" — {}", field(&crate::tools::first_line(l, 100))))
                     .unwrap_or_default(),
                 _ => String::new(),
             };
@@ -131,10 +137,11 @@ fn render(kind: &UpdateKind) -> Option<String> {
             reason,
             agent,
         } => {
-            let what = command.as_deref().unwrap_or("");
+            let what = field(command.as_deref().unwrap_or(""));
+            let reason = field(reason);
             let who = agent
                 .as_deref()
-                .map(|a| format!(" (asked by {a})"))
+                .map(|a| format!(" (asked by {})", field(a)))
                 .unwrap_or_default();
             Some(match status {
                 ApprovalStatus::Asked => format!(
@@ -148,8 +155,9 @@ fn render(kind: &UpdateKind) -> Option<String> {
             })
         }
         UpdateKind::Subagent { goal, status, .. } => Some(format!(
-            "\n> ↳ subagent {status}: {}\n",
-            crate::tools::first_line(goal, 80)
+            "\n> ↳ subagent {}: {}\n",
+            field(status),
+            field(&crate::tools::first_line(goal, 80))
         )),
         UpdateKind::Plan { entries } => Some(
             std::iter::once("\n".to_string())
@@ -158,7 +166,7 @@ fn render(kind: &UpdateKind) -> Option<String> {
                         "completed" => "x",
                         _ => " ",
                     };
-                    format!("> - [{mark}] {}\n", e.content)
+                    format!("> - [{mark}] {}\n", field(&e.content))
                 }))
                 .collect(),
         ),
@@ -186,6 +194,7 @@ pub fn start_writer(
         }
         let mut pending = format!("\n\n{TETHER}\n\n");
         let mut at_line_start = true;
+        let mut text_stream = PrintableStream::default();
         let mut first = Some(first);
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -201,9 +210,13 @@ pub fn start_writer(
                 u = next => match u {
                     None => done = true,
                     Some(u) => {
+                        if !matches!(u.kind, UpdateKind::Text { .. }) {
+                            // A `\r` held back from the last delta is shown now.
+                            pending.push_str(&text_stream.finish());
+                        }
                         if matches!(u.kind, UpdateKind::TurnEnd { .. }) {
                             done = true;
-                        } else if let Some(mut text) = render(&u.kind) {
+                        } else if let Some(mut text) = render(&u.kind, &mut text_stream) {
                             // Quoted lines start on a line of their own.
                             if text.starts_with('\n') && (at_line_start || pending.ends_with('\n')) {
                                 text.remove(0);
@@ -222,6 +235,7 @@ pub fn start_writer(
                 _ = tick.tick() => flush(&buffers, &path, &mut pending).await,
             }
         }
+        pending.push_str(&text_stream.finish());
         pending.push_str(&format!("\n\n{YOU}\n\n"));
         flush(&buffers, &path, &mut pending).await;
     });
@@ -264,6 +278,56 @@ mod tests {
         );
         assert!(parse("## You\n\n").is_err());
         assert!(parse("## You\nq\n## Tether\nreply\n").is_err());
+    }
+
+    #[test]
+    fn model_text_reaches_the_file_with_its_control_characters_shown() {
+        let mut stream = PrintableStream::default();
+        let text = |d: &str, s: &mut PrintableStream| {
+            render(&UpdateKind::Text { delta: d.into() }, s).unwrap()
+        };
+        let reply = [
+            text("a\u{1b}]52;c;eA==\u{7}\r", &mut stream),
+            text("\nb\u{9b}2J\t", &mut stream),
+        ]
+        .concat();
+        assert_eq!(reply, "a\\u{1b}]52;c;eA==\\u{7}\nb\\u{9b}2J\t");
+        let tool = render(
+            &UpdateKind::ToolCall {
+                tool_call_id: "c1".into(),
+                tool: "run_command".into(),
+                title: "Run `printf '\u{1b}[2J'`".into(),
+                status: ToolStatus::Failed,
+                input: None,
+                output: Some("oops\u{1b}]0;t\u{7}".into()),
+                agent: Some("sub\nagent".into()),
+            },
+            &mut stream,
+        )
+        .unwrap();
+        assert_eq!(
+            tool,
+            "\n> ✗ Run `printf '\\u{1b}[2J'` [sub\\u{a}agent] — oops\\u{1b}]0;t\\u{7}\n"
+        );
+        let asked = render(
+            &UpdateKind::Approval {
+                approval_id: "ap-1".into(),
+                status: ApprovalStatus::Asked,
+                command: Some("rm -rf x\rls".into()),
+                reason: "why\n> fake line".into(),
+                agent: None,
+            },
+            &mut stream,
+        )
+        .unwrap();
+        assert!(
+            asked.contains("`rm -rf x\\u{d}ls` — why\\u{a}> fake line"),
+            "{asked}"
+        );
+        assert!(
+            !asked.chars().any(|c| c.is_control() && c != '\n'),
+            "{asked:?}"
+        );
     }
 
     #[test]

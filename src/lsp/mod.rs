@@ -4,7 +4,7 @@
 //! queue ([`asker`]) and the translation between `tether/*` requests and the
 //! engine. It holds no agent logic.
 //!
-//! **Architecture invariants (DESIGN §2):**
+//! **Architecture invariants (docs/DESIGN.md §2):**
 //! - only the protocol writer touches the real stdout: at start-up fd 1 is
 //!   duplicated for the protocol and pointed at stderr;
 //! - a handler never awaits the client: requests to the client are sent from
@@ -129,7 +129,11 @@ fn start_sink(client: Client) -> Arc<LspSink> {
                     }
                     client.send_notification::<TetherUpdate>(u).await
                 }
-                Outgoing::Notice(m) => client.show_message(MessageType::WARNING, m).await,
+                Outgoing::Notice(m) => {
+                    // A terminal editor shows this in its status line.
+                    let m = crate::term::printable(&m).into_owned();
+                    client.show_message(MessageType::WARNING, m).await
+                }
                 Outgoing::Flush(done) => {
                     let _ = done.send(());
                 }

@@ -18,7 +18,9 @@ use crate::protocol::{ApprovalStatus, ToolStatus, Update, UpdateKind};
 
 const CREATE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the progress line says for an update, if it changes it.
+/// What the progress line says for an update, if it changes it. Text from
+/// the model (a command, a goal) is shown with [`crate::term::printable_line`]:
+/// a terminal editor's status line must not receive control characters.
 pub fn message_for(kind: &UpdateKind) -> Option<String> {
     match kind {
         UpdateKind::Text { .. } => Some("writing".into()),
@@ -26,16 +28,17 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
             status: ToolStatus::Running,
             title,
             ..
-        } => Some(format!("running {title}")),
+        } => Some(format!("running {}", crate::term::printable_line(title))),
         UpdateKind::ToolCall { .. } => Some("thinking".into()),
         UpdateKind::Approval {
             status: ApprovalStatus::Asked,
             ..
         } => Some("waiting for approval".into()),
         UpdateKind::Approval { .. } => Some("thinking".into()),
-        UpdateKind::Subagent { goal, status, .. } if status == "started" => {
-            Some(format!("subagent: {}", crate::tools::first_line(goal, 50)))
-        }
+        UpdateKind::Subagent { goal, status, .. } if status == "started" => Some(format!(
+            "subagent: {}",
+            crate::term::printable_line(&crate::tools::first_line(goal, 50))
+        )),
         _ => None,
     }
 }
@@ -104,4 +107,33 @@ pub fn start(client: Client) -> mpsc::UnboundedSender<Update> {
         .await;
     });
     tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_carries_no_control_characters() {
+        let running = message_for(&UpdateKind::ToolCall {
+            tool_call_id: "c1".into(),
+            tool: "run_command".into(),
+            title: "Run `echo \u{1b}]0;pwned\u{7}`".into(),
+            status: ToolStatus::Running,
+            input: None,
+            output: None,
+            agent: None,
+        });
+        assert_eq!(
+            running.as_deref(),
+            Some("running Run `echo \\u{1b}]0;pwned\\u{7}`")
+        );
+        let sub = message_for(&UpdateKind::Subagent {
+            child_session_id: "s".into(),
+            goal: "find \u{9b}2J".into(),
+            status: "started".into(),
+            summary: None,
+        });
+        assert_eq!(sub.as_deref(), Some("subagent: find \\u{9b}2J"));
+    }
 }

@@ -22,6 +22,7 @@
 //! messages are redacted before they leave this module.
 
 pub mod sse;
+pub mod window;
 pub mod wire;
 
 use std::sync::OnceLock;

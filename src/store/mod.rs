@@ -1,5 +1,5 @@
 //! The session store: SQLite (bundled, WAL, FTS5) with **one writer thread**
-//! (DESIGN §7).
+//! (docs/DESIGN.md §7).
 //!
 //! Everything that writes sends a [`Write`] down a channel; the writer thread
 //! (`writer`) owns the only write connection, batches what is queued into one

@@ -1,7 +1,7 @@
 //! `run_command`: a child process with no stdin, its own process group, a
 //! parent-death signal, a clean environment, capped output and a timeout.
 //!
-//! **Invariants (DESIGN §2.2):** stdin is `/dev/null`; nothing the command
+//! **Invariants (docs/DESIGN.md §2.2):** stdin is `/dev/null`; nothing the command
 //! starts outlives it. Under `tether supervise` (the server's way) the
 //! supervisor kills every descendant when the command exits, on timeout and
 //! when the server stops or dies; a cancel sends SIGTERM to the group, then

@@ -1,4 +1,4 @@
-//! The tools the model sees (DESIGN §4): their JSON schemas and their
+//! The tools the model sees (docs/DESIGN.md §4): their JSON schemas and their
 //! implementations. Each call gets a [`ToolCtx`] with everything it may use —
 //! the workspace, the gate, the cancel token — and returns a [`ToolResult`]
 //! whose text goes back to the model.

