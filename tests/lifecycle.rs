@@ -131,19 +131,15 @@ async fn started(
     let data = tempfile::tempdir().expect("data");
     let mut script: Vec<String> = tricks(scenario).into_iter().map(|(_, t)| t).collect();
     if hold {
-        // Wait until every trick's sleep exists, then block: the test sees
-        // all of them running while the command is still going.
-        let all: Vec<String> = markers(scenario)
-            .iter()
-            .map(|m| format!("pgrep -f 'sleep {m}' >/dev/null"))
-            .collect();
+        // Stay in the command until something stops it; the test waits
+        // (in /proc) until every trick is running.
         script.push(format!(
-            "until {}; do sleep 0.05; done; echo ready; sleep {}.{scenario}9",
-            all.join(" && "),
+            "echo ready; sleep {}.{scenario}9",
             std::process::id()
         ));
     } else {
-        script.push("echo done".into());
+        // End by itself once the test has seen every trick running.
+        script.push("until [ -f finish ]; do sleep 0.02; done; echo done".into());
     }
     let model = ModelServer::start(vec![
         Reply::ToolCalls(vec![call(
@@ -174,11 +170,12 @@ async fn wait_all_running(ed: &Editor, scenario: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_a_command_daemonised_survives_its_end() {
     let _cleanup = Cleanup(1);
-    let (ed, model, _ws, _data) = started(1, false).await;
-    let r = ed
-        .request("tether/prompt", json!({"text": "go"}))
-        .await
-        .expect("prompt");
+    let (ed, model, ws, _data) = started(1, false).await;
+    let (_id, fut) = ed.request_id("tether/prompt", json!({"text": "go"}));
+    let pending = tokio::spawn(fut);
+    wait_all_running(&ed, 1).await;
+    std::fs::write(ws.path().join("finish"), "").expect("finish");
+    let r = pending.await.expect("join").expect("prompt");
     support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "end_turn", "{r}");
     let out = &support::model::tool_results(&model.requests()[1].body)[0].1;

@@ -348,7 +348,7 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
             };
             let told = format!(
                 "Tether: the approval request for `{}` expired: {why}. Its dialog no longer does anything.",
-                q.action
+                crate::term::printable_line(&q.action)
             );
             withdraw(client, &id, Some(told)).await;
             Some(answer)

@@ -356,16 +356,19 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     };
     let exit = tokio::select! {
         _ = ticker => unreachable_exit(),
-        status = child.wait() => match { guard.reaped = true; status } {
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                match (s.code(), s.signal()) {
-                    (Some(c), _) => Exit::Code(c),
-                    (None, Some(sig)) => Exit::Signal(sig),
-                    _ => Exit::Code(-1),
+        status = child.wait() => {
+            guard.reaped = true;
+            match status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    match (s.code(), s.signal()) {
+                        (Some(c), _) => Exit::Code(c),
+                        (None, Some(sig)) => Exit::Signal(sig),
+                        _ => Exit::Code(-1),
+                    }
                 }
+                Err(e) => Exit::SpawnFailed(format!("waiting for the command failed: {e}")),
             }
-            Err(e) => Exit::SpawnFailed(format!("waiting for the command failed: {e}")),
         },
         _ = tokio::time::sleep(spec.timeout) => {
             stop_now(&mut child, &mut guard, pgid).await;

@@ -121,13 +121,17 @@ fn parent_gone(parent: i32) -> bool {
 }
 
 /// Reaps every child that has ended; records the command's own status.
-fn reap(command: libc::pid_t, status: &mut Option<libc::c_int>) {
+/// Returns whether any child is left.
+fn reap(command: libc::pid_t, status: &mut Option<libc::c_int>) -> bool {
     loop {
         let mut s = 0;
         // SAFETY: waitpid(2) with a valid out pointer.
         let pid = unsafe { libc::waitpid(-1, &mut s, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
+        if pid == 0 {
+            return true;
+        }
+        if pid < 0 {
+            return std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD);
         }
         if pid == command {
             *status = Some(s);
@@ -142,6 +146,13 @@ fn kill_descendants(command: libc::pid_t, status: &mut Option<libc::c_int>) {
     let me = unsafe { libc::getpid() };
     let started = Instant::now();
     loop {
+        // A subreaper with no child has no descendant: when a process dies
+        // its children come to the nearest living subreaper above them, so
+        // every live descendant hangs below a live child. The common case (a
+        // command that left nothing behind) costs no /proc scan.
+        if !reap(command, status) {
+            return;
+        }
         let victims = descendants(me);
         for &pid in &victims {
             // SAFETY: kill(2) on a pid read from /proc a moment ago.
@@ -149,9 +160,11 @@ fn kill_descendants(command: libc::pid_t, status: &mut Option<libc::c_int>) {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
-        reap(command, status);
         if victims.is_empty() {
-            return;
+            // Only zombies were left; the next round reaps them.
+            if !reap(command, status) {
+                return;
+            }
         }
         if started.elapsed() > CLEANUP_LIMIT {
             eprintln!(
