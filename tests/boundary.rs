@@ -737,3 +737,42 @@ async fn read_outside_deny_refuses_without_a_dialog_and_allow_reads_without_one(
         ed.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_never_truncates_the_original_in_place() {
+    // A kill in the middle of a truncate-then-write loses the file. Here the
+    // original is never opened for writing: a reader that opened it before
+    // the write still reads all of the old content after it, and the new
+    // content arrives whole under the same name (a new inode, by rename).
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let w = world();
+    let ws = w.ws();
+    let old = "old line\n".repeat(200_000);
+    support::write_file(&ws, "big.txt", &old);
+    let mut before = std::fs::File::open(ws.join("big.txt")).expect("open");
+    let ino_before = before.metadata().expect("stat").ino();
+    let new = "new line\n".repeat(100_000);
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "w",
+            "write_file",
+            json!({"path": "big.txt", "content": new}),
+        )]),
+        Reply::Text("done".into()),
+    ])
+    .await;
+    let ed = editor(&w, &model, json!({})).await;
+    let results = run_batch(&ed, &model).await;
+    assert!(results["w"].starts_with("Overwrote"), "{}", results["w"]);
+    let mut seen = String::new();
+    before.read_to_string(&mut seen).expect("read old");
+    assert!(seen == old, "the original was changed in place");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("big.txt")).expect("read"),
+        new
+    );
+    let ino_after = std::fs::metadata(ws.join("big.txt")).expect("stat").ino();
+    assert_ne!(ino_before, ino_after, "replaced by rename");
+    ed.shutdown().await;
+}

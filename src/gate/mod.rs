@@ -241,7 +241,8 @@ impl Gate {
             .await
     }
 
-    /// Decides whether a tool may write `path`.
+    /// Decides whether a tool may write `path`, judging its text only. The
+    /// file tools use [`Gate::check_edit_at`], which judges the real file.
     pub async fn check_edit(&self, path: &Path, ctx: AskContext<'_>) -> Decision {
         let verdict = classify::classify_edit(path, &self.shared.roots);
         let shown = path.display().to_string();

@@ -291,7 +291,14 @@ pub async fn search(
                 continue;
             }
             let p = entry.path();
-            let text = match buffers.open_text(p) {
+            // The editor knows the file by the root it was given, which may
+            // itself be reached through a link.
+            let open = p
+                .strip_prefix(&real_root)
+                .ok()
+                .and_then(|rel| buffers.open_text(&root.join(rel)))
+                .or_else(|| buffers.open_text(p));
+            let text = match open {
                 Some(t) => t,
                 None => {
                     if entry.metadata().map(|m| m.len()).unwrap_or(0) > MAX_SEARCH_FILE_BYTES {

@@ -321,7 +321,9 @@ fn walk_nofollow(
 /// Reads the file `t` resolved to, at most `max` bytes: opened without
 /// following links and checked to be the file that was judged.
 pub fn read_checked(t: &Target, max: u64) -> io::Result<Vec<u8>> {
-    let fd = open_nofollow(&t.real, libc::O_RDONLY, 0)?;
+    // Non-blocking: a pipe put in the file's place must not hang the call
+    // (regular files ignore the flag).
+    let fd = open_nofollow(&t.real, libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
     let mut f = File::from(fd);
     let m = f.metadata()?;
     if let Some(id) = t.file {
@@ -513,6 +515,19 @@ mod tests {
         symlink(root.join("loop2"), root.join("loop1")).expect("link");
         symlink(root.join("loop1"), root.join("loop2")).expect("link");
         assert!(resolve(&root.join("loop1")).is_err());
+    }
+
+    #[test]
+    fn a_pipe_is_refused_not_waited_on() {
+        let d = tempfile::tempdir().expect("tmp");
+        let root = std::fs::canonicalize(d.path()).expect("canon");
+        let fifo = root.join("pipe");
+        let c = CString::new(fifo.as_os_str().as_bytes()).expect("cstr");
+        // SAFETY: valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t = resolve(&fifo).expect("resolve");
+        let e = read_checked(&t, 1024).expect_err("not a file");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

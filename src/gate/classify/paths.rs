@@ -460,3 +460,82 @@ pub(super) fn classify_read(real: &Path, roots: &[PathBuf], home: Option<&Path>)
     }
     ReadPlace::Outside
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_and_git_names_match_in_any_case() {
+        let roots = [PathBuf::from("/ws")];
+        for p in [
+            "/ws/.GIT/hooks/pre-commit",
+            "/ws/.Git/config",
+            "/ws/.ENV",
+            "/ws/.Env.Local",
+            "/ws/ID_RSA",
+            "/ws/server.KEY",
+            "/ws/cert.PEM",
+            "/ws/.SSH/config",
+            "/ws/.NETRC",
+        ] {
+            let v = classify_edit(Path::new(p), &roots);
+            assert_eq!(v.class, Class::Ask, "{p}: {}", v.reason);
+        }
+        assert_eq!(
+            classify_edit(Path::new("/ws/src/gitlab.rs"), &roots).class,
+            Class::Safe
+        );
+        assert!(is_secret("deploy/.ENV") && in_git_dir("x/.GIT/config"));
+    }
+
+    #[test]
+    fn reads_are_judged_by_place() {
+        let roots = [PathBuf::from("/ws")];
+        let home = Some(Path::new("/home/u"));
+        let place = |p: &str| classify_read(Path::new(p), &roots, home);
+        assert_eq!(place("/ws/src/main.rs"), ReadPlace::Inside);
+        assert_eq!(place("/ws"), ReadPlace::Inside);
+        assert_eq!(place("/ws/.env"), ReadPlace::Secret);
+        assert_eq!(place("/ws/.ENV.production"), ReadPlace::Secret);
+        assert_eq!(place("/ws/keys/server.key"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/.ssh/id_ed25519"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/.aws/credentials"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/.docker/config.json"), ReadPlace::Secret);
+        assert_eq!(
+            place("/home/u/.config/gcloud/credentials.db"),
+            ReadPlace::Secret
+        );
+        assert_eq!(place("/home/u/.kube/config"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/.npmrc"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/.git-credentials"), ReadPlace::Secret);
+        assert_eq!(
+            place("/home/u/.cargo/registry/src/x/serde-1/src/lib.rs"),
+            ReadPlace::Dependency
+        );
+        assert_eq!(
+            place("/home/u/.rustup/toolchains/x/lib.rs"),
+            ReadPlace::Dependency
+        );
+        assert_eq!(place("/usr/include/stdio.h"), ReadPlace::Dependency);
+        assert_eq!(place("/usr/share/doc/bash/README"), ReadPlace::Dependency);
+        assert_eq!(
+            place("/usr/lib/python3.11/site-packages/x.py"),
+            ReadPlace::Dependency
+        );
+        assert_eq!(
+            place("/other/node_modules/x/index.js"),
+            ReadPlace::Dependency
+        );
+        // A secret inside a dependency cache is still a secret.
+        assert_eq!(place("/other/node_modules/x/.env"), ReadPlace::Secret);
+        assert_eq!(place("/home/u/notes.txt"), ReadPlace::Outside);
+        assert_eq!(place("/etc/passwd"), ReadPlace::Outside);
+        assert_eq!(
+            place("/wsx/a.rs"),
+            ReadPlace::Outside,
+            "a sibling with a shared prefix"
+        );
+        assert_eq!(place("relative.txt"), ReadPlace::Outside);
+    }
+}
