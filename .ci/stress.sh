@@ -11,6 +11,10 @@ exec </dev/null
 runs="${1:-3}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tether-stress.XXXX")"
+# CI finds the workplace's shared/ folder beside its clone; so do these runs.
+if [ -d "$repo/../shared" ]; then
+  ln -s "$(cd "$repo/../shared" && pwd)" "$work/shared"
+fi
 busy=()
 cleanup() { for p in "${busy[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
