@@ -463,3 +463,22 @@ fn a_secret_that_starts_in_a_shown_word_has_its_rest_replaced() {
     shown.push_str(&s.finish());
     assert_eq!(shown, "push with gh[REDACTED] now");
 }
+
+#[test]
+fn a_long_held_line_goes_out_but_its_last_word_waits() {
+    let r = r();
+    let mut s = r.stream();
+    let mut shown = String::new();
+    // A suspicious word every few words holds the line; past the limit all
+    // but the last word goes out.
+    for _ in 0..2000 {
+        shown.push_str(&s.push("x1 word word "));
+    }
+    assert!(shown.len() > 20_000, "{} bytes shown", shown.len());
+    let token = format!("ghp_{}", rnd(60, 36, ALNUM));
+    shown.push_str(&s.push(&token[..10]));
+    shown.push_str(&s.push(&token[10..]));
+    shown.push_str(&s.finish());
+    assert!(!shown.contains(&token[..10]), "no part of the token");
+    assert!(shown.ends_with(MARK), "{}", &shown[shown.len() - 40..]);
+}
