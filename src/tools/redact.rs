@@ -158,6 +158,7 @@ impl Rules {
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| format!("keywords: {e}"))?;
         Ok(Rules {
@@ -471,8 +472,13 @@ pub struct StreamRedactor {
 /// How much of the current line is kept as context.
 const SHOWN_CONTEXT: usize = 512;
 
-/// Text held back longer than this goes out anyway (redacted as it stands).
-const STREAM_HOLD_MAX: usize = 64 * 1024;
+/// A private key block held back longer than this goes out anyway (redacted
+/// as it stands; an 8192-bit RSA key is about 6.5 KiB).
+const STREAM_HOLD_MAX: usize = 16 * 1024;
+
+/// A line held back longer than this goes out up to its last word (which
+/// keeps each push's work bounded).
+const LINE_HOLD_MAX: usize = 4 * 1024;
 
 /// Plain words after a suspicious word that release it.
 const CLEAN_WORDS: usize = 6;
@@ -531,9 +537,10 @@ impl StreamRedactor {
     fn safe_cut(&self) -> usize {
         let p = self.pending.as_str();
         // An unterminated private key block: hold from its line on.
-        let upper = p.to_ascii_uppercase();
-        if let Some(begin) = upper.rfind("-----BEGIN") {
-            if upper[begin..].contains("PRIVATE KEY") && !upper[begin..].contains("-----END") {
+        if let Some(begin) = p.rfind("-----BEGIN").or_else(|| p.rfind("-----begin")) {
+            let rest = &p[begin..];
+            let private = rest.contains("PRIVATE KEY") || rest.contains("private key");
+            if private && !rest.contains("-----END") && !rest.contains("-----end") {
                 let line = p[..begin].rfind('\n').map_or(0, |n| n + 1);
                 return self.before_value_prefix(line);
             }
@@ -581,6 +588,14 @@ impl StreamRedactor {
             if !blocked || clean >= CLEAN_WORDS {
                 cut = line_start + end;
                 blocked = false;
+            }
+        }
+        if p.len() - cut > LINE_HOLD_MAX {
+            // Held too long: all but the last word goes out.
+            let last = p.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            cut = cut.max(last);
+            if p.len() - cut > LINE_HOLD_MAX {
+                cut = p.len();
             }
         }
         self.before_value_prefix(cut)
