@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use tether::protocol::Role;
 use tether::store::{now_ms, Store, StoredMessage, Write};
 
 fn main() {
@@ -46,7 +47,11 @@ fn main() {
             store.submit(Write::AppendMessage {
                 session_id: sid,
                 message: StoredMessage {
-                    role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                    role: if i % 2 == 0 {
+                        Role::User
+                    } else {
+                        Role::Assistant
+                    },
                     content: content.join(" "),
                     tool_calls: None,
                     tool_call_id: None,
