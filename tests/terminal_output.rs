@@ -238,7 +238,7 @@ async fn rules_list_shows_a_hostile_pattern_on_one_escaped_line() {
         1,
         "the pattern cannot start a row: {text}"
     );
-    assert_eq!(text.matches('\t').count(), 3, "nor a column: {text}");
+    assert_eq!(text.matches('\t').count(), 4, "nor a column: {text}");
     assert!(
         text.contains("printf '\\u{1b}]52;c;eA==\\u{7}'\\u{a}2\\u{9}prefix"),
         "{text}"
