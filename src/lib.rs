@@ -9,6 +9,7 @@
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
+pub mod check;
 pub mod config;
 pub mod doctor;
 pub mod engine;
