@@ -161,8 +161,17 @@ pub(super) fn sed_effects(script: &str) -> Vec<SedEffect> {
                 // Commands whose argument runs to the end of the line (or `;`
                 // for labels and branches).
                 i += 1;
-                while i < n && at(i) != '\n' && (matches!(c, 'a' | 'i' | 'c' | '#' | 'r' | 'R') || at(i) != ';') {
-                    i += 1;
+                let text = matches!(c, 'a' | 'i' | 'c');
+                loop {
+                    while i < n && at(i) != '\n' && (text || matches!(c, '#' | 'r' | 'R') || at(i) != ';') {
+                        i += 1;
+                    }
+                    // `a\`, `i\`, `c\`: text goes on while lines end in a backslash.
+                    if text && i < n && i > 0 && at(i - 1) == '\\' {
+                        i += 1;
+                        continue;
+                    }
+                    break;
                 }
             }
             'e' => {
