@@ -845,7 +845,10 @@ impl<'s, 'c> Script<'s, 'c> {
             if stage.text.is_none() {
                 stage.text = cat_input(&argv, &self.stdin_of(s));
             }
-            stage.secret = self.reads_secret(&argv, s);
+            stage.secret = self.reads_secret(&argv, s)
+                || flow::mentions_secret_var(s.span.of(self.src))
+                || (argv.first().is_some_and(|a| a.is("printenv"))
+                    && argv.iter().skip(1).any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
             let name = argv.first().map(|a| args::base(&a.text)).unwrap_or("");
             stage.network = flow::NETWORK.contains(&name);
             stage.unpacks = matches!(name, "tar" | "bsdtar" | "unzip" | "cpio" | "7z" | "busybox");

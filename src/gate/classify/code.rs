@@ -36,7 +36,7 @@ const RUNS: &[&str] = &[
     "spawnsync", "spawn(", "child_process", "popen", "shell_exec", "passthru", "proc_open",
     "pcntl_exec", "%x{", "%x(", "io.popen", "open3", "kernel.exec", "process.spawn", "eval(",
     "eval ", "__import__", "compile(", "runpy", "import os;os.exec", "`", "qx{", "qx(", "qx/",
-    "deno.run", "deno.command", "bun.spawn", "$.spawn", "zx", "os.execute", "io.popen",
+    "deno.run", "deno.command", "bun.spawn", "bun.$", "$`", "$.spawn", "zx", "os.execute", "io.popen",
     "require('child", "require(\"child", "| getline", "|getline", "|&", "| \"", "|\"",
     "new function(", "vm.run", "runinnewcontext", "process.binding",
     "ctypes", "cdll", "dlopen", "ffi", "loadlibrary", "syscall",
@@ -45,7 +45,7 @@ const DELETES: &[&str] = &[
     "rmtree", "rm_rf", "rm_r", "rm_f", "remove_dir", "remove_entry", "remove_tree", "rmdir",
     "unlink", "os.remove", ".remove(", "removedirs", "rmsync", "fs.rm(", "fs.rm ",
     "fileutils.rm", "file.delete", "dir.delete", "fs::remove", "deltree", "truncate(",
-    "truncatesync", "emptydir", "fs.rmdir", "del_tree", "shutil.move", "os.rename",
+    "truncatesync", "emptydir", "removesync", "deno.remove", "fs.rmdir", "del_tree", "shutil.move", "os.rename",
     "os.replace", "renamesync", "file.rename", "fileutils.mv", "rename(",
 ];
 const DECODES: &[&str] = &[

@@ -56,6 +56,24 @@ pub(super) fn secret_path(text: &str) -> bool {
             && paths::is_secret(&format!("{}/x", text.trim_end_matches('/'))))
 }
 
+/// Whether text expands a variable whose name says it holds a secret
+/// (`$AWS_SECRET_ACCESS_KEY`, `${GITHUB_TOKEN}`, `$DB_PASSWORD`).
+pub(super) fn mentions_secret_var(text: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY",
+        "CREDENTIAL", "AUTH",
+    ];
+    text.split('$').skip(1).any(|rest| {
+        let name: String = rest
+            .trim_start_matches('{')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let upper = name.to_ascii_uppercase();
+        MARKS.iter().any(|m| upper.contains(m))
+    })
+}
+
 /// Whether text mentions one of `vars` as `$NAME` or `${NAME`.
 pub(super) fn mentions_var(text: &str, vars: &[String]) -> bool {
     vars.iter()
@@ -159,7 +177,10 @@ pub(super) fn env_risk(name: &str, value: &str) -> EnvRisk {
         "PATH" if path_hijack(value) => {
             EnvRisk::Ask("puts a temporary or hidden directory first on PATH")
         }
-        "HISTFILE" | "HISTCONTROL" if v.contains("/dev/null") || v.is_empty() => EnvRisk::None,
+        "HISTFILE" if v.contains("/dev/null") || v.is_empty() => {
+            EnvRisk::Ask("turns off the shell history")
+        }
+        "HISTSIZE" | "HISTFILESIZE" if v == "0" => EnvRisk::Ask("turns off the shell history"),
         _ => EnvRisk::None,
     }
 }

@@ -395,6 +395,19 @@ pub(super) fn interp(s: &mut Script, lang: Lang, args: &[Arg], snip: &str) {
                 s.cx.hit(Ask, what, snip);
             }
         }
+        Prog::Module(m) if m.first().is_some_and(|a| a.is("http.server")) => {
+            let dirs = opt_value(&m, &["-d", "--directory"]);
+            let public = opt_value(&m, &["-b", "--bind"])
+                .iter()
+                .any(|b| b.is("0.0.0.0") || b.is("::"));
+            if public
+                || dirs
+                    .iter()
+                    .any(|d| d.dynamic || super::paths::is_critical(&d.text) || super::flow::secret_path(&d.text))
+            {
+                s.cx.hit(Ask, "serves files over the network", snip);
+            }
+        }
         _ => {}
     }
 }
@@ -842,7 +855,9 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
                     && args.iter().any(|a| a.is("--git") || a.text.starts_with("--git=") || a.is("--index") || a.is("--registry")) && verb == "add")
         }
         "gem" => matches!(verb, "install" | "uninstall" | "update"),
-        "go" => verb == "install" && pos.iter().skip(1).any(|a| a.text.contains('@')),
+        "go" => {
+            matches!(verb, "install" | "run") && pos.iter().skip(1).any(|a| a.text.contains('@'))
+        }
         "deno" => {
             verb == "install" || (verb == "run" && pos.iter().any(|a| a.text.starts_with("http")))
         }

@@ -150,6 +150,11 @@ pub(super) const TABLE: &[Program] = &[
         ..P
     },
     Program {
+        names: &["deno", "bun"],
+        custom: Some(js_runtime),
+        ..P
+    },
+    Program {
         names: &["flock"],
         script_opts: &["-c", "--command"],
         ..P
@@ -807,9 +812,12 @@ pub(super) fn apply(s: &mut Script, p: &Program, args: &[Arg], snip: &str) {
         }
     }
     let ops = operands(args, p.values);
-    let dry = args
-        .iter()
-        .any(|a| matches!(a.text.as_str(), "--dry-run" | "--dryrun" | "--dry_run") || a.text.starts_with("--dry-run="));
+    let dry = args.iter().any(|a| {
+        matches!(
+            a.text.as_str(),
+            "--dry-run" | "--dryrun" | "--dry_run" | "--help" | "-h"
+        ) || a.text.starts_with("--dry-run=")
+    });
     for v in p.verbs {
         if dry && v.class == Ask {
             continue;
@@ -962,6 +970,24 @@ fn verb_matches(v: &Verb, ops: &[&Arg], args: &[Arg]) -> bool {
 
 // --- custom rules ------------------------------------------------------------
 
+
+/// `deno eval CODE`, `bun -e CODE`, `bun --print CODE`: JavaScript judged like
+/// `node -e`.
+fn js_runtime(s: &mut Script, args: &[Arg], snip: &str) {
+    let mut code = opt_values(args, &["-e", "--eval", "-p", "--print"]);
+    if let Some(pos) = args.iter().position(|a| a.is("eval")) {
+        if let Some(c) = operands(args.get(pos + 1..).unwrap_or(&[]), &[]).first() {
+            code.push((*c).clone());
+        }
+    }
+    for c in code {
+        if c.dynamic {
+            s.cx.hit(Ask, "interpreter runs code built at run time", snip);
+        } else {
+            s.code_check(&c.text, snip);
+        }
+    }
+}
 
 /// `parallel CMD ::: ARGS`, `parallel --pipe`, `sem CMD`: the command template
 /// is a shell script with `{}` standing for each input.
@@ -1537,7 +1563,6 @@ fn docker(s: &mut Script, args: &[Arg], snip: &str) {
         ("swarm", "leave") | ("node", "rm") | ("service", "rm") | ("stack", "rm") | ("secret", "rm") | ("network", "rm") => {
             Some("deletes cluster resources")
         }
-        ("login", _) => Some("stores registry credentials"),
         ("plugin", "install") => Some("installs a tool outside the project"),
         ("context", "rm") => Some("deletes docker configuration"),
         _ => None,

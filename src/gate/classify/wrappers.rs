@@ -136,7 +136,7 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             rest(args, skip_opts(args, &["-u", "--user", "-D", "--chdir"])),
         ),
         name @ ("su" | "runuser") => {
-            if let Some(script) = opt_value(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
                 return Peel::Script(ROOT, vec![script]);
             }
             if name == "runuser" && find(&["-u", "--user"]).is_some() {
@@ -235,7 +235,7 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             wrap(None, rest(args, skip_opts(args, &[]) + 1))
         }
         "flock" => {
-            if let Some(script) = opt_value(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
                 return Peel::Script(None, vec![script]);
             }
             let i = skip_opts(args, &["-w", "--timeout", "-E", "--conflict-exit-code"]);
@@ -292,7 +292,7 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             ];
             wrap(None, rest(args, skip_opts(args, V)))
         }
-        "script" => match opt_value(args, &["-c", "--command"]).into_iter().next() {
+        "script" => match super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
             Some(cmd) => Peel::Script(None, vec![cmd]),
             None => Peel::NoCommand(None),
         },
@@ -329,10 +329,14 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             if !cmd.is_empty() {
                 scripts.push(words::join(&cmd));
             }
+            let tunnel = args
+                .iter()
+                .any(|a| a.text.starts_with("-R") || (short(&a.text, 'R') && !a.text.starts_with("--")));
+            let hit = tunnel.then_some((Ask, "opens a reverse tunnel into this machine"));
             if scripts.is_empty() {
-                Peel::NoCommand(None)
+                Peel::NoCommand(hit)
             } else {
-                Peel::Script(None, scripts)
+                Peel::Script(hit, scripts)
             }
         }
         "busybox" => wrap(None, rest(args, 0)),
