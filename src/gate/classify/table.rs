@@ -815,7 +815,7 @@ pub(super) fn apply(s: &mut Script, p: &Program, args: &[Arg], snip: &str) {
     let dry = args.iter().any(|a| {
         matches!(
             a.text.as_str(),
-            "--dry-run" | "--dryrun" | "--dry_run" | "--help" | "-h"
+            "--dry-run" | "--dryrun" | "--dry_run" | "--help"
         ) || a.text.starts_with("--dry-run=")
     });
     for v in p.verbs {
