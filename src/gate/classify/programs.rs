@@ -347,8 +347,20 @@ pub(super) fn interp_mode(lang: Lang, args: &[Arg]) -> Prog {
         if lang == Lang::Php && t == "-f" {
             return args.get(i).cloned().map_or(Prog::Stdin, Prog::File);
         }
+        // `-Ic CODE`, `-ne CODE`, `-nr CODE`: a bundle of short flags whose
+        // last letter takes the code reads like the separate forms.
+        let code_letters: &[char] = match lang {
+            Lang::Python => &['c'],
+            Lang::Perl => &['e', 'E'],
+            Lang::Ruby | Lang::Lua | Lang::R => &['e'],
+            Lang::Node => &['e', 'p'],
+            Lang::Php => &['r'],
+        };
+        let short_bundle = !t.starts_with("--")
+            && t.len() > 2
+            && t.chars().skip(1).all(|c| c.is_ascii_alphabetic());
         let bundled =
-            bundles_code && !t.starts_with("--") && (t.ends_with('e') || t.ends_with('E'));
+            (bundles_code || short_bundle) && !t.starts_with("--") && t.ends_with(code_letters);
         if code_flags.contains(&t) || bundled {
             if let Some(c) = args.get(i) {
                 code.push(c.clone());

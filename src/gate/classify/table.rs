@@ -799,6 +799,10 @@ pub(super) fn find(name: &str) -> Option<&'static Program> {
 
 /// Judges a program by its table entry.
 pub(super) fn apply(s: &mut Script, p: &Program, args: &[Arg], snip: &str) {
+    // `--help` prints and exits (clap, cobra, argparse, commander...).
+    if args.iter().any(|a| a.is("--help")) && p.always.is_none_or(|(c, _)| c != Forbidden) {
+        return;
+    }
     if let Some((class, what)) = p.always {
         s.cx.hit(class, what, snip);
     }
