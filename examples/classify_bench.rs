@@ -101,18 +101,42 @@ fn main() {
         vars.push_str(&format!("v{i}=value{i}; "));
     }
     let worst: Vec<(&str, String)> = vec![
-        ("100 KB of chained ordinary commands", long_command(100 * 1024)),
-        ("100 KB of `cd abcdefgh;` (growing directory)", repeat_to("cd abcdefgh; ", 100 * 1024)),
-        ("252 KB of `cd abcdefgh;` (40 s before v2)", repeat_to("cd abcdefgh; ", 252 * 1024)),
+        (
+            "100 KB of chained ordinary commands",
+            long_command(100 * 1024),
+        ),
+        (
+            "100 KB of `cd abcdefgh;` (growing directory)",
+            repeat_to("cd abcdefgh; ", 100 * 1024),
+        ),
+        (
+            "252 KB of `cd abcdefgh;` (40 s before v2)",
+            repeat_to("cd abcdefgh; ", 252 * 1024),
+        ),
         (
             "100 KB: 3,000 variables then nested `bash -c`/`eval`",
             vars + &repeat_to("bash -c 'echo $v1'; eval 'x=1'; ", 70 * 1024),
         ),
-        ("100 KB of `cd ../x/../y;`", repeat_to("cd ../x/../y; ", 100 * 1024)),
-        ("100 KB of nested `$(echo $(echo …))`", repeat_to("$(echo $(echo $(echo x))) ", 100 * 1024)),
-        ("100 KB of `python3 -c` code", repeat_to("python3 -c 'import os; print(1)'; ", 100 * 1024)),
-        ("100 KB of pipelines", repeat_to("a | b | c | d | e | f; ", 100 * 1024)),
-        ("100 KB of `ln -s` then writes", repeat_to("ln -s a b; echo x > b; ", 100 * 1024)),
+        (
+            "100 KB of `cd ../x/../y;`",
+            repeat_to("cd ../x/../y; ", 100 * 1024),
+        ),
+        (
+            "100 KB of nested `$(echo $(echo …))`",
+            repeat_to("$(echo $(echo $(echo x))) ", 100 * 1024),
+        ),
+        (
+            "100 KB of `python3 -c` code",
+            repeat_to("python3 -c 'import os; print(1)'; ", 100 * 1024),
+        ),
+        (
+            "100 KB of pipelines",
+            repeat_to("a | b | c | d | e | f; ", 100 * 1024),
+        ),
+        (
+            "100 KB of `ln -s` then writes",
+            repeat_to("ln -s a b; echo x > b; ", 100 * 1024),
+        ),
     ];
     for (name, script) in &worst {
         let mut slowest = Duration::ZERO;

@@ -170,11 +170,7 @@ fn judge_line(bytes: &[u8], root: &Path) -> Result<String, String> {
 /// The `--jsonl` loop over any reader and writer; returns how many lines were
 /// errors. Lines are split on `\n` (a trailing `\r` is dropped) and may hold
 /// any bytes.
-pub fn jsonl(
-    mut input: impl BufRead,
-    out: &mut impl Write,
-    root: &Path,
-) -> std::io::Result<usize> {
+pub fn jsonl(mut input: impl BufRead, out: &mut impl Write, root: &Path) -> std::io::Result<usize> {
     let mut errors = 0;
     let mut buf = Vec::new();
     let mut n = 0;

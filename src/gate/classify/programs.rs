@@ -49,11 +49,13 @@ pub(super) fn git(s: &mut Script, args: &[Arg], snip: &str) {
         let t = a.text.as_str();
         t.starts_with("ext::") || t.contains("::ext::") || t.starts_with("fd::")
     }) {
-        s.cx
-            .hit(Ask, "git URL that runs a command (ext::)", snip);
+        s.cx.hit(Ask, "git URL that runs a command (ext::)", snip);
     }
     for v in opt_value(rest, &["-u", "--upload-pack", "--receive-pack", "--exec"]) {
-        if matches!(sub, "clone" | "fetch" | "pull" | "push" | "ls-remote" | "archive") {
+        if matches!(
+            sub,
+            "clone" | "fetch" | "pull" | "push" | "ls-remote" | "archive"
+        ) {
             s.nested(&v, snip);
         }
     }
@@ -221,7 +223,11 @@ pub(super) fn git_config(s: &mut Script, key: &str, value: &Arg, snip: &str) {
         || (k.starts_with("url.") && k.ends_with("insteadof"))
         || (k == "core.fsmonitor" && !matches!(value.text.as_str(), "true" | "false"))
     {
-        s.cx.hit(Ask, "git configuration that runs hooks or redirects sources", snip);
+        s.cx.hit(
+            Ask,
+            "git configuration that runs hooks or redirects sources",
+            snip,
+        );
     }
 }
 
@@ -413,9 +419,11 @@ pub(super) fn interp(s: &mut Script, lang: Lang, args: &[Arg], snip: &str) {
                 .iter()
                 .any(|b| b.is("0.0.0.0") || b.is("::"));
             if public
-                || dirs
-                    .iter()
-                    .any(|d| d.dynamic || super::paths::is_critical(&d.text) || super::flow::secret_path(&d.text))
+                || dirs.iter().any(|d| {
+                    d.dynamic
+                        || super::paths::is_critical(&d.text)
+                        || super::flow::secret_path(&d.text)
+                })
             {
                 s.cx.hit(Ask, "serves files over the network", snip);
             }
@@ -523,7 +531,15 @@ pub(super) fn sql_danger(sql: &str) -> Option<&'static str> {
             || l.starts_with(".system")
             || l.starts_with("system ")
             || l.starts_with("\\system")
-            || ((l.starts_with("\\o") || l.starts_with("\\g") || l.starts_with(".once") || l.starts_with(".output") || l.starts_with("\\copy") || l.starts_with(".import") || l.starts_with("\\w") || l.starts_with("\\setenv")) && l.contains('|'))
+            || ((l.starts_with("\\o")
+                || l.starts_with("\\g")
+                || l.starts_with(".once")
+                || l.starts_with(".output")
+                || l.starts_with("\\copy")
+                || l.starts_with(".import")
+                || l.starts_with("\\w")
+                || l.starts_with("\\setenv"))
+                && l.contains('|'))
             || l.starts_with(".load")
             || l.starts_with("\\lo_export")
         {
@@ -544,9 +560,27 @@ pub(super) fn sql_danger(sql: &str) -> Option<&'static str> {
             .find(|w| {
                 matches!(
                     *w,
-                    "drop" | "truncate" | "delete" | "update" | "alter" | "copy" | "select"
-                        | "insert" | "grant" | "revoke" | "create" | "load" | "vacuum" | "call"
-                        | "do" | "merge" | "replace" | "rename" | "shutdown" | "reindex" | "attach"
+                    "drop"
+                        | "truncate"
+                        | "delete"
+                        | "update"
+                        | "alter"
+                        | "copy"
+                        | "select"
+                        | "insert"
+                        | "grant"
+                        | "revoke"
+                        | "create"
+                        | "load"
+                        | "vacuum"
+                        | "call"
+                        | "do"
+                        | "merge"
+                        | "replace"
+                        | "rename"
+                        | "shutdown"
+                        | "reindex"
+                        | "attach"
                 )
             })
             .unwrap_or("");
@@ -556,12 +590,23 @@ pub(super) fn sql_danger(sql: &str) -> Option<&'static str> {
             "truncate" => return Some("destructive SQL (TRUNCATE)"),
             "delete" if !narrow => return Some("destructive SQL (DELETE without a narrow WHERE)"),
             "update" if !narrow => return Some("destructive SQL (UPDATE without a narrow WHERE)"),
-            "alter" if has("drop") || has("rename") || has("owner") || has("superuser") || has("password") => {
+            "alter"
+                if has("drop")
+                    || has("rename")
+                    || has("owner")
+                    || has("superuser")
+                    || has("password") =>
+            {
                 return Some("destructive SQL (ALTER ... DROP)")
             }
             "shutdown" => return Some("SQL shuts the server down"),
             "grant" | "revoke" => return Some("SQL changes permissions"),
-            "create" if has("user") || has("role") || has("extension") || has("function") && has("language") => {
+            "create"
+                if has("user")
+                    || has("role")
+                    || has("extension")
+                    || has("function") && has("language") =>
+            {
                 return Some("SQL creates users, roles, extensions or functions")
             }
             "attach" => return Some("SQL attaches another database file"),
@@ -570,9 +615,24 @@ pub(super) fn sql_danger(sql: &str) -> Option<&'static str> {
         if has("program") && (has("copy") || has("to") || has("from")) {
             return Some("SQL runs a shell command (COPY ... PROGRAM)");
         }
-        if ["pg_read_file", "pg_write_file", "lo_import", "lo_export", "load_file", "outfile", "dumpfile", "xp_cmdshell", "sys_exec", "pg_terminate_backend", "dblink", "load_extension", "writefile", "readfile"]
-            .iter()
-            .any(|f| stmt.contains(f))
+        if [
+            "pg_read_file",
+            "pg_write_file",
+            "lo_import",
+            "lo_export",
+            "load_file",
+            "outfile",
+            "dumpfile",
+            "xp_cmdshell",
+            "sys_exec",
+            "pg_terminate_backend",
+            "dblink",
+            "load_extension",
+            "writefile",
+            "readfile",
+        ]
+        .iter()
+        .any(|f| stmt.contains(f))
         {
             return Some("SQL reaches the file system, processes or the shell");
         }
@@ -631,8 +691,13 @@ fn where_narrow(words: &[&str]) -> bool {
     if clause.is_empty() {
         return false;
     }
-    let trivial = ["1=1", "true", "1", "0=0", "1<>0", "1!=0", "notfalse", "'s'='s'", "1>0", "2>1"];
-    if trivial.iter().any(|t| clause == *t || clause.contains(&format!("or{t}"))) {
+    let trivial = [
+        "1=1", "true", "1", "0=0", "1<>0", "1!=0", "notfalse", "'s'='s'", "1>0", "2>1",
+    ];
+    if trivial
+        .iter()
+        .any(|t| clause == *t || clause.contains(&format!("or{t}")))
+    {
         return false;
     }
     if let Some((a, b)) = clause.split_once('=') {
@@ -645,16 +710,29 @@ fn where_narrow(words: &[&str]) -> bool {
 
 pub(super) fn pip(args: &[Arg]) -> Option<&'static str> {
     let verb = split_opts(args, &[]).1.first().map(|a| a.text.as_str());
-    if verb == Some("config") && args.iter().any(|a| a.is("set") || a.is("edit") || a.is("unset")) {
+    if verb == Some("config")
+        && args
+            .iter()
+            .any(|a| a.is("set") || a.is("edit") || a.is("unset"))
+    {
         return Some("changes pip configuration (package index)");
     }
-    let installs = matches!(verb, Some("install" | "download" | "wheel" | "add" | "sync" | "compile"));
+    let installs = matches!(
+        verb,
+        Some("install" | "download" | "wheel" | "add" | "sync" | "compile")
+    );
     if installs
         && args.iter().any(|a| {
             let t = a.text.as_str();
             matches!(
                 t,
-                "-i" | "--index-url" | "--extra-index-url" | "-f" | "--find-links" | "--trusted-host" | "--index" | "--default-index"
+                "-i" | "--index-url"
+                    | "--extra-index-url"
+                    | "-f"
+                    | "--find-links"
+                    | "--trusted-host"
+                    | "--index"
+                    | "--default-index"
             ) || t.starts_with("--index-url=")
                 || t.starts_with("--extra-index-url=")
                 || t.starts_with("--find-links=")
@@ -668,7 +746,11 @@ pub(super) fn pip(args: &[Arg]) -> Option<&'static str> {
     if installs
         && args.iter().any(|a| {
             let t = a.text.as_str();
-            t.starts_with("git+") || t.contains("://") || t.contains(" @ ") || t.starts_with("hg+") || t.starts_with("svn+")
+            t.starts_with("git+")
+                || t.contains("://")
+                || t.contains(" @ ")
+                || t.starts_with("hg+")
+                || t.starts_with("svn+")
         })
     {
         return Some("installs a package from a URL or git");
@@ -864,7 +946,13 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
         "cargo" => {
             matches!(verb, "install" | "uninstall" | "binstall")
                 || (matches!(verb, "add" | "update" | "build" | "fetch")
-                    && args.iter().any(|a| a.is("--git") || a.text.starts_with("--git=") || a.is("--index") || a.is("--registry")) && verb == "add")
+                    && args.iter().any(|a| {
+                        a.is("--git")
+                            || a.text.starts_with("--git=")
+                            || a.is("--index")
+                            || a.is("--registry")
+                    })
+                    && verb == "add")
         }
         "gem" => matches!(verb, "install" | "uninstall" | "update"),
         "go" => {

@@ -3,12 +3,12 @@
 //! and pipelines are checked for content that ends up run as a program.
 
 use super::args::{base, is_opt, opt_value, short, split_opts};
+use super::flow::{self, EnvRisk};
 use super::paths;
 use super::programs::{
     consumer, git, interp, interp_lang, package_install, shell_mode, sql_args, sql_check,
     ShellMode, SHELLS, SQL_CLIENTS,
 };
-use super::flow::{self, EnvRisk};
 use super::table;
 use super::words::{self, Arg, DYN};
 use super::wrappers::resolve;
@@ -162,7 +162,10 @@ pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static st
         for (link, target) in s.links.iter().take(64) {
             if key == *link {
                 candidates.push(target.clone());
-            } else if let Some(rest) = key.strip_prefix(link.as_str()).and_then(|r| r.strip_prefix('/')) {
+            } else if let Some(rest) = key
+                .strip_prefix(link.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+            {
                 candidates.push(format!("{target}/{rest}"));
             }
         }
@@ -211,25 +214,124 @@ fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
         }
     }
     if flow::mentions_secret(&text) || flow::mentions_var(&text, &s.secret_vars) {
-        s.cx.hit(Ask, "sends secrets or the environment over the network", snip);
+        s.cx.hit(
+            Ask,
+            "sends secrets or the environment over the network",
+            snip,
+        );
     }
 }
 
 /// Names `check` judges with its own arm (so they are not "unknown").
 pub(super) fn handled(name: &str) -> bool {
     const NAMES: &[&str] = &[
-        "rm", "unlink", "rmdir", "mv", "cp", "install", "ln", "rsync", "scp", "tee", "dd",
-        "shred", "wipe", "srm", "truncate", "sed", "chmod", "chown", "chgrp", "find", "mkswap",
-        "wipefs", "blkdiscard", "shutdown", "reboot", "halt", "poweroff", "init", "telinit",
-        "systemctl", "service", "loginctl", "kill", "pkill", "killall", "skill", "xkill", "slay",
-        "killall5", "git", "cd", "pushd", "awk", "gawk", "mawk", "nawk", "eval", "source", ".",
-        "alias", "trap", "read", "mapfile", "readarray", "crontab", "sysctl", "curl", "wget",
-        "tar", "unzip", "nc", "ncat", "netcat", "socat", "export", "declare", "typeset",
-        "local", "readonly", "at", "batch", "watch", "sudo", "doas", "env", "nice", "timeout",
-        "nohup", "time", "command", "exec", "stdbuf", "ionice", "taskset", "chroot",
-        "systemd-run", "unshare", "script", "xargs", "ssh", "busybox", "strace", "ltrace",
-        "xvfb-run", "caffeinate", "su", "runuser", "pkexec", "run0", "builtin", "unbuffer",
-        "chronic", "setsid", "valgrind", "uv", "poetry", "pipenv",
+        "rm",
+        "unlink",
+        "rmdir",
+        "mv",
+        "cp",
+        "install",
+        "ln",
+        "rsync",
+        "scp",
+        "tee",
+        "dd",
+        "shred",
+        "wipe",
+        "srm",
+        "truncate",
+        "sed",
+        "chmod",
+        "chown",
+        "chgrp",
+        "find",
+        "mkswap",
+        "wipefs",
+        "blkdiscard",
+        "shutdown",
+        "reboot",
+        "halt",
+        "poweroff",
+        "init",
+        "telinit",
+        "systemctl",
+        "service",
+        "loginctl",
+        "kill",
+        "pkill",
+        "killall",
+        "skill",
+        "xkill",
+        "slay",
+        "killall5",
+        "git",
+        "cd",
+        "pushd",
+        "awk",
+        "gawk",
+        "mawk",
+        "nawk",
+        "eval",
+        "source",
+        ".",
+        "alias",
+        "trap",
+        "read",
+        "mapfile",
+        "readarray",
+        "crontab",
+        "sysctl",
+        "curl",
+        "wget",
+        "tar",
+        "unzip",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "export",
+        "declare",
+        "typeset",
+        "local",
+        "readonly",
+        "at",
+        "batch",
+        "watch",
+        "sudo",
+        "doas",
+        "env",
+        "nice",
+        "timeout",
+        "nohup",
+        "time",
+        "command",
+        "exec",
+        "stdbuf",
+        "ionice",
+        "taskset",
+        "chroot",
+        "systemd-run",
+        "unshare",
+        "script",
+        "xargs",
+        "ssh",
+        "busybox",
+        "strace",
+        "ltrace",
+        "xvfb-run",
+        "caffeinate",
+        "su",
+        "runuser",
+        "pkexec",
+        "run0",
+        "builtin",
+        "unbuffer",
+        "chronic",
+        "setsid",
+        "valgrind",
+        "uv",
+        "poetry",
+        "pipenv",
     ];
     NAMES.contains(&name) || ADMIN.contains(&name) || name.starts_with("mkfs")
 }

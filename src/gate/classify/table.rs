@@ -49,11 +49,15 @@ pub(super) struct Program {
 pub(super) enum Runs {
     Nothing,
     /// The operands, after skipping `skip` of them, are a command's argv.
-    Operands { skip: usize },
+    Operands {
+        skip: usize,
+    },
     /// The words after `--` are a command's argv.
     AfterDashDash,
     /// The operands after `skip` of them, joined, are a shell script.
-    Script { skip: usize },
+    Script {
+        skip: usize,
+    },
 }
 
 /// A call that destroys, publishes or changes the system.
@@ -100,6 +104,7 @@ const CLUSTER: &str = "deletes or disrupts cluster resources";
 const DB: &str = "destructive database command";
 
 /// Every program with a table rule. Order does not matter; names are unique.
+#[rustfmt::skip]
 pub(super) const TABLE: &[Program] = &[
     // --- programs that run another command ---------------------------------
     Program {
@@ -873,7 +878,8 @@ pub(super) fn peel(name: &str, args: &[Arg]) -> Option<Peel> {
         },
         _ => return None,
     };
-    if inner.is_empty() || !p.script_opts.is_empty() && !opt_values(args, p.script_opts).is_empty() {
+    if inner.is_empty() || !p.script_opts.is_empty() && !opt_values(args, p.script_opts).is_empty()
+    {
         return None;
     }
     Some(wrap(p.always, inner))
@@ -974,7 +980,6 @@ fn verb_matches(v: &Verb, ops: &[&Arg], args: &[Arg]) -> bool {
 
 // --- custom rules ------------------------------------------------------------
 
-
 /// `deno eval CODE`, `bun -e CODE`, `bun --print CODE`: JavaScript judged like
 /// `node -e`.
 fn js_runtime(s: &mut Script, args: &[Arg], snip: &str) {
@@ -997,9 +1002,31 @@ fn js_runtime(s: &mut Script, args: &[Arg], snip: &str) {
 /// is a shell script with `{}` standing for each input.
 fn parallel(s: &mut Script, args: &[Arg], snip: &str) {
     const V: &[&str] = &[
-        "-j", "--jobs", "-S", "--sshlogin", "--joblog", "--results", "-a", "--arg-file", "-d",
-        "--delimiter", "-n", "--max-args", "-N", "--colsep", "-C", "--tmpdir", "--timeout",
-        "--retries", "--id", "--tag-string", "--workdir", "--env", "--basefile", "-I", "--delay",
+        "-j",
+        "--jobs",
+        "-S",
+        "--sshlogin",
+        "--joblog",
+        "--results",
+        "-a",
+        "--arg-file",
+        "-d",
+        "--delimiter",
+        "-n",
+        "--max-args",
+        "-N",
+        "--colsep",
+        "-C",
+        "--tmpdir",
+        "--timeout",
+        "--retries",
+        "--id",
+        "--tag-string",
+        "--workdir",
+        "--env",
+        "--basefile",
+        "-I",
+        "--delay",
     ];
     let mut template = Vec::new();
     for a in operands(args, V) {
@@ -1009,8 +1036,7 @@ fn parallel(s: &mut Script, args: &[Arg], snip: &str) {
         template.push(a.clone());
     }
     if template.is_empty() {
-        s.cx
-            .hit(Ask, "parallel runs commands read from its input", snip);
+        s.cx.hit(Ask, "parallel runs commands read from its input", snip);
         return;
     }
     let mut script = words::join(&template);
@@ -1021,9 +1047,24 @@ fn parallel(s: &mut Script, args: &[Arg], snip: &str) {
 /// `tmux new-session 'cmd'`, `tmux send-keys 'cmd' Enter`, `tmux run-shell`.
 fn tmux(s: &mut Script, args: &[Arg], snip: &str) {
     const RUNS: &[&str] = &[
-        "new-session", "new", "new-window", "neww", "split-window", "splitw", "respawn-pane",
-        "respawnp", "respawn-window", "respawnw", "run-shell", "run", "if-shell", "if",
-        "pipe-pane", "pipep", "display-popup", "popup",
+        "new-session",
+        "new",
+        "new-window",
+        "neww",
+        "split-window",
+        "splitw",
+        "respawn-pane",
+        "respawnp",
+        "respawn-window",
+        "respawnw",
+        "run-shell",
+        "run",
+        "if-shell",
+        "if",
+        "pipe-pane",
+        "pipep",
+        "display-popup",
+        "popup",
     ];
     // Options of tmux commands that take a value (`-d`, `-P`, `-E`, `-h` do not).
     const V: &[&str] = &[
@@ -1126,14 +1167,22 @@ fn node_pm(s: &mut Script, args: &[Arg], snip: &str) {
 
 /// `make`: `$(shell …)` on the command line and `-f -`.
 fn make(s: &mut Script, args: &[Arg], snip: &str) {
-    if args.iter().any(|a| a.text.contains("$(shell") || a.text.contains("${shell")) {
-        s.cx
-            .hit(Ask, "make evaluates a shell command given on the command line", snip);
+    if args
+        .iter()
+        .any(|a| a.text.contains("$(shell") || a.text.contains("${shell"))
+    {
+        s.cx.hit(
+            Ask,
+            "make evaluates a shell command given on the command line",
+            snip,
+        );
     }
     let mut i = 0;
     while let Some(a) = args.get(i) {
         if (a.is("-f") || a.is("--file") || a.is("--makefile"))
-            && args.get(i + 1).is_some_and(|f| f.is("-") || f.is("/dev/stdin"))
+            && args
+                .get(i + 1)
+                .is_some_and(|f| f.is("-") || f.is("/dev/stdin"))
         {
             s.cx.hit(Ask, "make reads a makefile from stdin", snip);
         }
@@ -1174,18 +1223,52 @@ fn ex_command(s: &mut Script, c: &Arg, snip: &str) {
     }
     let l = t.to_ascii_lowercase();
     const CALLS: &[&str] = &[
-        "system(", "systemlist(", "term", "py", "lua", "perl", "ruby", "call ", "exe", "so ",
-        "source", "r !", "w !", "jobstart", "termopen", "make", "grep", "vimgrep",
+        "system(",
+        "systemlist(",
+        "term",
+        "py",
+        "lua",
+        "perl",
+        "ruby",
+        "call ",
+        "exe",
+        "so ",
+        "source",
+        "r !",
+        "w !",
+        "jobstart",
+        "termopen",
+        "make",
+        "grep",
+        "vimgrep",
     ];
-    if CALLS.iter().any(|k| l.starts_with(k) || l.contains(&format!("|{k}")) || l.contains(&format!(" {k}"))) && !l.starts_with("set ") {
-        s.cx
-            .hit(Ask, "editor runs code or a shell command from the command line", snip);
+    if CALLS
+        .iter()
+        .any(|k| l.starts_with(k) || l.contains(&format!("|{k}")) || l.contains(&format!(" {k}")))
+        && !l.starts_with("set ")
+    {
+        s.cx.hit(
+            Ask,
+            "editor runs code or a shell command from the command line",
+            snip,
+        );
     }
 }
 
 /// `gdb -ex 'shell …'`, `-ex '!…'`, `-ex 'python …'`, `-x FILE`, `--batch --args`.
 fn gdb(s: &mut Script, args: &[Arg], snip: &str) {
-    for c in opt_values(args, &["-ex", "--ex", "-eval-command", "--eval-command", "-iex", "-o", "--one-line"]) {
+    for c in opt_values(
+        args,
+        &[
+            "-ex",
+            "--ex",
+            "-eval-command",
+            "--eval-command",
+            "-iex",
+            "-o",
+            "--one-line",
+        ],
+    ) {
         if c.dynamic {
             s.cx.hit(Ask, "debugger runs a command built at run time", snip);
             continue;
@@ -1199,15 +1282,33 @@ fn gdb(s: &mut Script, args: &[Arg], snip: &str) {
         {
             s.cx.hit(Ask, "debugger runs a shell command", snip);
             s.nested(&Arg::lit(cmd), snip);
-        } else if ["python", "pi ", "py ", "pipe", "|", "source", "script", "command script", "eval", "call", "print (", "p system", "call system", "expr"]
-            .iter()
-            .any(|k| l.starts_with(k))
+        } else if [
+            "python",
+            "pi ",
+            "py ",
+            "pipe",
+            "|",
+            "source",
+            "script",
+            "command script",
+            "eval",
+            "call",
+            "print (",
+            "p system",
+            "call system",
+            "expr",
+        ]
+        .iter()
+        .any(|k| l.starts_with(k))
             || l.contains("system(")
         {
             s.cx.hit(Ask, "debugger runs code or a shell command", snip);
         }
     }
-    if args.iter().any(|a| a.is("-x") || a.is("--command") || a.is("-s") || a.is("--source")) {
+    if args
+        .iter()
+        .any(|a| a.is("-x") || a.is("--command") || a.is("-s") || a.is("--source"))
+    {
         s.cx.hit(Ask, "debugger sources a script file", snip);
     }
 }
@@ -1280,9 +1381,15 @@ fn disk_copy(s: &mut Script, args: &[Arg], snip: &str) {
 }
 
 fn bundled_badblocks(s: &mut Script, args: &[Arg], snip: &str) {
-    if args.iter().any(|a| short(&a.text, 'w') && !a.text.starts_with("--")) {
+    if args
+        .iter()
+        .any(|a| short(&a.text, 'w') && !a.text.starts_with("--"))
+    {
         s.cx.hit(Forbidden, DISK, snip);
-    } else if args.iter().any(|a| short(&a.text, 'n') && !a.text.starts_with("--")) {
+    } else if args
+        .iter()
+        .any(|a| short(&a.text, 'n') && !a.text.starts_with("--"))
+    {
         s.cx.hit(Ask, DISK, snip);
     }
 }
@@ -1293,9 +1400,23 @@ fn disk_admin(s: &mut Script, args: &[Arg], snip: &str) {
     let reads = args.iter().any(|a| {
         matches!(
             a.text.as_str(),
-            "-l" | "--list" | "--detail" | "-D" | "--examine" | "-E" | "-n" | "--dry-run"
-                | "--query" | "-Q" | "-V" | "--version" | "-h" | "--help" | "ls" | "info"
-                | "status" | "table"
+            "-l" | "--list"
+                | "--detail"
+                | "-D"
+                | "--examine"
+                | "-E"
+                | "-n"
+                | "--dry-run"
+                | "--query"
+                | "-Q"
+                | "-V"
+                | "--version"
+                | "-h"
+                | "--help"
+                | "ls"
+                | "info"
+                | "status"
+                | "table"
         )
     });
     if !reads {
@@ -1309,8 +1430,19 @@ fn system_state(s: &mut Script, args: &[Arg], snip: &str) {
         || args.iter().all(|a| {
             matches!(
                 a.text.as_str(),
-                "-l" | "--list" | "-p" | "--print" | "--query" | "--display" | "-h" | "--help"
-                    | "-V" | "--version" | "show" | "list" | "status" | "print"
+                "-l" | "--list"
+                    | "-p"
+                    | "--print"
+                    | "--query"
+                    | "--display"
+                    | "-h"
+                    | "--help"
+                    | "-V"
+                    | "--version"
+                    | "show"
+                    | "list"
+                    | "status"
+                    | "print"
             )
         });
     if !query {
@@ -1343,12 +1475,21 @@ fn net_admin(s: &mut Script, args: &[Arg], snip: &str) {
     let ops = operands(args, &[]);
     let reads = ops.len() <= 1
         && !args.iter().any(|a| {
-            matches!(a.text.as_str(), "-s" | "-K" | "-A" | "-E" | "-d" | "--change" | "--set-ring")
+            matches!(
+                a.text.as_str(),
+                "-s" | "-K" | "-A" | "-E" | "-d" | "--change" | "--set-ring"
+            )
         });
     let read_verbs = ops.first().is_some_and(|a| {
-        matches!(a.text.as_str(), "show" | "list" | "-n" | "dev" | "link" | "info" | "-a")
+        matches!(
+            a.text.as_str(),
+            "show" | "list" | "-n" | "dev" | "link" | "info" | "-a"
+        )
     }) && !ops.iter().any(|a| {
-        matches!(a.text.as_str(), "set" | "add" | "del" | "delete" | "change" | "replace" | "up" | "down" | "flush")
+        matches!(
+            a.text.as_str(),
+            "set" | "add" | "del" | "delete" | "change" | "replace" | "up" | "down" | "flush"
+        )
     });
     if !reads && !read_verbs {
         s.cx.hit(Ask, SYSTEM, snip);
@@ -1358,12 +1499,23 @@ fn net_admin(s: &mut Script, args: &[Arg], snip: &str) {
 /// `date -s`, `date MMDDhhmm`: sets the clock.
 fn date(s: &mut Script, args: &[Arg], snip: &str) {
     let sets = args.iter().any(|a| {
-        a.is("-s") || a.text.starts_with("--set") || (short(&a.text, 's') && !a.text.starts_with("--"))
+        a.is("-s")
+            || a.text.starts_with("--set")
+            || (short(&a.text, 's') && !a.text.starts_with("--"))
     });
-    const V: &[&str] = &["-d", "--date", "-r", "--reference", "-f", "--file", "-I", "--iso-8601"];
-    let positional_set = operands(args, V)
-        .iter()
-        .any(|a| !a.text.starts_with('+') && a.text.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    const V: &[&str] = &[
+        "-d",
+        "--date",
+        "-r",
+        "--reference",
+        "-f",
+        "--file",
+        "-I",
+        "--iso-8601",
+    ];
+    let positional_set = operands(args, V).iter().any(|a| {
+        !a.text.starts_with('+') && a.text.chars().all(|c| c.is_ascii_digit() || c == '.')
+    });
     if sets || positional_set {
         s.cx.hit(Ask, "sets the system clock", snip);
     }
@@ -1371,22 +1523,54 @@ fn date(s: &mut Script, args: &[Arg], snip: &str) {
 
 fn aws(s: &mut Script, args: &[Arg], snip: &str) {
     const V: &[&str] = &[
-        "--profile", "--region", "--output", "--endpoint-url", "--query", "--color",
-        "--cli-read-timeout", "--cli-connect-timeout", "--ca-bundle",
+        "--profile",
+        "--region",
+        "--output",
+        "--endpoint-url",
+        "--query",
+        "--color",
+        "--cli-read-timeout",
+        "--cli-connect-timeout",
+        "--ca-bundle",
     ];
     let ops = operands(args, V);
     let service = ops.first().map(|a| a.text.as_str()).unwrap_or("");
     let op = ops.get(1).map(|a| a.text.as_str()).unwrap_or("");
     const DESTROY: &[&str] = &[
-        "delete", "terminate", "remove", "deregister", "purge", "destroy", "stop", "reboot",
-        "revoke", "detach", "disable", "cancel", "reset", "disassociate", "deactivate",
+        "delete",
+        "terminate",
+        "remove",
+        "deregister",
+        "purge",
+        "destroy",
+        "stop",
+        "reboot",
+        "revoke",
+        "detach",
+        "disable",
+        "cancel",
+        "reset",
+        "disassociate",
+        "deactivate",
     ];
     const GRANT: &[&str] = &[
-        "create-access-key", "create-login-profile", "update-login-profile",
-        "attach-user-policy", "attach-role-policy", "put-user-policy", "put-role-policy",
-        "put-bucket-policy", "put-bucket-acl", "add-permission", "authorize-security-group-ingress",
-        "update-assume-role-policy", "create-user", "modify-image-attribute",
-        "modify-snapshot-attribute", "put-secret-value", "update-function-code",
+        "create-access-key",
+        "create-login-profile",
+        "update-login-profile",
+        "attach-user-policy",
+        "attach-role-policy",
+        "put-user-policy",
+        "put-role-policy",
+        "put-bucket-policy",
+        "put-bucket-acl",
+        "add-permission",
+        "authorize-security-group-ingress",
+        "update-assume-role-policy",
+        "create-user",
+        "modify-image-attribute",
+        "modify-snapshot-attribute",
+        "put-secret-value",
+        "update-function-code",
     ];
     let destroys = DESTROY.iter().any(|d| op.starts_with(d))
         || (service == "s3" && matches!(op, "rm" | "rb" | "mv"))
@@ -1403,7 +1587,26 @@ fn aws(s: &mut Script, args: &[Arg], snip: &str) {
 }
 
 fn gh(s: &mut Script, args: &[Arg], snip: &str) {
-    let ops = operands(args, &["-R", "--repo", "-X", "--method", "-H", "--header", "-f", "-F", "--field", "--raw-field", "--jq", "-q", "-t", "--template", "--input"]);
+    let ops = operands(
+        args,
+        &[
+            "-R",
+            "--repo",
+            "-X",
+            "--method",
+            "-H",
+            "--header",
+            "-f",
+            "-F",
+            "--field",
+            "--raw-field",
+            "--jq",
+            "-q",
+            "-t",
+            "--template",
+            "--input",
+        ],
+    );
     let w: Vec<&str> = ops.iter().map(|a| a.text.as_str()).collect();
     let first = w.first().copied().unwrap_or("");
     let second = w.get(1).copied().unwrap_or("");
@@ -1432,7 +1635,10 @@ fn gh(s: &mut Script, args: &[Arg], snip: &str) {
             .next()
             .map(|m| m.text.to_ascii_uppercase());
         let fields = args.iter().any(|a| {
-            matches!(a.text.as_str(), "-f" | "-F" | "--field" | "--raw-field" | "--input")
+            matches!(
+                a.text.as_str(),
+                "-f" | "-F" | "--field" | "--raw-field" | "--input"
+            )
         });
         match method.as_deref() {
             Some("GET") | Some("HEAD") => {}
@@ -1451,9 +1657,15 @@ fn prod_flag(s: &mut Script, args: &[Arg], snip: &str) {
 
 fn ansible(s: &mut Script, args: &[Arg], snip: &str) {
     let module = super::args::opt_value(args, &["-m", "--module-name"]);
-    if let Some(a) = super::args::opt_value(args, &["-a", "--args"]).into_iter().next() {
+    if let Some(a) = super::args::opt_value(args, &["-a", "--args"])
+        .into_iter()
+        .next()
+    {
         let m = module.first().map(|m| m.text.as_str()).unwrap_or("command");
-        if matches!(m, "command" | "shell" | "raw" | "ansible.builtin.shell" | "ansible.builtin.command") {
+        if matches!(
+            m,
+            "command" | "shell" | "raw" | "ansible.builtin.shell" | "ansible.builtin.command"
+        ) {
             s.cx.hit(Ask, "runs a command on remote machines", snip);
             s.nested(&a, snip);
         } else {
@@ -1464,10 +1676,36 @@ fn ansible(s: &mut Script, args: &[Arg], snip: &str) {
 
 fn kubectl(s: &mut Script, args: &[Arg], snip: &str) {
     const V: &[&str] = &[
-        "-n", "--namespace", "--context", "--cluster", "--kubeconfig", "-l", "--selector", "-o",
-        "--output", "-c", "--container", "-f", "--filename", "--field-selector", "--replicas",
-        "--user", "-s", "--server", "--token", "--as", "--type", "--image", "--port",
-        "--timeout", "--grace-period", "-p", "--patch", "--sort-by", "--since", "--tail",
+        "-n",
+        "--namespace",
+        "--context",
+        "--cluster",
+        "--kubeconfig",
+        "-l",
+        "--selector",
+        "-o",
+        "--output",
+        "-c",
+        "--container",
+        "-f",
+        "--filename",
+        "--field-selector",
+        "--replicas",
+        "--user",
+        "-s",
+        "--server",
+        "--token",
+        "--as",
+        "--type",
+        "--image",
+        "--port",
+        "--timeout",
+        "--grace-period",
+        "-p",
+        "--patch",
+        "--sort-by",
+        "--since",
+        "--tail",
     ];
     let ops = operands(args, V);
     let verb = ops.first().map(|a| a.text.as_str()).unwrap_or("");
@@ -1491,7 +1729,9 @@ fn kubectl(s: &mut Script, args: &[Arg], snip: &str) {
             Some("applies manifests downloaded from a URL")
         }
         "apply" if args.iter().any(|a| a.text.starts_with("--prune")) => Some(CLUSTER),
-        "patch" | "edit" | "set" | "label" | "annotate" if ops.iter().any(|a| a.text.starts_with("node")) => {
+        "patch" | "edit" | "set" | "label" | "annotate"
+            if ops.iter().any(|a| a.text.starts_with("node")) =>
+        {
             Some(CLUSTER)
         }
         _ => None,
@@ -1504,7 +1744,10 @@ fn kubectl(s: &mut Script, args: &[Arg], snip: &str) {
             let cmd = args.get(pos + 1..).unwrap_or(&[]).to_vec();
             container_command(s, cmd, snip);
         }
-        if args.iter().any(|a| a.is("--privileged") || a.text.starts_with("--profile=sysadmin")) {
+        if args
+            .iter()
+            .any(|a| a.is("--privileged") || a.text.starts_with("--profile=sysadmin"))
+        {
             s.cx.hit(Ask, "runs a privileged container", snip);
         }
     }
@@ -1535,24 +1778,101 @@ fn container_command(s: &mut Script, cmd: Vec<Arg>, snip: &str) {
 
 fn docker(s: &mut Script, args: &[Arg], snip: &str) {
     const V: &[&str] = &[
-        "-H", "--host", "--context", "--config", "-l", "--log-level", "-v", "--volume", "-e",
-        "--env", "-p", "--publish", "--name", "-w", "--workdir", "-u", "--user", "--network",
-        "--net", "--entrypoint", "-f", "--file", "--env-file", "--mount", "-t", "--tag",
-        "--platform", "--filter", "--format", "--memory", "-m", "--cpus", "--label", "--add-host",
-        "--build-arg", "--target", "-c", "--cpu-shares", "--hostname", "-h", "--device",
-        "--cap-add", "--cap-drop", "--pid", "--ipc", "--uts", "--userns", "--security-opt",
-        "--restart", "--log-driver", "--log-opt", "--tmpfs", "--ulimit", "--shm-size",
-        "--runtime", "--gpus", "--pull", "--since", "--until", "-n", "--tail", "-s", "--signal",
-        "--time", "--project-name", "--profile", "--env-file", "--detach-keys", "--cidfile",
-        "--dns", "--expose", "--health-cmd", "--link", "--mac-address", "--stop-signal",
-        "--volumes-from", "--group-add", "--cgroupns", "--cgroup-parent", "--secret", "--ssh",
-        "--cache-from", "--cache-to", "--output", "-o", "--progress", "--builder",
+        "-H",
+        "--host",
+        "--context",
+        "--config",
+        "-l",
+        "--log-level",
+        "-v",
+        "--volume",
+        "-e",
+        "--env",
+        "-p",
+        "--publish",
+        "--name",
+        "-w",
+        "--workdir",
+        "-u",
+        "--user",
+        "--network",
+        "--net",
+        "--entrypoint",
+        "-f",
+        "--file",
+        "--env-file",
+        "--mount",
+        "-t",
+        "--tag",
+        "--platform",
+        "--filter",
+        "--format",
+        "--memory",
+        "-m",
+        "--cpus",
+        "--label",
+        "--add-host",
+        "--build-arg",
+        "--target",
+        "-c",
+        "--cpu-shares",
+        "--hostname",
+        "-h",
+        "--device",
+        "--cap-add",
+        "--cap-drop",
+        "--pid",
+        "--ipc",
+        "--uts",
+        "--userns",
+        "--security-opt",
+        "--restart",
+        "--log-driver",
+        "--log-opt",
+        "--tmpfs",
+        "--ulimit",
+        "--shm-size",
+        "--runtime",
+        "--gpus",
+        "--pull",
+        "--since",
+        "--until",
+        "-n",
+        "--tail",
+        "-s",
+        "--signal",
+        "--time",
+        "--project-name",
+        "--profile",
+        "--env-file",
+        "--detach-keys",
+        "--cidfile",
+        "--dns",
+        "--expose",
+        "--health-cmd",
+        "--link",
+        "--mac-address",
+        "--stop-signal",
+        "--volumes-from",
+        "--group-add",
+        "--cgroupns",
+        "--cgroup-parent",
+        "--secret",
+        "--ssh",
+        "--cache-from",
+        "--cache-to",
+        "--output",
+        "-o",
+        "--progress",
+        "--builder",
     ];
     let ops = operands(args, V);
     let w: Vec<&str> = ops.iter().map(|a| a.text.as_str()).collect();
     let first = w.first().copied().unwrap_or("");
     let second = w.get(1).copied().unwrap_or("");
-    let forced = args.iter().any(|a| a.is("-f") || a.is("--force") || short(&a.text, 'f') && !a.text.starts_with("--"));
+    let forced = args
+        .iter()
+        .any(|a| a.is("-f") || a.is("--force") || short(&a.text, 'f') && !a.text.starts_with("--"));
     let what = match (first, second) {
         ("system", "prune") | (_, "prune") => Some("discards docker data"),
         ("system", "reset") => Some("discards docker data"),
@@ -1560,13 +1880,22 @@ fn docker(s: &mut Script, args: &[Arg], snip: &str) {
         ("rm" | "rmi", _) | ("container" | "image", "rm" | "remove") if forced => {
             Some("force-deletes containers or images")
         }
-        ("rm", _) if args.iter().any(|a| a.is("-v") || a.is("--volumes")) => Some("discards docker data"),
-        ("kill", _) | ("container", "kill") => Some("kills containers"),
-        ("push", _) | ("image", "push") | ("manifest", "push") | ("buildx", "imagetools") => Some(PUBLISHES),
-        ("buildx", "build") | ("build", _) if args.iter().any(|a| a.is("--push")) => Some(PUBLISHES),
-        ("swarm", "leave") | ("node", "rm") | ("service", "rm") | ("stack", "rm") | ("secret", "rm") | ("network", "rm") => {
-            Some("deletes cluster resources")
+        ("rm", _) if args.iter().any(|a| a.is("-v") || a.is("--volumes")) => {
+            Some("discards docker data")
         }
+        ("kill", _) | ("container", "kill") => Some("kills containers"),
+        ("push", _) | ("image", "push") | ("manifest", "push") | ("buildx", "imagetools") => {
+            Some(PUBLISHES)
+        }
+        ("buildx", "build") | ("build", _) if args.iter().any(|a| a.is("--push")) => {
+            Some(PUBLISHES)
+        }
+        ("swarm", "leave")
+        | ("node", "rm")
+        | ("service", "rm")
+        | ("stack", "rm")
+        | ("secret", "rm")
+        | ("network", "rm") => Some("deletes cluster resources"),
         ("plugin", "install") => Some("installs a tool outside the project"),
         ("context", "rm") => Some("deletes docker configuration"),
         _ => None,
@@ -1578,7 +1907,8 @@ fn docker(s: &mut Script, args: &[Arg], snip: &str) {
         compose_words(s, w.get(1..).unwrap_or(&[]), args, snip);
         return;
     }
-    let runs = matches!(first, "run" | "exec" | "create") || (first == "container" && matches!(second, "run" | "exec" | "create"));
+    let runs = matches!(first, "run" | "exec" | "create")
+        || (first == "container" && matches!(second, "run" | "exec" | "create"));
     if !runs {
         return;
     }
@@ -1586,14 +1916,27 @@ fn docker(s: &mut Script, args: &[Arg], snip: &str) {
     // `docker exec CONTAINER CMD…` / `docker run IMAGE CMD…`.
     let skip = if first == "container" { 2 } else { 1 };
     if let Some(image) = ops.get(skip) {
-        let at = args.iter().position(|a| std::ptr::eq(a, *image)).unwrap_or(args.len());
+        let at = args
+            .iter()
+            .position(|a| std::ptr::eq(a, *image))
+            .unwrap_or(args.len());
         let cmd = args.get(at + 1..).unwrap_or(&[]).to_vec();
         container_command(s, cmd, snip);
     }
 }
 
 fn compose(s: &mut Script, args: &[Arg], snip: &str) {
-    let ops = operands(args, &["-f", "--file", "-p", "--project-name", "--profile", "--env-file"]);
+    let ops = operands(
+        args,
+        &[
+            "-f",
+            "--file",
+            "-p",
+            "--project-name",
+            "--profile",
+            "--env-file",
+        ],
+    );
     let w: Vec<&str> = ops.iter().map(|a| a.text.as_str()).collect();
     compose_words(s, &w, args, snip);
 }
@@ -1635,7 +1978,10 @@ fn container_flags(s: &mut Script, args: &[Arg], snip: &str) {
             || t.starts_with("--security-opt=seccomp=unconfined")
     }) || super::args::opt_value(args, &["--cap-add", "--pid", "--security-opt"])
         .iter()
-        .any(|v| matches!(v.text.as_str(), "ALL" | "SYS_ADMIN" | "host") || v.text.ends_with("unconfined"));
+        .any(|v| {
+            matches!(v.text.as_str(), "ALL" | "SYS_ADMIN" | "host")
+                || v.text.ends_with("unconfined")
+        });
     if host_ns {
         s.cx.hit(Ask, "runs a privileged container", snip);
     }
@@ -1645,13 +1991,21 @@ fn container_flags(s: &mut Script, args: &[Arg], snip: &str) {
         let src = if m.text.contains("source=") || m.text.contains("src=") {
             m.text
                 .split(',')
-                .find_map(|kv| kv.strip_prefix("source=").or_else(|| kv.strip_prefix("src=")))
+                .find_map(|kv| {
+                    kv.strip_prefix("source=")
+                        .or_else(|| kv.strip_prefix("src="))
+                })
                 .unwrap_or("")
                 .to_string()
         } else {
             m.text.split(':').next().unwrap_or("").to_string()
         };
-        let src = src.replace("$HOME", "~").replace("${HOME}", "~").replace("$(pwd)", ".").replace("${PWD}", ".").replace("$PWD", ".");
+        let src = src
+            .replace("$HOME", "~")
+            .replace("${HOME}", "~")
+            .replace("$(pwd)", ".")
+            .replace("${PWD}", ".")
+            .replace("$PWD", ".");
         if src.starts_with(['/', '~'])
             && (paths::is_critical(&src)
                 || paths::is_system(&src)
@@ -1660,25 +2014,56 @@ fn container_flags(s: &mut Script, args: &[Arg], snip: &str) {
                 || src == "~"
                 || src.starts_with("~/."))
         {
-            s.cx
-                .hit(Ask, "mounts a system, home or credential path into a container", snip);
+            s.cx.hit(
+                Ask,
+                "mounts a system, home or credential path into a container",
+                snip,
+            );
         }
     }
 }
 
 fn redis(s: &mut Script, args: &[Arg], snip: &str) {
-    let ops = operands(args, &["-h", "-p", "-a", "-n", "-u", "--user", "--pass", "-s", "-r", "-i", "--eval"]);
-    let cmd = ops.first().map(|a| a.text.to_ascii_lowercase()).unwrap_or_default();
-    let sub = ops.get(1).map(|a| a.text.to_ascii_lowercase()).unwrap_or_default();
+    let ops = operands(
+        args,
+        &[
+            "-h", "-p", "-a", "-n", "-u", "--user", "--pass", "-s", "-r", "-i", "--eval",
+        ],
+    );
+    let cmd = ops
+        .first()
+        .map(|a| a.text.to_ascii_lowercase())
+        .unwrap_or_default();
+    let sub = ops
+        .get(1)
+        .map(|a| a.text.to_ascii_lowercase())
+        .unwrap_or_default();
     let destroys = matches!(
         cmd.as_str(),
-        "flushall" | "flushdb" | "shutdown" | "debug" | "del" | "unlink" | "slaveof" | "replicaof"
-            | "module" | "swapdb" | "migrate" | "restore" | "eval" | "evalsha" | "fcall" | "script"
-            | "function" | "failover"
-    ) || (cmd == "config" && matches!(sub.as_str(), "set" | "rewrite" | "resetstat"))
+        "flushall"
+            | "flushdb"
+            | "shutdown"
+            | "debug"
+            | "del"
+            | "unlink"
+            | "slaveof"
+            | "replicaof"
+            | "module"
+            | "swapdb"
+            | "migrate"
+            | "restore"
+            | "eval"
+            | "evalsha"
+            | "fcall"
+            | "script"
+            | "function"
+            | "failover"
+    ) || (cmd == "config"
+        && matches!(sub.as_str(), "set" | "rewrite" | "resetstat"))
         || (cmd == "acl" && matches!(sub.as_str(), "setuser" | "deluser" | "save" | "load"))
         || (cmd == "client" && sub == "kill")
-        || (cmd == "cluster" && matches!(sub.as_str(), "reset" | "forget" | "failover" | "flushslots"));
+        || (cmd == "cluster"
+            && matches!(sub.as_str(), "reset" | "forget" | "failover" | "flushslots"));
     if destroys || args.iter().any(|a| a.is("--eval")) {
         s.cx.hit(Ask, "destructive or administrative redis command", snip);
     }
@@ -1694,7 +2079,10 @@ fn mongo(s: &mut Script, args: &[Arg], snip: &str) {
             s.cx.hit(Ask, DB, snip);
         }
     }
-    if args.iter().any(|a| a.text.ends_with(".js") && !is_opt(&a.text)) {
+    if args
+        .iter()
+        .any(|a| a.text.ends_with(".js") && !is_opt(&a.text))
+    {
         s.cx.hit(Ask, "runs a database script", snip);
     }
 }
@@ -1702,9 +2090,21 @@ fn mongo(s: &mut Script, args: &[Arg], snip: &str) {
 pub(super) fn mongo_danger(code: &str) -> bool {
     let l = code.to_ascii_lowercase().replace(' ', "");
     [
-        "drop", "delete", "remove(", "updatemany({}", "replaceone", "renamecollection",
-        "shutdownserver", "dropuser", "createuser", "grantroles", "fsynclock", "adminCommand",
-        "runcommand", "$where", "eval(",
+        "drop",
+        "delete",
+        "remove(",
+        "updatemany({}",
+        "replaceone",
+        "renamecollection",
+        "shutdownserver",
+        "dropuser",
+        "createuser",
+        "grantroles",
+        "fsynclock",
+        "adminCommand",
+        "runcommand",
+        "$where",
+        "eval(",
     ]
     .iter()
     .any(|k| l.contains(&k.to_ascii_lowercase()))
@@ -1714,18 +2114,27 @@ pub(super) fn mongo_danger(code: &str) -> bool {
 fn other_sql(s: &mut Script, args: &[Arg], snip: &str) {
     for sql in super::args::opt_value(
         args,
-        &["-e", "--execute", "-q", "--query", "-c", "--command", "-Q", "--sql"],
+        &[
+            "-e",
+            "--execute",
+            "-q",
+            "--query",
+            "-c",
+            "--command",
+            "-Q",
+            "--sql",
+        ],
     ) {
         sql_check(s, &sql, snip);
     }
 }
-
 
 // --- unknown programs -------------------------------------------------------
 
 /// Programs whose options and operands are known not to run commands (their
 /// `-c` counts, compiles or checks; their `--` separates paths). A program
 /// neither here nor judged elsewhere is unknown to the classifier.
+#[rustfmt::skip]
 const EVERYDAY: &[&str] = &[
     "ls", "cat", "less", "more", "head", "tail", "grep", "egrep", "fgrep", "rg", "ag", "ack",
     "wc", "cut", "uniq", "sort", "tr", "diff", "cmp", "comm", "join", "paste", "column", "od",
@@ -1811,7 +2220,21 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
     }
     for v in opt_values(
         args,
-        &["--run", "--command", "--cmd", "--exec", "--eval", "--shell-command", "--script", "--execute", "--on-success", "--on-failure", "--pre", "--post", "--hook"],
+        &[
+            "--run",
+            "--command",
+            "--cmd",
+            "--exec",
+            "--eval",
+            "--shell-command",
+            "--script",
+            "--execute",
+            "--on-success",
+            "--on-failure",
+            "--pre",
+            "--post",
+            "--hook",
+        ],
     ) {
         runs = true;
         s.nested(&v, snip);
@@ -1820,7 +2243,11 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
         let cmd = args.get(i + 1..).unwrap_or(&[]);
         if let Some(first) = cmd.first() {
             let b = base(&first.text);
-            if first.dynamic || (known(b) && !EVERYDAY_OPERANDS.contains(&b)) || first.text.starts_with("./") || first.text.starts_with('/') {
+            if first.dynamic
+                || (known(b) && !EVERYDAY_OPERANDS.contains(&b))
+                || first.text.starts_with("./")
+                || first.text.starts_with('/')
+            {
                 runs = true;
                 super::rules::analyze_inner(s, cmd.to_vec(), snip);
             }
@@ -1836,18 +2263,16 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
         }
     }
     if runs {
-        s.cx.hit(
-            Ask,
-            "an unknown program is given a command to run",
-            snip,
-        );
+        s.cx.hit(Ask, "an unknown program is given a command to run", snip);
     }
 }
 
 /// Known names that are also ordinary operand words (`X -- test`).
+#[rustfmt::skip]
 const EVERYDAY_OPERANDS: &[&str] = &["test", "true", "false", "help", "info", "v", "task", "install", "configure", "reset", "clear", "sync"];
 
 /// Commands that are judged when an unknown program appears to wrap them.
+#[rustfmt::skip]
 const DANGER_NAMES: &[&str] = &[
     "rm", "dd", "mkfs", "shred", "wipefs", "curl", "wget", "sudo", "su", "chmod", "chown", "mv",
     "kill", "pkill", "killall", "reboot", "shutdown", "git", "nc", "ncat", "socat", "eval",

@@ -136,7 +136,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             rest(args, skip_opts(args, &["-u", "--user", "-D", "--chdir"])),
         ),
         name @ ("su" | "runuser") => {
-            if let Some(script) = super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"])
+                .into_iter()
+                .next()
+            {
                 return Peel::Script(ROOT, vec![script]);
             }
             if name == "runuser" && find(&["-u", "--user"]).is_some() {
@@ -235,7 +238,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             wrap(None, rest(args, skip_opts(args, &[]) + 1))
         }
         "flock" => {
-            if let Some(script) = super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"])
+                .into_iter()
+                .next()
+            {
                 return Peel::Script(None, vec![script]);
             }
             let i = skip_opts(args, &["-w", "--timeout", "-E", "--conflict-exit-code"]);
@@ -292,7 +298,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             ];
             wrap(None, rest(args, skip_opts(args, V)))
         }
-        "script" => match super::table::opt_values(args, &["-c", "--command"]).into_iter().next() {
+        "script" => match super::table::opt_values(args, &["-c", "--command"])
+            .into_iter()
+            .next()
+        {
             Some(cmd) => Peel::Script(None, vec![cmd]),
             None => Peel::NoCommand(None),
         },
@@ -329,9 +338,9 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             if !cmd.is_empty() {
                 scripts.push(words::join(&cmd));
             }
-            let tunnel = args
-                .iter()
-                .any(|a| a.text.starts_with("-R") || (short(&a.text, 'R') && !a.text.starts_with("--")));
+            let tunnel = args.iter().any(|a| {
+                a.text.starts_with("-R") || (short(&a.text, 'R') && !a.text.starts_with("--"))
+            });
             let hit = tunnel.then_some((Ask, "opens a reverse tunnel into this machine"));
             if scripts.is_empty() {
                 Peel::NoCommand(hit)
