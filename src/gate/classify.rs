@@ -690,10 +690,10 @@ impl<'s, 'c> Script<'s, 'c> {
         if let AssignValue::Word(w) = &a.value {
             let raw = w.span.of(self.src);
             let name = a.name.of(self.src);
-            if flow::mentions_secret(raw) || flow::mentions_var(raw, &self.secret_vars) {
-                if self.secret_vars.len() < 64 {
-                    self.secret_vars.push(name.to_string());
-                }
+            if (flow::mentions_secret(raw) || flow::mentions_var(raw, &self.secret_vars))
+                && self.secret_vars.len() < 64
+            {
+                self.secret_vars.push(name.to_string());
             }
             let value = words::eval_joined(self.src, &self.vars, w);
             rules::env_assign(self, name, &value, snip);

@@ -1366,16 +1366,19 @@ fn sed(s: &mut Script, args: &[Arg], snip: &str) {
 /// `ddrescue`/`dcfldd`: raw copies; onto a disk device they destroy it.
 fn disk_copy(s: &mut Script, args: &[Arg], snip: &str) {
     s.cx.hit(Ask, "raw copy of a disk or file", snip);
-    for a in args {
-        let target = a.text.strip_prefix("of=").unwrap_or(&a.text);
-        if a.text.starts_with("of=") || a.text.starts_with("/dev/") {
-            if let Some((class, what)) = paths::write_danger(target) {
-                if class == Forbidden && args.last().is_some_and(|l| l.text.ends_with(target)) {
-                    s.cx.hit(class, what, snip);
-                } else if a.text.starts_with("of=") {
-                    s.cx.hit(class, what, snip);
-                }
-            }
+    // dcfldd/dc3dd: `of=FILE`; ddrescue: `INFILE OUTFILE [MAPFILE]`.
+    let mut outs: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.text.strip_prefix("of=").map(str::to_string))
+        .collect();
+    if outs.is_empty() {
+        if let Some(out) = operands(args, &[]).get(1) {
+            outs.push(out.text.clone());
+        }
+    }
+    for o in outs {
+        if let Some((class, what)) = paths::write_danger(&o) {
+            s.cx.hit(class, what, snip);
         }
     }
 }
