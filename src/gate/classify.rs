@@ -766,6 +766,9 @@ impl<'s, 'c> Script<'s, 'c> {
         ) {
             return false;
         }
+        if flow::prints_secret(argv) {
+            return true;
+        }
         if name.starts_with("gpg")
             && argv
                 .iter()
@@ -963,6 +966,10 @@ impl<'s, 'c> Script<'s, 'c> {
                         .hit(Class::Ask, "output of a command is run as a script", snip);
                 }
                 (rules::Consumer::Sql, Some(t)) => programs::sql_check(self, &Arg::lit(&t), snip),
+                (rules::Consumer::Mongo, Some(t)) if table::mongo_danger(&t) => {
+                    self.cx
+                        .hit(Class::Ask, "destructive database command", snip);
+                }
                 _ => {}
             }
         }

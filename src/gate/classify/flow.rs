@@ -83,6 +83,38 @@ pub(super) fn mentions_secret_var(text: &str) -> bool {
     })
 }
 
+/// Commands that print a credential (`gh auth token`, `aws secretsmanager
+/// get-secret-value`, `vault kv get`, `kubectl get secret`...).
+pub(super) fn prints_secret(argv: &[super::words::Arg]) -> bool {
+    #[rustfmt::skip]
+    const PRINTS: &[&[&str]] = &[
+        &["aws", "secretsmanager", "get-secret-value"], &["aws", "ssm", "get-parameter"],
+        &["aws", "ssm", "get-parameters"], &["aws", "configure", "get"],
+        &["aws", "configure", "export-credentials"], &["aws", "sts", "get-session-token"],
+        &["aws", "ecr", "get-login-password"], &["gh", "auth", "token"],
+        &["gcloud", "auth", "print-access-token"], &["gcloud", "auth", "print-identity-token"],
+        &["gcloud", "secrets", "versions", "access"], &["az", "account", "get-access-token"],
+        &["az", "keyvault", "secret", "show"], &["vault", "kv", "get"], &["vault", "read"],
+        &["vault", "print", "token"], &["pass", "show"], &["op", "read"], &["op", "item", "get"],
+        &["security", "find-generic-password"], &["security", "find-internet-password"],
+        &["kubectl", "get", "secret"], &["kubectl", "get", "secrets"], &["heroku", "auth:token"],
+        &["doppler", "secrets"], &["npm", "token"], &["cat", "/etc/shadow"],
+        &["docker", "login", "--password-stdin"], &["git", "credential", "fill"],
+        &["secret-tool", "lookup"], &["keyring", "get"], &["bw", "get"], &["lpass", "show"],
+    ];
+    let words: Vec<&str> = argv
+        .iter()
+        .filter(|a| !a.dynamic)
+        .map(|a| a.text.rsplit('/').next().unwrap_or(&a.text))
+        .collect();
+    PRINTS.iter().any(|p| {
+        words.first() == p.first() && {
+            let mut it = words.iter().skip(1);
+            p.iter().skip(1).all(|w| it.any(|x| x == w))
+        }
+    })
+}
+
 /// Whether text mentions one of `vars` as `$NAME` or `${NAME`.
 pub(super) fn mentions_var(text: &str, vars: &[String]) -> bool {
     vars.iter()

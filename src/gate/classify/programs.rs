@@ -455,6 +455,12 @@ pub(super) fn consumer(argv: &[Arg]) -> Consumer {
         }
     } else if SQL_CLIENTS.contains(&name) && sql_args(name, args).1 {
         return Consumer::Sql;
+    } else if matches!(name, "mongo" | "mongosh")
+        && !args
+            .iter()
+            .any(|a| a.is("--eval") || a.text.ends_with(".js"))
+    {
+        return Consumer::Mongo;
     } else if matches!(name, "at" | "batch")
         && !args.iter().any(|a| {
             matches!(

@@ -27,6 +27,8 @@ pub(super) enum Consumer {
     Interp,
     /// An SQL client reading statements from stdin.
     Sql,
+    /// A MongoDB shell reading JavaScript from stdin.
+    Mongo,
 }
 
 const FETCHERS: &[&str] = &[
@@ -127,6 +129,15 @@ pub(super) fn analyze(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &st
             for src in stdin {
                 if let Stdin::Text(t) = src {
                     sql_check(s, &Arg::lit(t), snip);
+                }
+            }
+        }
+        Consumer::Mongo => {
+            for src in stdin {
+                if let Stdin::Text(t) = src {
+                    if table::mongo_danger(t) {
+                        s.cx.hit(Ask, "destructive database command", snip);
+                    }
                 }
             }
         }

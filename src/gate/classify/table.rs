@@ -289,7 +289,7 @@ pub(super) const TABLE: &[Program] = &[
         ..P
     },
     Program {
-        names: &["lxc", "incus", "distrobox", "toolbox", "schroot", "machinectl", "systemd-nspawn", "vagrant", "mosh", "pueue", "aws-vault", "op", "doppler", "infisical", "chamber", "dotenvx", "mise", "rtx", "asdf", "rbenv", "pyenv", "fnm", "volta", "conda", "mamba", "micromamba", "pixi", "hatch", "pdm", "rye", "devbox", "tox", "nox"],
+        names: &["lxc", "incus", "distrobox", "toolbox", "schroot", "machinectl", "systemd-nspawn", "vagrant", "mosh", "pueue", "aws-vault", "op", "doppler", "infisical", "chamber", "dotenvx", "mise", "rtx", "asdf", "rbenv", "pyenv", "fnm", "volta", "conda", "mamba", "micromamba", "pixi", "devbox", "tox", "nox"],
         runs: Runs::AfterDashDash,
         script_opts: &["-c", "--command", "--run", "--exec"],
         verbs: &[
@@ -430,7 +430,10 @@ pub(super) const TABLE: &[Program] = &[
         names: &["nmcli"],
         verbs: &[
             verb(&["*", "modify"], &[], Ask, SYSTEM),
+            verb(&["*", "mod"], &[], Ask, SYSTEM),
+            verb(&["*", "m"], &[], Ask, SYSTEM),
             verb(&["*", "delete"], &[], Ask, SYSTEM),
+            verb(&["*", "del"], &[], Ask, SYSTEM),
             verb(&["*", "down"], &[], Ask, SYSTEM),
             verb(&["*", "up"], &[], Ask, SYSTEM),
             verb(&["*", "add"], &[], Ask, SYSTEM),
@@ -613,7 +616,7 @@ pub(super) const TABLE: &[Program] = &[
         ..P
     },
     Program {
-        names: &["kubectl", "oc", "kubecolor", "k3s", "microk8s.kubectl"],
+        names: &["kubectl", "k", "oc", "kubecolor", "k3s", "microk8s.kubectl"],
         custom: Some(kubectl),
         ..P
     },
@@ -750,7 +753,7 @@ pub(super) const TABLE: &[Program] = &[
     },
     // --- databases ----------------------------------------------------------
     Program {
-        names: &["dropdb", "dropuser", "dropdb.exe", "pg_resetwal", "pg_resetxlog"],
+        names: &["dropdb", "dropuser", "pg_dropcluster", "pg_resetwal", "pg_resetxlog"],
         always: Some((Ask, DB)),
         ..P
     },
@@ -2120,6 +2123,7 @@ fn other_sql(s: &mut Script, args: &[Arg], snip: &str) {
         &[
             "-e",
             "--execute",
+            "-execute",
             "-q",
             "--query",
             "-c",
@@ -2281,3 +2285,36 @@ const DANGER_NAMES: &[&str] = &[
     "kill", "pkill", "killall", "reboot", "shutdown", "git", "nc", "ncat", "socat", "eval",
     "exec", "env", "xargs", "find", "truncate", "crontab", "systemctl",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name in two entries would silently use only the first.
+    #[test]
+    fn every_program_name_has_one_entry() {
+        let mut seen = std::collections::HashSet::new();
+        for p in TABLE {
+            for n in p.names {
+                assert!(seen.insert(*n), "{n} is in two table entries");
+            }
+        }
+    }
+
+    #[test]
+    fn verb_words_match_in_order_with_globs() {
+        let ops = [
+            Arg::lit("compute"),
+            Arg::lit("instances"),
+            Arg::lit("delete"),
+        ];
+        let refs: Vec<&Arg> = ops.iter().collect();
+        let v = verb(&["*", "delete"], &[], Ask, "x");
+        assert!(verb_matches(&v, &refs, &ops));
+        let v = verb(&["delete", "*"], &[], Ask, "x");
+        assert!(!verb_matches(&v, &refs, &ops));
+        assert!(word_matches("delete-*", "delete-bucket"));
+        assert!(word_matches("*destroy*", "apps:destroy"));
+        assert!(!word_matches("rm", "rmi"));
+    }
+}
