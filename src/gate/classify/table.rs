@@ -800,8 +800,40 @@ pub(super) const TABLE: &[Program] = &[
     },
 ];
 
+/// FNV-1a of a name, folded to a bit of [`FILTER`].
+const fn name_bit(n: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < n.len() {
+        h = (h ^ n[i] as u32).wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    (h % 4096) as usize
+}
+
+/// A 4096-bit filter of every table name, computed at compile time: most
+/// command names are not in the table and are rejected without a scan.
+const FILTER: [u64; 64] = {
+    let mut f = [0u64; 64];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let mut j = 0;
+        while j < TABLE[i].names.len() {
+            let b = name_bit(TABLE[i].names[j].as_bytes());
+            f[b / 64] |= 1 << (b % 64);
+            j += 1;
+        }
+        i += 1;
+    }
+    f
+};
+
 /// The table entry for a program name, if any.
 pub(super) fn find(name: &str) -> Option<&'static Program> {
+    let b = name_bit(name.as_bytes());
+    if FILTER.get(b / 64).is_none_or(|w| w & (1 << (b % 64)) == 0) {
+        return None;
+    }
     TABLE.iter().find(|p| p.names.contains(&name))
 }
 
@@ -2215,7 +2247,16 @@ fn command_like(text: &str) -> bool {
 /// An unknown program given a command to run (`X -c 'curl … | sh'`,
 /// `X --run STRING`, `X -- rm …`): the command is judged, and the call asks.
 pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
-    if known(name) {
+    // Cheap test first: most commands have no option or operand that could
+    // be a command, and need no lookup of the name.
+    let candidate = args.iter().any(|a| {
+        let t = a.text.as_str();
+        t == "--" || (t.starts_with('-') && t.len() > 1) || a.dynamic
+    }) || args.first().is_some_and(|a| {
+        let b = base(&a.text);
+        SHELLS.contains(&b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b)
+    });
+    if !candidate || known(name) {
         return;
     }
     let mut runs = false;
