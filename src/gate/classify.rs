@@ -110,8 +110,8 @@ const MAX_DEPTH: usize = 6;
 const MAX_SCRIPT_BYTES: usize = 256 * 1024;
 /// Work units (bytes parsed, words evaluated, path characters joined...) one
 /// classification may spend; past it the answer is `Ask`. A 100 KB script of
-/// ordinary commands spends a few million.
-const WORK_BUDGET: u64 = 64 * 1024 * 1024;
+/// ordinary commands spends about 200 thousand.
+const WORK_BUDGET: u64 = 16 * 1024 * 1024;
 /// Reason given when the budget runs out.
 const OVER_BUDGET: &str = "too much to analyse within the classifier's work budget";
 /// Deepest directory (in bytes) a script's `cd`s are followed into.
