@@ -92,4 +92,68 @@ fn main() {
         "long command, parse only: mean {per_parse:.1} µs ({:.0} MB/s)",
         long.len() as f64 / per_parse
     );
+
+    // 100 KB inputs, ordinary and built to be slow (issue 19): the slowest
+    // single run of `iters / 10` (at least 5) is reported.
+    let runs = (iters / 10).max(5);
+    let mut vars = String::new();
+    for i in 0..3000 {
+        vars.push_str(&format!("v{i}=value{i}; "));
+    }
+    let worst: Vec<(&str, String)> = vec![
+        (
+            "100 KB of chained ordinary commands",
+            long_command(100 * 1024),
+        ),
+        (
+            "100 KB of `cd abcdefgh;` (growing directory)",
+            repeat_to("cd abcdefgh; ", 100 * 1024),
+        ),
+        (
+            "252 KB of `cd abcdefgh;` (40 s before v2)",
+            repeat_to("cd abcdefgh; ", 252 * 1024),
+        ),
+        (
+            "100 KB: 3,000 variables then nested `bash -c`/`eval`",
+            vars + &repeat_to("bash -c 'echo $v1'; eval 'x=1'; ", 70 * 1024),
+        ),
+        (
+            "100 KB of `cd ../x/../y;`",
+            repeat_to("cd ../x/../y; ", 100 * 1024),
+        ),
+        (
+            "100 KB of nested `$(echo $(echo …))`",
+            repeat_to("$(echo $(echo $(echo x))) ", 100 * 1024),
+        ),
+        (
+            "100 KB of `python3 -c` code",
+            repeat_to("python3 -c 'import os; print(1)'; ", 100 * 1024),
+        ),
+        (
+            "100 KB of pipelines",
+            repeat_to("a | b | c | d | e | f; ", 100 * 1024),
+        ),
+        (
+            "100 KB of `ln -s` then writes",
+            repeat_to("ln -s a b; echo x > b; ", 100 * 1024),
+        ),
+    ];
+    for (name, script) in &worst {
+        let mut slowest = Duration::ZERO;
+        let mut class = Class::Safe;
+        for _ in 0..runs {
+            let start = Instant::now();
+            class = black_box(classify_command(black_box(script))).class;
+            slowest = slowest.max(start.elapsed());
+        }
+        println!(
+            "{name}: {} bytes, slowest of {runs}: {:.2} ms ({class:?})",
+            script.len(),
+            slowest.as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn repeat_to(piece: &str, bytes: usize) -> String {
+    piece.repeat(bytes / piece.len() + 1)
 }

@@ -10,6 +10,7 @@
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
+pub mod check;
 pub mod config;
 pub mod doctor;
 pub mod engine;

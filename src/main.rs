@@ -1,6 +1,7 @@
 //! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
-//! inspect the store, `tether doctor` checks the setup.
+//! inspect the store, `tether doctor` checks the setup, `tether check` says what the gate
+//! would do with a command.
 
 use std::process::ExitCode;
 
@@ -61,6 +62,32 @@ enum Cmd {
         #[arg(long)]
         root: Option<std::path::PathBuf>,
     },
+    /// Say what the approval gate would do with a command or a file edit
+    /// (exit 0 safe, 3 ask, 4 forbidden; see `tether check --help`).
+    #[command(
+        after_help = "Exit codes: 0 safe, 3 ask, 4 forbidden for one command or edit; \
+with --jsonl 0 when every line was judged, 1 when some line was an error; \
+1 when stdin cannot be read; 2 usage error.\n\
+--jsonl reads {\"command\": \"...\"} or {\"edit\": \"PATH\"} per line and writes \
+{\"command\", \"class\", \"reason\"} per line; a bad line gets {\"line\", \"error\"}."
+    )]
+    Check {
+        /// Print the answer as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Judge one JSON object per stdin line; write one JSON answer per line.
+        #[arg(long)]
+        jsonl: bool,
+        /// Judge a file write to PATH instead of a command.
+        #[arg(long, value_name = "PATH")]
+        edit: Option<std::path::PathBuf>,
+        /// Workspace root for --edit (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+        /// The command (words are joined with spaces).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Internal: lead a command's process group (see tools::supervise).
     #[command(hide = true)]
     Supervise {
@@ -77,6 +104,25 @@ fn main() -> ExitCode {
         // No runtime, no threads: the supervisor must stay tiny.
         return tether::tools::supervise::run(*parent, argv);
     }
+    let command = match cli.command {
+        // Pure and synchronous: no runtime needed.
+        Some(Cmd::Check {
+            json,
+            jsonl,
+            edit,
+            root,
+            command,
+        }) => {
+            return tether::check::run(tether::check::Args {
+                json,
+                jsonl,
+                edit,
+                root,
+                command,
+            })
+        }
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tether")
@@ -90,7 +136,7 @@ fn main() -> ExitCode {
     };
     // The commands return their failure; it is printed here, once (a closed
     // stdout, as in `tether rules list | head -1`, is success).
-    let result = match cli.command.unwrap_or(Cmd::Lsp) {
+    let result = match command.unwrap_or(Cmd::Lsp) {
         Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
         Cmd::Exec {
             prompt,
@@ -102,7 +148,7 @@ fn main() -> ExitCode {
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
         Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
-        Cmd::Supervise { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Supervise { .. } | Cmd::Check { .. } => Ok(ExitCode::SUCCESS),
     };
     let code = result.unwrap_or_else(tether::term::CliError::report);
     // Do not wait for blocking tasks (a stuck read must not hold the exit).

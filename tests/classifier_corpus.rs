@@ -1,8 +1,9 @@
 //! Runs every row of `tests/corpus/commands.toml` through the classifier.
 //!
 //! Dangerous rows (`forbidden`, `ask`) must be classified at least that strict, and
-//! `forbidden` rows exactly forbidden. Everyday rows (`safe`) may ask in at most 5%
-//! of cases and must never be forbidden. A summary is printed (`--nocapture`).
+//! `forbidden` rows exactly forbidden. Everyday rows (`safe`) may ask in at most 1%
+//! of cases and must never be forbidden. A summary is printed (`--nocapture`),
+//! with the recall of every `group` (class of miss) of rows.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ struct Case {
     expect: Class,
     #[serde(default)]
     note: String,
+    /// The class of miss the row belongs to (issue 19), if any.
+    #[serde(default)]
+    group: String,
 }
 
 fn load() -> Corpus {
@@ -36,8 +40,24 @@ fn corpus() {
     let mut got: BTreeMap<(Class, Class), usize> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut asked = Vec::new();
+    // group -> (rows, rows at least as strict as expected, safe rows asked)
+    let mut groups: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     for case in &corpus.case {
         let v = classify_command(&case.cmd);
+        let g = groups
+            .entry(if case.group.is_empty() {
+                "(earlier rows)"
+            } else {
+                case.group.as_str()
+            })
+            .or_default();
+        g.0 += 1;
+        if v.class >= case.expect {
+            g.1 += 1;
+        }
+        if case.expect == Class::Safe && v.class != Class::Safe {
+            g.2 += 1;
+        }
         *expected.entry(case.expect).or_default() += 1;
         *got.entry((case.expect, v.class)).or_default() += 1;
         let ok = match case.expect {
@@ -72,9 +92,16 @@ fn corpus() {
     }
     println!("  dangerous rows: {dangerous}, everyday rows: {everyday}");
     println!(
-        "  everyday asked: {} of {everyday} ({pct:.1}%, limit 5%)",
+        "  everyday asked: {} of {everyday} ({pct:.1}%, limit 1%)",
         asked.len()
     );
+    println!("  by group (rows, at least as strict as expected, everyday asked):");
+    for (g, (n, ok, asked)) in &groups {
+        println!(
+            "    {g:<28} {n:>4} {ok:>4} ({:.1}%) asked {asked}",
+            100.0 * *ok as f64 / *n as f64
+        );
+    }
     for a in &asked {
         println!("{a}");
     }
@@ -89,7 +116,7 @@ fn corpus() {
         "{} corpus rows misclassified",
         misses.len()
     );
-    assert!(pct <= 5.0, "{pct:.1}% of everyday rows asked (limit 5%)");
+    assert!(pct <= 1.0, "{pct:.1}% of everyday rows asked (limit 1%)");
 }
 
 #[test]

@@ -41,25 +41,39 @@
 //!   asks; a literal one is parsed as a script, as is a file the same script wrote
 //!   with `echo ... > f` and then runs. Remote or decoded content reaching any shell
 //!   or interpreter asks, and so does running a file the script downloaded.
-//! - Quoted strings in `python -c`/`perl -e`/`node -e`/`awk` code are parsed as
-//!   shell: a forbidden command there (`os.system("rm -rf /")`) is forbidden; other
-//!   interpreter code is not judged.
+//! - Interpreter code (`python -c`, `perl -e`, `node -e`, `ruby -e`, `php -r`,
+//!   awk programs, heredocs fed to an interpreter) is judged by the APIs it
+//!   uses (`code`): starting processes, deleting files, decoding data, the
+//!   network, forking or killing ask; a quoted shell command is judged only
+//!   when the code also starts processes, so `os.system("rm -rf /")` is
+//!   forbidden and `print("rm -rf /")` is not.
+//! - A program not known to the classifier asks when it is given a command to
+//!   run (`-c STRING`, `--run STRING`, `-- CMD`); programs with a table entry
+//!   (`table`) say what they run and which verbs destroy.
 //! - Commands run remotely by `ssh host 'cmd'` are judged like local ones.
 //! - A script bash would reject is `Ask`, and its pieces between separators are
 //!   judged on their own as well, so a syntax error hides no forbidden command.
 //!   Nesting deeper than the parser reads is `Ask`; NUL bytes ask.
 //!
 //! Layout: `syntax` parses, this file walks the syntax tree, `words` evaluates
-//! words, `wrappers` peels `sudo`/`env`/`xargs`..., `rules` judges commands,
-//! `programs` covers git,
-//! shells, interpreters, SQL clients and package managers, `paths` holds the
-//! lexical path rules and [`classify_edit`], `args` reads options.
+//! words, `wrappers` peels `sudo`/`env`/`xargs`..., `rules` judges core
+//! commands, `table` holds one entry per other program (what it runs, which
+//! verbs destroy), `programs` covers git, shells, interpreters, SQL clients and
+//! package managers, `code` reads interpreter code and sed scripts, `flow`
+//! follows secrets, environment injection and persistent writes, `paths` holds
+//! the lexical path rules and [`classify_edit`], `args` reads options.
+//!
+//! Every analysis spends from a work budget ([`WORK_BUDGET`]); past it the
+//! answer is `Ask`.
 
 mod args;
+mod code;
+mod flow;
 mod paths;
 mod programs;
 mod rules;
 mod syntax;
+mod table;
 mod words;
 mod wrappers;
 
@@ -94,16 +108,21 @@ const SAFE_REASON: &str = "read-only or ordinary build command";
 const MAX_DEPTH: usize = 6;
 /// Longer scripts are not analysed (they ask).
 const MAX_SCRIPT_BYTES: usize = 256 * 1024;
+/// Work units (bytes parsed, words evaluated, path characters joined...) one
+/// classification may spend; past it the answer is `Ask`. A 100 KB script of
+/// ordinary commands spends about 200 thousand.
+const WORK_BUDGET: u64 = 16 * 1024 * 1024;
+/// Reason given when the budget runs out.
+const OVER_BUDGET: &str = "too much to analyse within the classifier's work budget";
+/// Deepest directory (in bytes) a script's `cd`s are followed into.
+const MAX_CWD_BYTES: usize = 4096;
 /// Longest command text quoted in a reason.
 const SNIPPET_CHARS: usize = 100;
 
 /// Classifies a shell command line: the strictest verdict over every simple
 /// command found anywhere in it.
 pub fn classify_command(script: &str) -> Verdict {
-    let mut cx = Cx {
-        class: Class::Safe,
-        reason: String::new(),
-    };
+    let mut cx = Cx::new(WORK_BUDGET);
     analyze_script(&mut cx, script, 0, &Vars::default());
     if cx.class == Class::Safe {
         cx.reason = SAFE_REASON.to_string();
@@ -155,9 +174,49 @@ pub fn classify_read(
 struct Cx {
     class: Class,
     reason: String,
+    /// Work left before the analysis gives up and asks (see [`WORK_BUDGET`]).
+    budget: u64,
 }
 
 impl Cx {
+    fn new(budget: u64) -> Cx {
+        Cx {
+            class: Class::Safe,
+            reason: String::new(),
+            budget,
+        }
+    }
+
+    /// A fresh verdict for a side analysis that shares this one's budget
+    /// (hand the budget back with [`Cx::join_budget`]).
+    fn side(&self) -> Cx {
+        Cx::new(self.budget)
+    }
+
+    fn join_budget(&mut self, side: &Cx) {
+        self.budget = side.budget;
+        if side.budget == 0 {
+            self.hit(Class::Ask, OVER_BUDGET, "");
+        }
+    }
+
+    /// Spends `units` of work; false (and the verdict at least asks) once the
+    /// budget is gone, after which the walk stops.
+    fn charge(&mut self, units: usize) -> bool {
+        let units = u64::try_from(units).unwrap_or(u64::MAX).max(1);
+        if self.budget <= units {
+            self.budget = 0;
+            self.hit(Class::Ask, OVER_BUDGET, "");
+            return false;
+        }
+        self.budget -= units;
+        true
+    }
+
+    fn exhausted(&self) -> bool {
+        self.budget == 0
+    }
+
     /// Records a finding; `command` is the offending command's source text
     /// (shortened only when it becomes the reason).
     fn hit(&mut self, class: Class, what: &str, command: &str) {
@@ -193,6 +252,9 @@ fn analyze_script(cx: &mut Cx, src: &str, depth: usize, vars: &Vars) {
 /// pieces between separators are judged on their own so that a syntax error
 /// cannot hide a forbidden command.
 fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
+    if cx.exhausted() || !cx.charge(src.len()) {
+        return;
+    }
     if depth > MAX_DEPTH {
         cx.hit(
             Class::Ask,
@@ -213,7 +275,7 @@ fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
         let what = format!("could not be parsed as a shell command ({error})");
         cx.hit(Class::Ask, &what, src);
     }
-    let mut script = Script::new(src, &tree.heredocs, depth, vars.clone(), cx);
+    let mut script = Script::new(src, &tree.heredocs, depth, vars.child(), cx);
     script.list(&tree.list);
     if tree.error.is_some() && recover {
         recover_pieces(script.cx, src, depth, vars);
@@ -234,11 +296,9 @@ fn recover_pieces(cx: &mut Cx, src: &str, depth: usize, vars: &Vars) {
         if cx.class == Class::Forbidden {
             return;
         }
-        let mut inner = Cx {
-            class: Class::Safe,
-            reason: String::new(),
-        };
+        let mut inner = cx.side();
         analyze(&mut inner, piece, depth + 1, vars, false);
+        cx.join_budget(&inner);
         if inner.class == Class::Forbidden {
             cx.class = Class::Forbidden;
             cx.reason = inner.reason;
@@ -264,6 +324,14 @@ struct Stage {
     consumer: rules::Consumer,
     /// The stage's own words, when it is a simple command.
     argv: Vec<Arg>,
+    /// Reads a secret file or dumps the environment.
+    secret: bool,
+    /// Sends data over the network.
+    network: bool,
+    /// Unpacks an archive (`tar x`, `unzip`, `cpio -i`).
+    unpacks: bool,
+    /// Writes its output to a file (`> f`, `tee f`).
+    to_file: bool,
 }
 
 /// One script being walked.
@@ -280,6 +348,13 @@ struct Script<'s, 'c> {
     cwd: Option<String>,
     /// Files the script wrote with known content or downloaded, by path.
     files: HashMap<String, FileSrc>,
+    /// Symbolic links the script made: link path → target (normalised keys).
+    links: HashMap<String, String>,
+    /// Variables assigned from secrets (`K=$(cat ~/.ssh/id_rsa)`).
+    secret_vars: Vec<String>,
+    /// The script unpacked or cloned something downloaded (`curl … | tar x`,
+    /// `git clone`): running a local file after that runs downloaded code.
+    remote_tree: bool,
 }
 
 /// What the script put into a file it later runs.
@@ -300,6 +375,9 @@ impl<'s, 'c> Script<'s, 'c> {
             nest: 0,
             cwd: None,
             files: HashMap::new(),
+            links: HashMap::new(),
+            secret_vars: Vec::new(),
+            remote_tree: false,
         }
     }
 
@@ -307,7 +385,7 @@ impl<'s, 'c> Script<'s, 'c> {
     fn list(&mut self, list: &List) {
         for item in &list.items {
             for p in &item.pipelines {
-                if self.cx.class == Class::Forbidden {
+                if self.cx.class == Class::Forbidden || self.cx.exhausted() {
                     return;
                 }
                 self.pipeline(p);
@@ -341,14 +419,24 @@ impl<'s, 'c> Script<'s, 'c> {
             Cmd::Simple { assigns, words } => {
                 if !words.is_empty() {
                     let argv = argv.unwrap_or_else(|| self.argv(words));
+                    let size: usize = argv.iter().map(|a| a.text.len() + 1).sum();
+                    if !self.cx.charge(size) {
+                        return;
+                    }
                     let stdin = self.stdin_of(s);
                     if s.redirects.iter().any(|r| r.op.writes()) {
-                        written = written_content(&argv, &stdin);
+                        written = written_content(&argv, &stdin).map(FileSrc::Text);
+                        if written.is_none() && rules::stage(&argv).fetch {
+                            written = Some(FileSrc::Remote);
+                        }
+                        if self.reads_secret(&argv, s) {
+                            self.secret_to_file(s, snip);
+                        }
                     }
                     rules::analyze(self, argv, &stdin, snip);
                 }
                 for a in assigns {
-                    self.assignment(a);
+                    self.assignment(a, snip);
                 }
                 for w in words {
                     self.subs(&w.parts);
@@ -392,7 +480,7 @@ impl<'s, 'c> Script<'s, 'c> {
             }
         }
         for r in &s.redirects {
-            self.redirect(r, snip, written.as_deref());
+            self.redirect(r, snip, written.as_ref());
         }
     }
 
@@ -428,12 +516,41 @@ impl<'s, 'c> Script<'s, 'c> {
         self.cwd.as_deref().is_some_and(|c| c.starts_with('/'))
     }
 
+    /// Follows a literal `cd`. Relative steps extend the directory in place
+    /// (a script of thousands of `cd`s costs time linear in its length); a
+    /// directory deeper than [`MAX_CWD_BYTES`] is not followed and asks.
     fn cd(&mut self, dir: Option<&Arg>) {
-        self.cwd = match dir {
-            None => Some(paths::key("~")),
-            Some(d) if d.dynamic || d.text == "-" => None,
-            Some(d) => Some(paths::key(&self.path(d).text)),
-        };
+        match dir {
+            None => self.cwd = Some(paths::key("~")),
+            Some(d) if d.dynamic || d.text == "-" => self.cwd = None,
+            Some(d) if d.text.starts_with(['/', '~']) => self.cwd = Some(paths::key(&d.text)),
+            Some(d) => {
+                let mut c = self.cwd.take().unwrap_or_else(|| ".".into());
+                for seg in d.text.split('/') {
+                    match seg {
+                        "" | "." => {}
+                        ".." => cwd_up(&mut c),
+                        seg if c == "." => seg.clone_into(&mut c),
+                        seg => {
+                            if !c.ends_with('/') {
+                                c.push('/');
+                            }
+                            c.push_str(seg);
+                        }
+                    }
+                }
+                if c.len() > MAX_CWD_BYTES {
+                    self.cx.hit(
+                        Class::Ask,
+                        "changes into a directory too deep to follow",
+                        "cd",
+                    );
+                    self.cwd = None;
+                } else {
+                    self.cwd = Some(c);
+                }
+            }
+        }
     }
 
     fn remember(&mut self, file: &Arg, content: Option<FileSrc>) {
@@ -459,37 +576,88 @@ impl<'s, 'c> Script<'s, 'c> {
         match self.recall(file) {
             Some(FileSrc::Text(t)) => self.nested(&Arg::lit(&t), snip),
             Some(FileSrc::Remote) => self.cx.hit(Class::Ask, "runs a downloaded script", snip),
+            None if self.remote_tree && !paths::is_system(&file.text) => self.cx.hit(
+                Class::Ask,
+                "runs a file from something downloaded earlier in the script",
+                snip,
+            ),
             None => {}
         }
     }
 
-    /// Shell commands quoted inside interpreter code (`os.system("...")`):
-    /// forbidden ones make the code forbidden.
+    /// Interpreter code (`python -c`, `node -e`, awk programs, heredocs fed to
+    /// an interpreter): judged by the APIs it uses (see `code`). A quoted
+    /// string is judged as a shell command only when the code starts
+    /// processes, so printing `rm -rf /` is not forbidden but running it is.
     fn code_check(&mut self, code: &str, snip: &str) {
+        let fx = code::effects(code);
         let strings = programs::quoted_strings(code);
-        let deletes = ["rmtree", "rm_rf", "rmdir", "unlink", "remove"]
-            .iter()
-            .any(|d| code.contains(d));
-        for lit in strings {
-            if deletes && paths::is_critical(&lit) {
+        if fx.deletes {
+            if strings.iter().any(|l| paths::is_critical(l)) {
                 self.cx.hit(
                     Class::Forbidden,
                     "interpreter code deletes /, a system directory or a home directory",
                     snip,
                 );
             }
-            let mut inner = Cx {
-                class: Class::Safe,
-                reason: String::new(),
-            };
-            analyze_script(&mut inner, &lit, self.depth + 1, &self.vars);
-            if inner.class == Class::Forbidden {
-                self.cx.hit(
-                    Class::Forbidden,
-                    "interpreter code runs a forbidden command",
-                    snip,
-                );
+            self.cx
+                .hit(Class::Ask, "interpreter code deletes or moves files", snip);
+        }
+        if fx.runs {
+            self.cx.hit(
+                Class::Ask,
+                "interpreter code starts programs or evaluates code",
+                snip,
+            );
+            let mut candidates = strings.clone();
+            if strings.len() > 1 {
+                candidates.push(strings.join(" "));
             }
+            for lit in candidates {
+                if self.cx.class == Class::Forbidden {
+                    break;
+                }
+                let mut inner = self.cx.side();
+                analyze_script(&mut inner, &lit, self.depth + 1, &self.vars);
+                self.cx.join_budget(&inner);
+                if inner.class == Class::Forbidden {
+                    self.cx.hit(
+                        Class::Forbidden,
+                        "interpreter code runs a forbidden command",
+                        snip,
+                    );
+                }
+            }
+        }
+        if fx.decodes {
+            self.cx
+                .hit(Class::Ask, "interpreter code decodes hidden data", snip);
+        }
+        if fx.network {
+            self.cx
+                .hit(Class::Ask, "interpreter code uses the network", snip);
+        }
+        if fx.processes {
+            self.cx.hit(
+                Class::Ask,
+                "interpreter code forks or kills processes",
+                snip,
+            );
+        }
+        if fx.writes || fx.deletes {
+            for lit in strings.iter().filter(|l| l.len() < 4096) {
+                if let Some((class, what)) = rules::write_danger(self, lit) {
+                    let what = format!("interpreter code: {what}");
+                    self.cx.hit(class.min(Class::Ask), &what, snip);
+                }
+            }
+        }
+        if fx.home && (fx.writes || fx.deletes) {
+            self.cx.hit(
+                Class::Ask,
+                "interpreter code changes files in the home directory",
+                snip,
+            );
         }
     }
 
@@ -535,7 +703,18 @@ impl<'s, 'c> Script<'s, 'c> {
         out
     }
 
-    fn assignment(&mut self, a: &Assign) {
+    fn assignment(&mut self, a: &Assign, snip: &str) {
+        if let AssignValue::Word(w) = &a.value {
+            let raw = w.span.of(self.src);
+            let name = a.name.of(self.src);
+            if (flow::mentions_secret(raw) || flow::mentions_var(raw, &self.secret_vars))
+                && self.secret_vars.len() < 64
+            {
+                self.secret_vars.push(name.to_string());
+            }
+            let value = words::eval_joined(self.src, &self.vars, w);
+            rules::env_assign(self, name, &value, snip);
+        }
         match &a.value {
             AssignValue::Word(w) => self.subs(&w.parts),
             AssignValue::Array(words) => {
@@ -572,8 +751,73 @@ impl<'s, 'c> Script<'s, 'c> {
         self.vars.assign(a.name.of(self.src), value);
     }
 
-    /// `written`: the literal text the command prints, if known.
-    fn redirect(&mut self, r: &Redirect, snip: &str, written: Option<&str>) {
+    /// Whether a command reads a secret file (an operand or `< file`) or dumps
+    /// the environment.
+    fn reads_secret(&self, argv: &[Arg], s: &Stmt) -> bool {
+        let name = argv
+            .first()
+            .map(|a| args::base(&a.text))
+            .unwrap_or_default();
+        if matches!(name, "env" | "printenv") && argv.len() == 1 {
+            return true;
+        }
+        if matches!(
+            name,
+            "ls" | "stat"
+                | "test"
+                | "["
+                | "chmod"
+                | "chown"
+                | "ssh-add"
+                | "ssh"
+                | "touch"
+                | "mkdir"
+                | "file"
+                | "wc"
+                | "du"
+                | "echo"
+                | "printf"
+                | "cp"
+                | "mv"
+                | "rm"
+        ) {
+            return false;
+        }
+        if flow::prints_secret(argv) {
+            return true;
+        }
+        if name.starts_with("gpg")
+            && argv
+                .iter()
+                .any(|a| a.text.starts_with("--export-secret") || a.text == "--export")
+        {
+            return true;
+        }
+        argv.iter()
+            .skip(1)
+            .any(|a| !a.dynamic && (flow::secret_path(&a.text) || a.text.contains("/environ")))
+            || s.redirects.iter().any(|r| {
+                r.op == RedirOp::Read
+                    && flow::secret_path(&words::eval_joined(self.src, &self.vars, &r.target).text)
+            })
+    }
+
+    /// A secret read by a command whose output goes to a file.
+    fn secret_to_file(&mut self, s: &Stmt, snip: &str) {
+        let to_file = s.redirects.iter().any(|r| {
+            r.op.writes() && {
+                let t = words::eval_joined(self.src, &self.vars, &r.target);
+                !t.text.starts_with("/dev/") && !t.text.bytes().all(|c| c.is_ascii_digit())
+            }
+        });
+        if to_file {
+            self.cx
+                .hit(Class::Ask, "copies or encodes a secret into a file", snip);
+        }
+    }
+
+    /// `written`: what the command puts into the file, if known.
+    fn redirect(&mut self, r: &Redirect, snip: &str, written: Option<&FileSrc>) {
         if let RedirOp::Heredoc(i) = r.op {
             if let Some(doc) = self.docs.get(i) {
                 self.subs(&doc.parts);
@@ -591,12 +835,14 @@ impl<'s, 'c> Script<'s, 'c> {
         let writes = r.op.writes() && !(r.op == RedirOp::DupOut && descriptor);
         if writes && target.text != "-" {
             rules::write_check(self, &target, snip);
-            let content = written.map(str::to_string);
             let append = r.op == RedirOp::Append || r.op == RedirOp::AllAppend;
-            let content = match (append, content, self.recall(&target)) {
-                (true, Some(new), Some(FileSrc::Text(old))) => Some(FileSrc::Text(old + &new)),
+            let content = match (append, written.cloned(), self.recall(&target)) {
+                (_, Some(FileSrc::Remote), _) => Some(FileSrc::Remote),
+                (true, Some(FileSrc::Text(new)), Some(FileSrc::Text(old))) => {
+                    Some(FileSrc::Text(old + &new))
+                }
                 (true, Some(_), Some(_)) => None,
-                (_, Some(new), _) => Some(FileSrc::Text(new)),
+                (_, Some(new), _) => Some(new),
                 _ => None,
             };
             self.remember(&target, content);
@@ -614,21 +860,19 @@ impl<'s, 'c> Script<'s, 'c> {
             return;
         }
         let tree = syntax::parse_expansions(value);
-        let mut inner = Cx {
-            class: Class::Safe,
-            reason: String::new(),
-        };
+        let mut inner = self.cx.side();
         let mut script = Script::new(
             value,
             &tree.heredocs,
             self.depth + 1,
-            self.vars.clone(),
+            self.vars.child(),
             &mut inner,
         );
         script.cwd = self.cwd.clone();
         for doc in &tree.heredocs {
             script.subs(&doc.parts);
         }
+        self.cx.join_budget(&inner);
         if inner.class > Class::Safe {
             let what = format!("{what}: {}", inner.reason);
             self.cx.hit(inner.class, &what, value);
@@ -642,6 +886,23 @@ impl<'s, 'c> Script<'s, 'c> {
             if stage.text.is_none() {
                 stage.text = cat_input(&argv, &self.stdin_of(s));
             }
+            stage.secret = self.reads_secret(&argv, s)
+                || flow::mentions_secret_var(s.span.of(self.src))
+                || (argv.first().is_some_and(|a| a.is("printenv"))
+                    && argv
+                        .iter()
+                        .skip(1)
+                        .any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
+            let name = argv.first().map(|a| args::base(&a.text)).unwrap_or("");
+            stage.network = flow::NETWORK.contains(&name);
+            stage.unpacks = matches!(name, "tar" | "bsdtar" | "unzip" | "cpio" | "7z" | "busybox");
+            stage.to_file = name == "tee"
+                || s.redirects.iter().any(|r| {
+                    r.op.writes() && {
+                        let t = words::eval_joined(self.src, &self.vars, &r.target);
+                        !t.text.starts_with("/dev/") && !t.text.bytes().all(|c| c.is_ascii_digit())
+                    }
+                });
             stage.argv = argv;
             return stage;
         }
@@ -665,6 +926,37 @@ impl<'s, 'c> Script<'s, 'c> {
             let Some(up) = stages.get(..j).filter(|u| !u.is_empty()) else {
                 continue;
             };
+            if up.iter().any(|s| s.secret) {
+                if stage.network {
+                    self.cx.hit(
+                        Class::Ask,
+                        "sends secrets or the environment over the network",
+                        snip,
+                    );
+                } else if stage.to_file {
+                    self.cx
+                        .hit(Class::Ask, "copies or encodes a secret into a file", snip);
+                }
+            }
+            if up.iter().any(|s| s.fetch) {
+                if stage.unpacks {
+                    self.remote_tree = true;
+                }
+                if stage
+                    .argv
+                    .first()
+                    .is_some_and(|a| args::base(&a.text) == "tee")
+                {
+                    for t in stage
+                        .argv
+                        .iter()
+                        .skip(1)
+                        .filter(|a| !a.text.starts_with('-'))
+                    {
+                        self.remember(t, Some(FileSrc::Remote));
+                    }
+                }
+            }
             let literal = up.last().and_then(|s| s.text.clone());
             if let Some(argv) = literal
                 .as_deref()
@@ -691,8 +983,27 @@ impl<'s, 'c> Script<'s, 'c> {
                         .hit(Class::Ask, "output of a command is run as a script", snip);
                 }
                 (rules::Consumer::Sql, Some(t)) => programs::sql_check(self, &Arg::lit(&t), snip),
+                (rules::Consumer::Mongo, Some(t)) if table::mongo_danger(&t) => {
+                    self.cx
+                        .hit(Class::Ask, "destructive database command", snip);
+                }
                 _ => {}
             }
+        }
+    }
+}
+
+/// One `..` step on a normalised directory key (`/a/b`, `a/b`, `../a`, `.`, `/`).
+fn cwd_up(c: &mut String) {
+    if c == "." {
+        *c = "..".into();
+    } else if c == ".." || c.ends_with("/..") {
+        c.push_str("/..");
+    } else if c != "/" {
+        match c.rfind('/') {
+            Some(0) => c.truncate(1),
+            Some(i) => c.truncate(i),
+            None => *c = ".".into(),
         }
     }
 }

@@ -236,7 +236,14 @@ impl Gate {
 
     /// Decides whether `command` may run in `cwd`.
     pub async fn check_command(&self, command: &str, ctx: AskContext<'_>) -> Decision {
-        let verdict = classify::classify_command(command);
+        // Off the async workers: a long script takes milliseconds to judge.
+        let owned = command.to_string();
+        let verdict = tokio::task::spawn_blocking(move || classify::classify_command(&owned))
+            .await
+            .unwrap_or_else(|e| Verdict {
+                class: Class::Ask,
+                reason: format!("the command classifier failed ({e})"),
+            });
         self.decide(ActionKind::Command, command, verdict, ctx)
             .await
     }

@@ -45,6 +45,20 @@ pub(super) fn git(s: &mut Script, args: &[Arg], snip: &str) {
         return;
     };
     let rest = args.get(i + 1..).unwrap_or(&[]);
+    if args.iter().any(|a| {
+        let t = a.text.as_str();
+        t.starts_with("ext::") || t.contains("::ext::") || t.starts_with("fd::")
+    }) {
+        s.cx.hit(Ask, "git URL that runs a command (ext::)", snip);
+    }
+    for v in opt_value(rest, &["-u", "--upload-pack", "--receive-pack", "--exec"]) {
+        if matches!(
+            sub,
+            "clone" | "fetch" | "pull" | "push" | "ls-remote" | "archive"
+        ) {
+            s.nested(&v, snip);
+        }
+    }
     let has = |names: &[&str]| rest.iter().any(|a| names.contains(&a.text.as_str()));
     let has_short = |c: char| rest.iter().any(|a| short(&a.text, c));
     let ask = |s: &mut Script, what: &str| s.cx.hit(Ask, what, snip);
@@ -105,6 +119,40 @@ pub(super) fn git(s: &mut Script, args: &[Arg], snip: &str) {
                 s.nested(&cmd, snip);
             }
         }
+        "submodule" if has(&["foreach"]) => {
+            let at = rest.iter().position(|a| a.is("foreach")).unwrap_or(0);
+            let cmd: Vec<Arg> = rest
+                .get(at + 1..)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|a| !a.is("--recursive") && !a.is("-q") && !a.is("--quiet"))
+                .cloned()
+                .collect();
+            s.nested(&super::words::join(&cmd), snip);
+        }
+        "bisect" if has(&["run"]) => {
+            let at = rest.iter().position(|a| a.is("run")).unwrap_or(0);
+            let cmd = rest.get(at + 1..).unwrap_or(&[]).to_vec();
+            if !cmd.is_empty() {
+                super::rules::analyze_inner(s, cmd, snip);
+            }
+        }
+        "difftool" | "mergetool" => {
+            for cmd in opt_value(rest, &["-x", "--extcmd"]) {
+                s.nested(&cmd, snip);
+            }
+        }
+        "clone" | "submodule" | "pull" => {
+            s.remote_tree = true;
+            for c in opt_value(rest, &["-c", "--config"]) {
+                let (k, v) = c.text.split_once('=').unwrap_or((c.text.as_str(), ""));
+                let value = Arg {
+                    text: v.to_string(),
+                    dynamic: c.dynamic,
+                };
+                git_config(s, k, &value, snip);
+            }
+        }
         "config" => {
             let pos: Vec<&Arg> = split_opts(rest, &["-f", "--file", "--blob", "--type"]).1;
             if let (Some(k), Some(v)) = (pos.first(), pos.get(1)) {
@@ -119,6 +167,9 @@ pub(super) fn git(s: &mut Script, args: &[Arg], snip: &str) {
 /// judged as commands; hook locations ask.
 pub(super) fn git_config(s: &mut Script, key: &str, value: &Arg, snip: &str) {
     let k = key.to_ascii_lowercase();
+    let sub_key = |prefix: &str, suffixes: &[&str]| {
+        k.starts_with(prefix) && suffixes.iter().any(|s| k.ends_with(s))
+    };
     let command = if k.starts_with("alias.") {
         value.text.trim_start().strip_prefix('!')
     } else if matches!(
@@ -130,23 +181,53 @@ pub(super) fn git_config(s: &mut Script, key: &str, value: &Arg, snip: &str) {
             | "diff.external"
             | "core.gitproxy"
             | "credential.helper"
-    ) {
+            | "core.askpass"
+            | "gpg.program"
+            | "gpg.ssh.program"
+            | "gpg.x509.program"
+            | "web.browser"
+            | "pager.log"
+            | "pager.diff"
+            | "pager.show"
+            | "interactive.difffilter"
+            | "ssh.variant"
+            | "uploadpack.packobjectshook"
+    ) || k.starts_with("pager.")
+        || sub_key("filter.", &[".clean", ".smudge", ".process"])
+        || sub_key("diff.", &[".textconv", ".command"])
+        || sub_key("merge.", &[".driver"])
+        || sub_key("difftool.", &[".cmd"])
+        || sub_key("mergetool.", &[".cmd"])
+        || sub_key("credential.", &[".helper"])
+        || sub_key("browser.", &[".cmd"])
+        || sub_key("man.", &[".cmd"])
+    {
         Some(value.text.trim_start().trim_start_matches('!'))
     } else {
         None
     };
     if let Some(cmd) = command {
-        s.nested(
-            &Arg {
-                text: cmd.to_string(),
-                dynamic: value.dynamic,
-            },
-            snip,
-        );
-    } else if matches!(k.as_str(), "core.hookspath" | "uploadpack.packobjectshook")
+        let cmd = Arg {
+            text: cmd.to_string(),
+            dynamic: value.dynamic,
+        };
+        if !k.starts_with("alias.") && !super::flow::ordinary_helper(&cmd) {
+            s.cx.hit(Ask, "git configuration that runs a command", snip);
+        }
+        s.nested(&cmd, snip);
+    } else if matches!(
+        k.as_str(),
+        "core.hookspath" | "include.path" | "core.worktree" | "protocol.allow" | "safe.directory"
+    ) || k.starts_with("includeif.")
+        || (k.starts_with("protocol.") && k.ends_with(".allow") && value.text == "always")
+        || (k.starts_with("url.") && k.ends_with("insteadof"))
         || (k == "core.fsmonitor" && !matches!(value.text.as_str(), "true" | "false"))
     {
-        s.cx.hit(Ask, "git configuration that runs hooks", snip);
+        s.cx.hit(
+            Ask,
+            "git configuration that runs hooks or redirects sources",
+            snip,
+        );
     }
 }
 
@@ -272,8 +353,20 @@ pub(super) fn interp_mode(lang: Lang, args: &[Arg]) -> Prog {
         if lang == Lang::Php && t == "-f" {
             return args.get(i).cloned().map_or(Prog::Stdin, Prog::File);
         }
+        // `-Ic CODE`, `-ne CODE`, `-nr CODE`: a bundle of short flags whose
+        // last letter takes the code reads like the separate forms.
+        let code_letters: &[char] = match lang {
+            Lang::Python => &['c'],
+            Lang::Perl => &['e', 'E'],
+            Lang::Ruby | Lang::Lua | Lang::R => &['e'],
+            Lang::Node => &['e', 'p'],
+            Lang::Php => &['r'],
+        };
+        let short_bundle = !t.starts_with("--")
+            && t.len() > 2
+            && t.chars().skip(1).all(|c| c.is_ascii_alphabetic());
         let bundled =
-            bundles_code && !t.starts_with("--") && (t.ends_with('e') || t.ends_with('E'));
+            (bundles_code || short_bundle) && !t.starts_with("--") && t.ends_with(code_letters);
         if code_flags.contains(&t) || bundled {
             if let Some(c) = args.get(i) {
                 code.push(c.clone());
@@ -320,6 +413,21 @@ pub(super) fn interp(s: &mut Script, lang: Lang, args: &[Arg], snip: &str) {
                 s.cx.hit(Ask, what, snip);
             }
         }
+        Prog::Module(m) if m.first().is_some_and(|a| a.is("http.server")) => {
+            let dirs = opt_value(&m, &["-d", "--directory"]);
+            let public = opt_value(&m, &["-b", "--bind"])
+                .iter()
+                .any(|b| b.is("0.0.0.0") || b.is("::"));
+            if public
+                || dirs.iter().any(|d| {
+                    d.dynamic
+                        || super::paths::is_critical(&d.text)
+                        || super::flow::secret_path(&d.text)
+                })
+            {
+                s.cx.hit(Ask, "serves files over the network", snip);
+            }
+        }
         _ => {}
     }
 }
@@ -347,6 +455,12 @@ pub(super) fn consumer(argv: &[Arg]) -> Consumer {
         }
     } else if SQL_CLIENTS.contains(&name) && sql_args(name, args).1 {
         return Consumer::Sql;
+    } else if matches!(name, "mongo" | "mongosh")
+        && !args
+            .iter()
+            .any(|a| a.is("--eval") || a.text.ends_with(".js"))
+    {
+        return Consumer::Mongo;
     } else if matches!(name, "at" | "batch")
         && !args.iter().any(|a| {
             matches!(
@@ -415,34 +529,238 @@ pub(super) fn sql_check(s: &mut Script, sql: &Arg, snip: &str) {
 }
 
 pub(super) fn sql_danger(sql: &str) -> Option<&'static str> {
-    let lower: String = sql
-        .to_ascii_lowercase()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    // Client meta-commands that reach the shell or the file system.
+    for line in sql.lines() {
+        let l = line.trim_start().to_ascii_lowercase();
+        if l.starts_with("\\!")
+            || l.starts_with(".shell")
+            || l.starts_with(".system")
+            || l.starts_with("system ")
+            || l.starts_with("\\system")
+            || ((l.starts_with("\\o")
+                || l.starts_with("\\g")
+                || l.starts_with(".once")
+                || l.starts_with(".output")
+                || l.starts_with("\\copy")
+                || l.starts_with(".import")
+                || l.starts_with("\\w")
+                || l.starts_with("\\setenv"))
+                && l.contains('|'))
+            || l.starts_with(".load")
+            || l.starts_with("\\lo_export")
+        {
+            return Some("SQL client runs a shell command or writes files");
+        }
+    }
+    let lower = strip_sql(&sql.to_ascii_lowercase());
     for stmt in lower.split(';') {
         let words: Vec<&str> = stmt
-            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
             .filter(|w| !w.is_empty())
             .collect();
-        let where_ = words.contains(&"where");
-        match words.first().copied() {
-            Some("drop") => return Some("destructive SQL (DROP)"),
-            Some("truncate") => return Some("destructive SQL (TRUNCATE)"),
-            Some("delete") if !where_ => return Some("destructive SQL (DELETE without WHERE)"),
-            Some("update") if !where_ => return Some("destructive SQL (UPDATE without WHERE)"),
-            Some("alter") if words.contains(&"drop") => {
+        let has = |w: &str| words.contains(&w);
+        // Skip a leading CTE: `WITH x AS (...) DELETE ...`.
+        let verb = words
+            .iter()
+            .copied()
+            .find(|w| {
+                matches!(
+                    *w,
+                    "drop"
+                        | "truncate"
+                        | "delete"
+                        | "update"
+                        | "alter"
+                        | "copy"
+                        | "select"
+                        | "insert"
+                        | "grant"
+                        | "revoke"
+                        | "create"
+                        | "load"
+                        | "vacuum"
+                        | "call"
+                        | "do"
+                        | "merge"
+                        | "replace"
+                        | "rename"
+                        | "shutdown"
+                        | "reindex"
+                        | "attach"
+                )
+            })
+            .unwrap_or("");
+        let narrow = where_narrow(&words);
+        match verb {
+            "drop" => return Some("destructive SQL (DROP)"),
+            "truncate" => return Some("destructive SQL (TRUNCATE)"),
+            "delete" if !narrow => return Some("destructive SQL (DELETE without a narrow WHERE)"),
+            "update" if !narrow => return Some("destructive SQL (UPDATE without a narrow WHERE)"),
+            "alter"
+                if has("drop")
+                    || has("rename")
+                    || has("owner")
+                    || has("superuser")
+                    || has("password") =>
+            {
                 return Some("destructive SQL (ALTER ... DROP)")
             }
+            "shutdown" => return Some("SQL shuts the server down"),
+            "grant" | "revoke" => return Some("SQL changes permissions"),
+            "create"
+                if has("user")
+                    || has("role")
+                    || has("extension")
+                    || has("function") && has("language") =>
+            {
+                return Some("SQL creates users, roles, extensions or functions")
+            }
+            "attach" => return Some("SQL attaches another database file"),
             _ => {}
+        }
+        if has("program") && (has("copy") || has("to") || has("from")) {
+            return Some("SQL runs a shell command (COPY ... PROGRAM)");
+        }
+        if [
+            "pg_read_file",
+            "pg_write_file",
+            "lo_import",
+            "lo_export",
+            "load_file",
+            "outfile",
+            "dumpfile",
+            "xp_cmdshell",
+            "sys_exec",
+            "pg_terminate_backend",
+            "dblink",
+            "load_extension",
+            "writefile",
+            "readfile",
+        ]
+        .iter()
+        .any(|f| stmt.contains(f))
+        {
+            return Some("SQL reaches the file system, processes or the shell");
+        }
+        if words.windows(2).any(|w| w == ["delete", "from"]) && !narrow {
+            return Some("destructive SQL (DELETE without a narrow WHERE)");
         }
     }
     None
 }
 
+/// SQL without comments and string literals (lowercase input).
+fn strip_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+                out.push('\n');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+                out.push(' ');
+            }
+            '\'' => {
+                for d in chars.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                }
+                out.push_str(" 's' ");
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A WHERE clause that actually narrows (not `1=1`, `true`, `1`, `x=x`, `OR 1=1`).
+fn where_narrow(words: &[&str]) -> bool {
+    let Some(at) = words.iter().position(|w| *w == "where") else {
+        return false;
+    };
+    let clause: String = words.get(at + 1..).unwrap_or(&[]).join("");
+    if clause.is_empty() {
+        return false;
+    }
+    let trivial = [
+        "1=1", "true", "1", "0=0", "1<>0", "1!=0", "notfalse", "'s'='s'", "1>0", "2>1",
+    ];
+    if trivial
+        .iter()
+        .any(|t| clause == *t || clause.contains(&format!("or{t}")))
+    {
+        return false;
+    }
+    if let Some((a, b)) = clause.split_once('=') {
+        if a == b {
+            return false;
+        }
+    }
+    true
+}
+
 pub(super) fn pip(args: &[Arg]) -> Option<&'static str> {
     let verb = split_opts(args, &[]).1.first().map(|a| a.text.as_str());
+    if verb == Some("config")
+        && args
+            .iter()
+            .any(|a| a.is("set") || a.is("edit") || a.is("unset"))
+    {
+        return Some("changes pip configuration (package index)");
+    }
+    let installs = matches!(
+        verb,
+        Some("install" | "download" | "wheel" | "add" | "sync" | "compile")
+    );
+    if installs
+        && args.iter().any(|a| {
+            let t = a.text.as_str();
+            matches!(
+                t,
+                "-i" | "--index-url"
+                    | "--extra-index-url"
+                    | "-f"
+                    | "--find-links"
+                    | "--trusted-host"
+                    | "--index"
+                    | "--default-index"
+            ) || t.starts_with("--index-url=")
+                || t.starts_with("--extra-index-url=")
+                || t.starts_with("--find-links=")
+                || t.starts_with("--trusted-host=")
+                || t.starts_with("--index=")
+                || t.starts_with("--default-index=")
+        })
+    {
+        return Some("installs from another package index");
+    }
+    if installs
+        && args.iter().any(|a| {
+            let t = a.text.as_str();
+            t.starts_with("git+")
+                || t.contains("://")
+                || t.contains(" @ ")
+                || t.starts_with("hg+")
+                || t.starts_with("svn+")
+        })
+    {
+        return Some("installs a package from a URL or git");
+    }
     let system = args.iter().any(|a| {
         matches!(
             a.text.as_str(),
@@ -599,8 +917,10 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
             verb,
             "install" | "uninstall" | "upgrade" | "reinstall-all" | "uninstall-all"
         ),
+        "poetry" | "pdm" | "rye" if verb == "add" => return pip(args),
         "uv" => match verb {
             "pip" => return pip(args.get(1..).unwrap_or(&[])),
+            "add" => return pip(args),
             "tool" => pos
                 .get(1)
                 .is_some_and(|a| matches!(a.text.as_str(), "install" | "uninstall" | "upgrade")),
@@ -629,9 +949,21 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
                     .get(1)
                     .is_some_and(|a| matches!(a.text.as_str(), "add" | "remove" | "upgrade"))
         }
-        "cargo" => matches!(verb, "install" | "uninstall" | "binstall"),
+        "cargo" => {
+            matches!(verb, "install" | "uninstall" | "binstall")
+                || (matches!(verb, "add" | "update" | "build" | "fetch")
+                    && args.iter().any(|a| {
+                        a.is("--git")
+                            || a.text.starts_with("--git=")
+                            || a.is("--index")
+                            || a.is("--registry")
+                    })
+                    && verb == "add")
+        }
         "gem" => matches!(verb, "install" | "uninstall" | "update"),
-        "go" => verb == "install" && pos.iter().skip(1).any(|a| a.text.contains('@')),
+        "go" => {
+            matches!(verb, "install" | "run") && pos.iter().skip(1).any(|a| a.text.contains('@'))
+        }
         "deno" => {
             verb == "install" || (verb == "run" && pos.iter().any(|a| a.text.starts_with("http")))
         }

@@ -3,11 +3,13 @@
 //! and pipelines are checked for content that ends up run as a program.
 
 use super::args::{base, is_opt, opt_value, short, split_opts};
+use super::flow::{self, EnvRisk};
 use super::paths;
 use super::programs::{
     consumer, git, interp, interp_lang, package_install, shell_mode, sql_args, sql_check,
     ShellMode, SHELLS, SQL_CLIENTS,
 };
+use super::table;
 use super::words::{self, Arg, DYN};
 use super::wrappers::resolve;
 use super::{Class, Script, Stage, Stdin};
@@ -25,6 +27,8 @@ pub(super) enum Consumer {
     Interp,
     /// An SQL client reading statements from stdin.
     Sql,
+    /// A MongoDB shell reading JavaScript from stdin.
+    Mongo,
 }
 
 const FETCHERS: &[&str] = &[
@@ -83,12 +87,22 @@ pub(super) fn analyze(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &st
     for script in &r.scripts {
         s.nested(script, snip);
     }
+    for a in &r.assigns {
+        if let Some((name, value)) = a.text.split_once('=') {
+            let value = Arg {
+                text: value.to_string(),
+                dynamic: a.dynamic,
+            };
+            env_assign(s, name, &value, snip);
+        }
+    }
     let Some(first) = r.argv.first() else {
         return;
     };
     if first.text.contains('/') {
         s.run_file(first, snip);
     }
+    secrets_leaving(s, &r.argv, snip);
     check(s, &r.argv, snip);
     match consumer(&r.argv) {
         Consumer::Shell => {
@@ -118,15 +132,219 @@ pub(super) fn analyze(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &st
                 }
             }
         }
+        Consumer::Mongo => {
+            for src in stdin {
+                if let Stdin::Text(t) = src {
+                    if table::mongo_danger(t) {
+                        s.cx.hit(Ask, "destructive database command", snip);
+                    }
+                }
+            }
+        }
         _ => {}
     }
 }
 
+/// Judges a command another command runs (`ip netns exec`, `git bisect run`,
+/// `X -- CMD`), with the nesting bounded.
+pub(super) fn analyze_inner(s: &mut Script, argv: Vec<Arg>, snip: &str) {
+    if s.nest >= MAX_EXEC_NEST {
+        s.cx.hit(Ask, "commands nested too deeply to analyse", snip);
+        return;
+    }
+    s.nest += 1;
+    analyze(s, argv, &[], snip);
+    s.nest -= 1;
+}
+
 pub(super) fn write_check(s: &mut Script, target: &Arg, snip: &str) {
     let target = s.path(target);
-    if let Some((class, what)) = paths::write_danger(&target.text) {
+    if let Some((class, what)) = write_danger(s, &target.text) {
         s.cx.hit(class, what, snip);
     }
+}
+
+/// What writing to `text` (already joined onto the script's directory) risks:
+/// the path rules, persistence, and the same through a link the script made.
+pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static str)> {
+    let mut candidates = vec![text.to_string()];
+    if !s.links.is_empty() {
+        let key = paths::key(text);
+        for (link, target) in s.links.iter().take(64) {
+            if key == *link {
+                candidates.push(target.clone());
+            } else if let Some(rest) = key
+                .strip_prefix(link.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                candidates.push(format!("{target}/{rest}"));
+            }
+        }
+    }
+    let mut worst: Option<(Class, &'static str)> = None;
+    for c in &candidates {
+        let found = paths::write_danger(c).or_else(|| flow::persist_danger(&paths::key(c)));
+        if let Some(f) = found {
+            if worst.is_none_or(|w| f.0 > w.0) {
+                worst = Some(f);
+            }
+        }
+    }
+    worst
+}
+
+/// `NAME=value` in a command's environment (`VAR=x cmd`, `env VAR=x cmd`,
+/// `export VAR=x`): values run as commands are judged; injections ask.
+pub(super) fn env_assign(s: &mut Script, name: &str, value: &Arg, snip: &str) {
+    match flow::env_risk(name, &value.text) {
+        EnvRisk::None => {}
+        EnvRisk::Command => {
+            if !flow::ordinary_helper(value) {
+                s.cx.hit(Ask, "sets a command that a program will run", snip);
+            }
+            s.nested(value, snip);
+        }
+        EnvRisk::Ask(what) => s.cx.hit(Ask, what, snip),
+    }
+}
+
+/// A network tool whose command line names a secret file, dumps the
+/// environment, or uses a variable read from a secret.
+fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
+    let Some(name) = argv.first().filter(|a| !a.dynamic).map(|a| base(&a.text)) else {
+        return;
+    };
+    if !flow::NETWORK.contains(&name) {
+        return;
+    }
+    // An identity file names a key without sending it.
+    let mut text = snip.to_string();
+    if matches!(name, "ssh" | "scp" | "sftp" | "rsync" | "git") {
+        for v in opt_value(argv, &["-i"]) {
+            text = text.replace(&v.text, " ");
+        }
+    }
+    if flow::mentions_secret(&text) || flow::mentions_var(&text, &s.secret_vars) {
+        s.cx.hit(
+            Ask,
+            "sends secrets or the environment over the network",
+            snip,
+        );
+    }
+}
+
+/// Names `check` judges with its own arm (so they are not "unknown").
+pub(super) fn handled(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "rm",
+        "unlink",
+        "rmdir",
+        "mv",
+        "cp",
+        "install",
+        "ln",
+        "rsync",
+        "scp",
+        "tee",
+        "dd",
+        "shred",
+        "wipe",
+        "srm",
+        "truncate",
+        "sed",
+        "chmod",
+        "chown",
+        "chgrp",
+        "find",
+        "mkswap",
+        "wipefs",
+        "blkdiscard",
+        "shutdown",
+        "reboot",
+        "halt",
+        "poweroff",
+        "init",
+        "telinit",
+        "systemctl",
+        "service",
+        "loginctl",
+        "kill",
+        "pkill",
+        "killall",
+        "skill",
+        "xkill",
+        "slay",
+        "killall5",
+        "git",
+        "cd",
+        "pushd",
+        "awk",
+        "gawk",
+        "mawk",
+        "nawk",
+        "eval",
+        "source",
+        ".",
+        "alias",
+        "trap",
+        "read",
+        "mapfile",
+        "readarray",
+        "crontab",
+        "sysctl",
+        "curl",
+        "wget",
+        "tar",
+        "unzip",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "export",
+        "declare",
+        "typeset",
+        "local",
+        "readonly",
+        "at",
+        "batch",
+        "watch",
+        "sudo",
+        "doas",
+        "env",
+        "nice",
+        "timeout",
+        "nohup",
+        "time",
+        "command",
+        "exec",
+        "stdbuf",
+        "ionice",
+        "taskset",
+        "chroot",
+        "systemd-run",
+        "unshare",
+        "script",
+        "xargs",
+        "ssh",
+        "busybox",
+        "strace",
+        "ltrace",
+        "xvfb-run",
+        "caffeinate",
+        "su",
+        "runuser",
+        "pkexec",
+        "run0",
+        "builtin",
+        "unbuffer",
+        "chronic",
+        "setsid",
+        "valgrind",
+        "uv",
+        "poetry",
+        "pipenv",
+    ];
+    NAMES.contains(&name) || ADMIN.contains(&name) || name.starts_with("mkfs")
 }
 
 fn check(s: &mut Script, argv: &[Arg], snip: &str) {
@@ -144,6 +362,9 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
     }
     let args = argv.get(1..).unwrap_or(&[]);
     let hit = |s: &mut Script, class: Class, what: &str| s.cx.hit(class, what, snip);
+    if let Some(p) = table::find(name) {
+        table::apply(s, p, args, snip);
+    }
     match name {
         "rm" | "unlink" => rm(s, args, snip),
         "rmdir" => {
@@ -156,7 +377,11 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
             }
         }
         "mv" => mv(s, args, snip),
-        "cp" | "install" | "ln" => copy(s, args, snip),
+        "ln" => {
+            link(s, args);
+            copy(s, args, snip);
+        }
+        "cp" | "install" => copy(s, args, snip),
         "rsync" | "scp" => {
             let (shell, values): (&[&str], &[&str]) = if name == "rsync" {
                 (
@@ -341,6 +566,17 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
             Some(a) => s.run_file(a, snip),
             None => {}
         },
+        "export" | "declare" | "typeset" | "local" | "readonly" => {
+            for a in args {
+                if let Some((n, v)) = a.text.split_once('=') {
+                    let value = Arg {
+                        text: v.to_string(),
+                        dynamic: a.dynamic,
+                    };
+                    env_assign(s, n, &value, snip);
+                }
+            }
+        }
         "alias" => {
             for a in args {
                 if let Some((_, value)) = a.text.split_once('=') {
@@ -403,6 +639,10 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 &["-O", "--output-document"]
             };
             let mut outs = opt_value(args, names);
+            outs.extend(flow::bundled_value(
+                args,
+                if name == "curl" { 'o' } else { 'O' },
+            ));
             let remote_name = if name == "curl" {
                 args.iter().any(|a| {
                     a.is("-O")
@@ -441,6 +681,12 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
             };
             for dir in opt_value(args, names) {
                 write_check(s, &dir, snip);
+            }
+            if args
+                .iter()
+                .any(|a| matches!(s.recall(a), Some(super::FileSrc::Remote)))
+            {
+                s.remote_tree = true;
             }
             for cmd in opt_value(
                 args,
@@ -483,63 +729,6 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 hit(s, Ask, "serves a shell over the network");
             }
         }
-        "docker" | "podman" => {
-            let words: Vec<&str> = split_opts(
-                args,
-                &[
-                    "-H",
-                    "--host",
-                    "--context",
-                    "-c",
-                    "--config",
-                    "-l",
-                    "--log-level",
-                ],
-            )
-            .1
-            .iter()
-            .map(|a| a.text.as_str())
-            .collect();
-            let prune = words.get(1) == Some(&"prune")
-                || words.first() == Some(&"system") && words.get(1) == Some(&"prune");
-            let vol_rm =
-                words.first() == Some(&"volume") && matches!(words.get(1), Some(&"rm" | &"remove"));
-            let down_v = words.first() == Some(&"compose")
-                && words.contains(&"down")
-                && args.iter().any(|a| a.is("-v") || a.is("--volumes"));
-            if prune || vol_rm || down_v {
-                hit(s, Ask, "discards docker data");
-            }
-        }
-        "kubectl" | "helm" | "terraform" | "tofu" | "pulumi" => {
-            if args
-                .iter()
-                .any(|a| matches!(a.text.as_str(), "delete" | "destroy" | "uninstall"))
-            {
-                hit(s, Ask, "deletes cluster or cloud resources");
-            }
-        }
-        "redis-cli" => {
-            if args
-                .iter()
-                .any(|a| matches!(a.text.to_ascii_lowercase().as_str(), "flushall" | "flushdb"))
-            {
-                hit(s, Ask, "wipes a redis database");
-            }
-        }
-        "mongo" | "mongosh" => {
-            for code in opt_value(args, &["--eval"]) {
-                let l = code.text.to_ascii_lowercase();
-                if code.dynamic
-                    || l.contains("dropdatabase")
-                    || l.contains(".drop(")
-                    || l.contains("deletemany({})")
-                    || l.contains("remove({})")
-                {
-                    hit(s, Ask, "destructive database command");
-                }
-            }
-        }
         n if SQL_CLIENTS.contains(&n) => {
             for sql in sql_args(n, args).0 {
                 sql_check(s, &sql, snip);
@@ -550,6 +739,8 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 interp(s, lang, args, snip);
             } else if let Some(what) = package_install(name, args) {
                 hit(s, Ask, what);
+            } else {
+                table::unknown(s, name, args, snip);
             }
         }
     }
@@ -626,6 +817,21 @@ fn mv(s: &mut Script, args: &[Arg], snip: &str) {
     }
     if let Some(d) = dest {
         write_check(s, &d, snip);
+    }
+}
+
+/// `ln -s TARGET LINK`: later writes through LINK are checked as writes to TARGET.
+fn link(s: &mut Script, args: &[Arg]) {
+    let (opts, pos) = split_opts(args, &["-t", "--target-directory", "-S", "--suffix"]);
+    if !opts.iter().any(|o| short(o, 's') || *o == "--symbolic") || s.links.len() >= 64 {
+        return;
+    }
+    if let [target, link] = pos.as_slice() {
+        if !target.dynamic && !link.dynamic {
+            let t = paths::key(&s.path(target).text);
+            let l = paths::key(&s.path(link).text);
+            s.links.insert(l, t);
+        }
     }
 }
 
@@ -952,6 +1158,10 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
         text: literal_output(name, args),
         consumer: consumer(&argv),
         argv: Vec::new(),
+        secret: false,
+        network: false,
+        unpacks: false,
+        to_file: false,
     }
 }
 

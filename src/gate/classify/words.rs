@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::syntax::{self, Cmd, List, Part, Word};
 
@@ -59,25 +60,47 @@ pub(super) fn join(args: &[Arg]) -> Arg {
 
 /// Variables assigned in the script being analysed: `Some(value)` when every
 /// assignment seen so far gave the same literal, `None` when it is unknowable.
+///
+/// A nested script (`bash -c`, `eval`, a heredoc fed to a shell...) sees its
+/// parent's variables through [`Vars::child`], which shares the parent's tables
+/// (reference-counted, frozen while the child lives) instead of copying them, so
+/// nesting costs the same however many variables the script has.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Vars {
-    map: HashMap<String, Option<String>>,
+    /// Tables of the enclosing scripts, outermost first (at most the nesting depth).
+    outer: Vec<Rc<HashMap<String, Option<String>>>>,
+    /// This script's own assignments.
+    map: Rc<HashMap<String, Option<String>>>,
 }
 
 impl Vars {
+    /// The variables a nested script starts with: its parent's, shared.
+    pub(super) fn child(&self) -> Vars {
+        let mut outer = self.outer.clone();
+        if !self.map.is_empty() {
+            outer.push(Rc::clone(&self.map));
+        }
+        Vars {
+            outer,
+            map: Rc::default(),
+        }
+    }
     pub(super) fn assign(&mut self, name: &str, value: Option<String>) {
-        let next = match (self.map.get(name), value) {
+        let next = match (self.get(name), value) {
             (None, v) => v,
             (Some(Some(old)), Some(new)) if *old == new => Some(new),
             _ => None,
         };
-        self.map.insert(name.to_string(), next);
+        Rc::make_mut(&mut self.map).insert(name.to_string(), next);
     }
     pub(super) fn forget(&mut self, name: &str) {
-        self.map.insert(name.to_string(), None);
+        Rc::make_mut(&mut self.map).insert(name.to_string(), None);
     }
     fn get(&self, name: &str) -> Option<Option<&str>> {
-        self.map.get(name).map(|v| v.as_deref())
+        std::iter::once(&self.map)
+            .chain(self.outer.iter().rev())
+            .find_map(|m| m.get(name))
+            .map(|v| v.as_deref())
     }
 }
 

@@ -13,6 +13,8 @@ pub(super) const ROOT: Hit = Some((Ask, "runs with root privileges"));
 pub(super) const MAX_WRAPPERS: usize = 32;
 pub(super) enum Peel {
     Not,
+    /// `env NAME=value… CMD`: the assignments, and the command.
+    Env(Hit, Vec<Arg>, Vec<Arg>),
     Argv(Hit, Vec<Arg>),
     Script(Hit, Vec<Arg>),
     NoCommand(Hit),
@@ -31,6 +33,8 @@ pub(super) struct Resolved {
     pub(super) argv: Vec<Arg>,
     pub(super) hits: Vec<(Class, &'static str)>,
     pub(super) scripts: Vec<Arg>,
+    /// `NAME=value` words set for the command by `env`/`sudo`.
+    pub(super) assigns: Vec<Arg>,
 }
 
 pub(super) fn resolve(argv: Vec<Arg>) -> Resolved {
@@ -38,12 +42,22 @@ pub(super) fn resolve(argv: Vec<Arg>) -> Resolved {
         argv,
         hits: Vec::new(),
         scripts: Vec::new(),
+        assigns: Vec::new(),
     };
     for _ in 0..MAX_WRAPPERS {
         match peel(&r.argv) {
             Peel::Not => return r,
             Peel::Argv(h, inner) => {
                 r.hits.extend(h);
+                r.argv = inner;
+            }
+            Peel::Env(h, assigns, inner) => {
+                r.hits.extend(h);
+                r.assigns.extend(assigns);
+                if inner.is_empty() {
+                    r.argv.clear();
+                    return r;
+                }
                 r.argv = inner;
             }
             Peel::Script(h, s) => {
@@ -103,6 +117,16 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
                     break;
                 }
             }
+            let assigns: Vec<Arg> = args
+                .get(..i)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|a| !is_opt(&a.text) && a.text.contains('='))
+                .cloned()
+                .collect();
+            if !assigns.is_empty() {
+                return Peel::Env(ROOT, assigns, rest(args, i));
+            }
             wrap(ROOT, rest(args, i))
         }
         "doas" => wrap(ROOT, rest(args, skip_opts(args, &["-u", "-C"]))),
@@ -112,7 +136,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             rest(args, skip_opts(args, &["-u", "--user", "-D", "--chdir"])),
         ),
         name @ ("su" | "runuser") => {
-            if let Some(script) = opt_value(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"])
+                .into_iter()
+                .next()
+            {
                 return Peel::Script(ROOT, vec![script]);
             }
             if name == "runuser" && find(&["-u", "--user"]).is_some() {
@@ -125,6 +152,7 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             Peel::NoCommand(ROOT)
         }
         "env" => {
+            let mut assigns = Vec::new();
             let mut i = 0;
             while let Some(a) = args.get(i) {
                 let t = a.text.as_str();
@@ -150,11 +178,15 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
                         return split_string(&s, rest(args, i + 2));
                     }
                     "-u" | "--unset" | "-C" | "--chdir" | "-P" => i += 2,
-                    _ if is_opt(t) || (t.contains('=') && !t.starts_with('=')) => i += 1,
+                    _ if is_opt(t) => i += 1,
+                    _ if t.contains('=') && !t.starts_with('=') => {
+                        assigns.push(a.clone());
+                        i += 1;
+                    }
                     _ => break,
                 }
             }
-            wrap(None, rest(args, i))
+            Peel::Env(None, assigns, rest(args, i))
         }
         "nice" => wrap(None, rest(args, skip_opts(args, &["-n", "--adjustment"]))),
         "timeout" => {
@@ -206,7 +238,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             wrap(None, rest(args, skip_opts(args, &[]) + 1))
         }
         "flock" => {
-            if let Some(script) = opt_value(args, &["-c", "--command"]).into_iter().next() {
+            if let Some(script) = super::table::opt_values(args, &["-c", "--command"])
+                .into_iter()
+                .next()
+            {
                 return Peel::Script(None, vec![script]);
             }
             let i = skip_opts(args, &["-w", "--timeout", "-E", "--conflict-exit-code"]);
@@ -263,7 +298,10 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             ];
             wrap(None, rest(args, skip_opts(args, V)))
         }
-        "script" => match opt_value(args, &["-c", "--command"]).into_iter().next() {
+        "script" => match super::table::opt_values(args, &["-c", "--command"])
+            .into_iter()
+            .next()
+        {
             Some(cmd) => Peel::Script(None, vec![cmd]),
             None => Peel::NoCommand(None),
         },
@@ -300,10 +338,14 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             if !cmd.is_empty() {
                 scripts.push(words::join(&cmd));
             }
+            let tunnel = args.iter().any(|a| {
+                a.text.starts_with("-R") || (short(&a.text, 'R') && !a.text.starts_with("--"))
+            });
+            let hit = tunnel.then_some((Ask, "opens a reverse tunnel into this machine"));
             if scripts.is_empty() {
-                Peel::NoCommand(None)
+                Peel::NoCommand(hit)
             } else {
-                Peel::Script(None, scripts)
+                Peel::Script(hit, scripts)
             }
         }
         "busybox" => wrap(None, rest(args, 0)),
@@ -352,7 +394,7 @@ pub(super) fn peel(argv: &[Arg]) -> Peel {
             wrap(None, rest(args, 1))
         }
         "bundle" if args.first().is_some_and(|a| a.is("exec")) => wrap(None, rest(args, 1)),
-        _ => Peel::Not,
+        name => super::table::peel(name, args).unwrap_or(Peel::Not),
     }
 }
 
