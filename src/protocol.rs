@@ -232,8 +232,10 @@ pub struct PlanEntry {
     pub status: String,
 }
 
-/// The exact action titles of an approval dialog, in the order shown.
-pub const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
+/// The exact action titles of an approval dialog, in the order shown. The
+/// safe choice comes first: an editor pre-selects the first item, so an Enter
+/// typed as the dialog appears denies.
+pub const APPROVAL_ACTIONS: [&str; 4] = ["Deny", "Allow once", "Allow for session", "Always allow"];
 
 #[cfg(test)]
 mod tests {

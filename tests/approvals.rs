@@ -112,7 +112,8 @@ async fn original_bug(
         .collect();
     assert_eq!(
         titles,
-        ["Allow once", "Allow for session", "Always allow", "Deny"]
+        ["Deny", "Allow once", "Allow for session", "Always allow"],
+        "the safe choice first: a stray Enter on the pre-selected item denies"
     );
     assert!(dialog.params["actions"][0]["approvalId"].is_string());
     // The reads finish while the dialog waits: no worker is stuck behind it.

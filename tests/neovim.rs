@@ -24,7 +24,7 @@ use support::model::{call, messages, tool_results, ModelServer, Reply};
 /// A scenario that has not finished by then has hung.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 
-const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
+const APPROVAL_ACTIONS: [&str; 4] = ["Deny", "Allow once", "Allow for session", "Always allow"];
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tether")
@@ -553,7 +553,7 @@ async fn the_builtin_select_shows_the_whole_question() {
     assert!(out.contains("Why it asks: recursive delete"), "{out}");
     assert!(out.contains("Asked by: the main agent"), "{out}");
     assert!(
-        out.contains("1: Allow once") && out.contains("4: Deny"),
+        out.contains("1: Deny") && out.contains("2: Allow once"),
         "{out}"
     );
 }

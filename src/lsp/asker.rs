@@ -85,6 +85,9 @@ pub struct LspAsker {
     seq: std::sync::atomic::AtomicU64,
     /// Pending questions by approval id, for `tether.approve` / `tether.deny`.
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    /// What a person without dialogs is told on a deny (where the policy
+    /// was set, and what to change there).
+    advice: Arc<super::plain::DenialAdvice>,
 }
 
 impl LspAsker {
@@ -94,6 +97,7 @@ impl LspAsker {
         client: Client,
         can_show: bool,
         chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+        advice: Arc<super::plain::DenialAdvice>,
     ) -> Arc<LspAsker> {
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Mutex::new(HashMap::new()));
@@ -105,7 +109,13 @@ impl LspAsker {
             chat_sessions,
             seq: std::sync::atomic::AtomicU64::new(0),
             registry,
+            advice,
         })
+    }
+
+    /// Whether approvals are asked with a dialog.
+    pub fn can_show(&self) -> bool {
+        self.can_show
     }
 
     /// Answers a pending approval by id (`tether.approve` / `tether.deny`).
@@ -191,18 +201,14 @@ impl Asker for LspAsker {
             });
         }
         if !self.can_show {
+            // One line for the message area, true for where the policy was
+            // set; the progress reporter repeats it after the turn's end.
             let client = self.client.clone();
-            let why = format!(
-                "Tether denied `{}`: this editor cannot show approval dialogs (no window.showMessage capability). \
-                 To let such commands run, set approval.mode = \"allow\" in ~/.config/tether/config.toml \
-                 (forbidden commands never run), or use a chat file (*.tether.md) to approve in the file.",
-                crate::term::printable_line(&q.action)
-            );
+            let line = self.advice.status_line(&q.action);
+            let reason = self.advice.reason.clone();
             return Box::pin(async move {
-                client.show_message(MessageType::WARNING, why.clone()).await;
-                Answer::Deny(DenyCause::NoCapability(
-                    "the editor cannot show approval dialogs (no window.showMessage capability); the person was told how to allow it by policy".into(),
-                ))
+                client.show_message(MessageType::WARNING, line).await;
+                Answer::Deny(DenyCause::NoCapability(reason))
             });
         }
         let id = q.approval_id.clone();
@@ -312,8 +318,8 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .id(id.clone())
         .params(serde_json::to_value(params).unwrap_or(Value::Null))
         .finish();
-    let reply = async {
-        let mut svc = client.clone();
+    let mut svc = client.clone();
+    let reply = async move {
         if futures::future::poll_fn(|cx| svc.poll_ready(cx))
             .await
             .is_err()
@@ -329,15 +335,45 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
             Ok(None) | Err(_) => Err(DenyCause::ClientGone),
         }
     };
+    // The reply is awaited by a task of its own, so that a choice made in a
+    // dialog after it was withdrawn (an editor may keep it on screen) is
+    // still seen, and the person told that it did nothing.
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let late: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    {
+        let (late, client) = (late.clone(), client.clone());
+        tokio::spawn(async move {
+            let Ok(r) = tokio::time::timeout(LATE_CHOICE_WINDOW, reply).await else {
+                return;
+            };
+            if let Err(Ok(Some(item))) = reply_tx.send(r) {
+                let note = late.lock().ok().and_then(|l| l.clone());
+                if let Some(note) = note {
+                    let msg = format!("{note}: choosing {:?} did nothing", item.title);
+                    client.show_message(MessageType::WARNING, msg).await;
+                }
+            }
+        });
+    }
+    let too_late = |why: &str| {
+        if let Ok(mut l) = late.lock() {
+            *l = Some(format!(
+                "Tether: the approval of `{}` {why}",
+                crate::tools::first_line(&crate::term::printable_line(&q.action), 30)
+            ));
+        }
+    };
     let outcome = tokio::select! {
-        r = tokio::time::timeout(q.timeout, reply) => match r {
+        r = tokio::time::timeout(q.timeout, reply_rx) => match r {
             Err(_) => Err(Answer::Deny(DenyCause::TimedOut)),
-            Ok(Err(cause)) => Ok(Answer::Deny(cause)),
-            Ok(Ok(None)) => Ok(Answer::Deny(DenyCause::Person)),
-            Ok(Ok(Some(item))) => Ok(answer_from_item(&item, &q.approval_id)),
+            Ok(Err(_)) => Ok(Answer::Deny(DenyCause::ClientGone)),
+            Ok(Ok(Err(cause))) => Ok(Answer::Deny(cause)),
+            Ok(Ok(Ok(None))) => Ok(Answer::Deny(DenyCause::Person)),
+            Ok(Ok(Ok(Some(item)))) => Ok(answer_from_item(&item, &q.approval_id)),
         },
         _ = q.cancel.cancelled() => Err(Answer::Deny(DenyCause::Cancelled)),
         _ = slot.answered.cancelled() => {
+            too_late("was already answered");
             withdraw(client, &id, None).await;
             return None;
         }
@@ -352,15 +388,19 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
                 ),
                 _ => "its turn was cancelled, so it was denied".to_string(),
             };
+            too_late("had expired (denied)");
             let told = format!(
                 "Tether: the approval request for `{}` expired: {why}. Its dialog no longer does anything.",
-                q.action
+                crate::term::printable_line(&q.action)
             );
             withdraw(client, &id, Some(told)).await;
             Some(answer)
         }
     }
 }
+
+/// How long a withdrawn dialog's late choice is still noticed.
+const LATE_CHOICE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Cancels the dialog's request in the editor and, when given, tells the
 /// person why.
