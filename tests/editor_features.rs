@@ -557,7 +557,7 @@ async fn a_plain_client_gets_the_ask_transcript_and_messages() {
         }
     };
     ed.wait_notification(
-        message("open it with :open .tether/ask.tether.md"),
+        message("Tether: reply in .tether/ask.tether.md (:open .tether/ask.tether.md)"),
         T,
     )
     .await;

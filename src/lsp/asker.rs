@@ -88,6 +88,8 @@ pub struct LspAsker {
     /// What a person without dialogs is told on a deny (where the policy
     /// was set, and what to change there).
     advice: Arc<super::plain::DenialAdvice>,
+    /// The last such advice line per session, for the end of its turn.
+    denials: Mutex<HashMap<String, String>>,
 }
 
 impl LspAsker {
@@ -110,7 +112,14 @@ impl LspAsker {
             seq: std::sync::atomic::AtomicU64::new(0),
             registry,
             advice,
+            denials: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The advice line of the last command denied for want of a dialog in
+    /// this session since the last call, if any.
+    pub fn take_denial(&self, session_id: &str) -> Option<String> {
+        self.denials.lock().ok()?.remove(session_id)
     }
 
     /// Whether approvals are asked with a dialog.
@@ -205,6 +214,9 @@ impl Asker for LspAsker {
             // set; the progress reporter repeats it after the turn's end.
             let client = self.client.clone();
             let line = self.advice.status_line(&q.action);
+            if let Ok(mut d) = self.denials.lock() {
+                d.insert(q.session_id.clone(), line.clone());
+            }
             let reason = self.advice.reason.clone();
             return Box::pin(async move {
                 client.show_message(MessageType::WARNING, line).await;

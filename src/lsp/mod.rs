@@ -433,18 +433,25 @@ impl Backend {
         // The turn runs on; nobody awaits it here.
         let client = self.client.clone();
         let root = ready.engine.root().to_path_buf();
+        let asker = ready.asker.clone();
+        let sid = handle.session_id.clone();
         tokio::spawn(async move {
             let result = handle.done.await;
             let Some((path, writer)) = transcript else {
                 return;
             };
             finish_writer(&writer, &result);
+            // After the writer's last write (and its "answering in" message).
+            writer.closed().await;
             let file = path
                 .strip_prefix(&root)
                 .unwrap_or(&path)
                 .display()
                 .to_string();
+            // What to change outranks the reply (which is in the file).
+            let denial = asker.take_denial(&sid);
             let told = match &result {
+                _ if denial.is_some() => denial.unwrap_or_default(),
                 Ok(r) if r.error.is_some() => format!(
                     "Tether: the turn failed: {} (see {file})",
                     crate::tools::first_line(r.error.as_deref().unwrap_or(""), 60)
@@ -509,7 +516,7 @@ impl Backend {
             client
                 .show_message(
                     MessageType::INFO,
-                    format!("Tether is answering in {rel}: open it with :open {rel}"),
+                    format!("Tether: reply in {rel} (:open {rel})"),
                 )
                 .await;
         })
