@@ -528,7 +528,7 @@ async fn a_plain_client_gets_the_ask_transcript_and_messages() {
     let ws = support::workspace();
     let data = tempfile::tempdir().expect("data");
     let model = ModelServer::start(vec![
-        Reply::ToolCalls(vec![call("l", "list_files", json!({"path": "."}))]),
+        Reply::ToolCalls(vec![call("l", "list_dir", json!({"path": "."}))]),
         Reply::Text("Here it is.\nMore detail.".into()),
         Reply::Text("Second answer.".into()),
     ])

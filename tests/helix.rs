@@ -553,7 +553,7 @@ async fn helix_release_chat_file_flow() {
     support::write_file(ws.path(), "talk.tether.md", "## You\n\nhello there\n");
     let data = tempfile::tempdir().expect("data");
     let model = ModelServer::start(vec![
-        Reply::ToolCalls(vec![call("l", "list_files", json!({"path": "."}))]),
+        Reply::ToolCalls(vec![call("l", "list_dir", json!({"path": "."}))]),
         Reply::text("Hi! I see build/ here."),
     ])
     .await;

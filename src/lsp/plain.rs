@@ -91,23 +91,31 @@ impl DenialAdvice {
             Origin::Env(v) => (format!("set {v}=allow"), format!("the environment ({v})")),
             Origin::Default => (
                 format!("add approval.mode \"allow\" to {user_file}"),
-                format!("nowhere (the default); {user_file} can set it"),
+                String::new(),
             ),
         };
+        let (origin_text, change_in) = if where_long.is_empty() {
+            ("the default".to_string(), user_file)
+        } else {
+            (format!("set in {where_long}"), where_long)
+        };
         let reason = format!(
-            "this editor shows no approval dialogs; approval.mode is \"{mode}\", set in {where_long}: \
-             to let such commands run, set it to \"allow\" there (forbidden commands never run), \
+            "this editor cannot show approval dialogs; approval.mode is \"{mode}\" ({origin_text}): \
+             to let such commands run, set it to \"allow\" in {change_in} (forbidden commands never run), \
              or ask in a chat file (*.tether.md) and approve there"
         );
         DenialAdvice { reason, fix }
     }
 
     /// One line for the editor's message area: the command and the fix,
-    /// within [`STATUS_WIDTH`] (the command is shortened first).
+    /// within [`STATUS_WIDTH`] (the command is shortened first, to no less
+    /// than 16 characters).
     pub fn status_line(&self, command: &str) -> String {
         let command = crate::term::printable_line(command);
         let fixed = "Tether denied ``: ".chars().count() + self.fix.chars().count();
-        let room = STATUS_WIDTH.saturating_sub(fixed).max(6);
+        // The command stays recognisable even when a long config path
+        // pushes the line past the width.
+        let room = STATUS_WIDTH.saturating_sub(fixed).max(16);
         let command = crate::tools::first_line(&command, room.saturating_sub(1));
         let command = if command.chars().count() > room {
             command.chars().take(room).collect()
@@ -210,7 +218,8 @@ mod tests {
         let default = config(None, &[]);
         let a = DenialAdvice::new(&default, EditorKind::Helix);
         assert!(a.status_line("ls").contains("config.toml"), "{a:?}");
-        assert!(a.reason.contains("the default"), "{}", a.reason);
+        assert!(a.reason.contains("(the default)"), "{}", a.reason);
+        assert!(a.reason.contains("config.toml"), "{}", a.reason);
     }
 
     #[test]
