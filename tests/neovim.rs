@@ -532,9 +532,9 @@ async fn dismissing_the_picker_is_a_deny() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builtin_select_shows_the_whole_question() {
-    // Neovim's own vim.ui.select (inputlist) reads a typed "4" (Deny).
+    // Neovim's own vim.ui.select (inputlist) reads a typed "1" (Deny, first).
     let Some((o, ws, told)) =
-        approval_scenario("the_builtin_select_shows_the_whole_question", "keys:4\r").await
+        approval_scenario("the_builtin_select_shows_the_whole_question", "keys:1\r").await
     else {
         return;
     };
