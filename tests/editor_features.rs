@@ -553,7 +553,9 @@ async fn a_plain_client_gets_the_ask_transcript_and_messages() {
     let message = |needle: &'static str| {
         move |n: &support::editor::Notification| {
             n.method == "window/showMessage"
-                && n.params["message"].as_str().is_some_and(|m| m.contains(needle))
+                && n.params["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle))
         }
     };
     ed.wait_notification(
@@ -574,8 +576,14 @@ async fn a_plain_client_gets_the_ask_transcript_and_messages() {
         "{t}"
     );
     // The reply after the quoted tool line is a paragraph of its own.
-    assert!(t.ends_with("\n\nHere it is.\nMore detail.\n\n## You\n\n"), "{t}");
-    assert!(!t.contains("\n\n\n"), "one blank line between blocks: {t:?}");
+    assert!(
+        t.ends_with("\n\nHere it is.\nMore detail.\n\n## You\n\n"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("\n\n\n"),
+        "one blank line between blocks: {t:?}"
+    );
     // The next ask continues the session under the trailing `## You`.
     ed.request(
         "workspace/executeCommand",
@@ -583,9 +591,14 @@ async fn a_plain_client_gets_the_ask_transcript_and_messages() {
     )
     .await
     .expect("ask");
-    let t = wait_file(&path, |t| t.contains("Second answer.") && t.ends_with("## You\n\n")).await;
+    let t = wait_file(&path, |t| {
+        t.contains("Second answer.") && t.ends_with("## You\n\n")
+    })
+    .await;
     assert!(
-        t.contains("More detail.\n\n## You\n\nand then?\n\n## Tether\n\nSecond answer.\n\n## You\n\n"),
+        t.contains(
+            "More detail.\n\n## You\n\nand then?\n\n## Tether\n\nSecond answer.\n\n## You\n\n"
+        ),
         "{t}"
     );
     assert_eq!(t.matches("tether-session").count(), 1, "{t}");
@@ -623,21 +636,32 @@ async fn a_client_with_show_document_is_shown_the_transcript_first() {
     // The editor opens the file (what it reads from disk) and then answers.
     let on_disk = std::fs::read_to_string(&path).expect("the prompt is on disk first");
     assert!(on_disk.ends_with("## You\n\nshow me\n"), "{on_disk}");
-    assert!(!on_disk.contains("## Tether"), "nothing before it is open: {on_disk}");
+    assert!(
+        !on_disk.contains("## Tether"),
+        "nothing before it is open: {on_disk}"
+    );
     ed.open(&uri, "markdown", &on_disk).await;
-    ed.reply(show.id.clone(), Ok(json!({"success": true}))).await;
+    ed.reply(show.id.clone(), Ok(json!({"success": true})))
+        .await;
     let doc = ed
         .wait_document(&uri, |t| t.ends_with("## You\n\n"), T)
         .await;
-    assert!(doc.contains("## Tether\n\nShown in the buffer.\n\n## You\n\n"), "{doc}");
+    assert!(
+        doc.contains("## Tether\n\nShown in the buffer.\n\n## You\n\n"),
+        "{doc}"
+    );
     assert_eq!(
         std::fs::read_to_string(&path).expect("disk"),
         on_disk,
         "the open buffer got the reply; the disk is left to the editor's save"
     );
     assert!(
-        !ed.notifications().iter().any(|n| n.method == "window/showMessage"
-            && n.params["message"].as_str().is_some_and(|m| m.contains(":open"))),
+        !ed.notifications()
+            .iter()
+            .any(|n| n.method == "window/showMessage"
+                && n.params["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(":open"))),
         "no need to say where: it is open"
     );
     ed.shutdown().await;
@@ -693,8 +717,16 @@ async fn failed_commands_reach_the_person() {
     ))
     .await;
     for (command, args, says) in [
-        ("tether.ask", json!([]), "needs the prompt as one quoted string"),
-        ("tether.ask", json!([""]), "needs the prompt as one quoted string"),
+        (
+            "tether.ask",
+            json!([]),
+            "needs the prompt as one quoted string",
+        ),
+        (
+            "tether.ask",
+            json!([""]),
+            "needs the prompt as one quoted string",
+        ),
         ("tether.approve", json!([]), "no approval is pending"),
         ("tether.deny", json!(["ap-gone"]), "ap-gone is not pending"),
     ] {
@@ -707,7 +739,9 @@ async fn failed_commands_reach_the_person() {
         ed.wait_notification(
             |n| {
                 n.method == "window/showMessage"
-                    && n.params["message"].as_str().is_some_and(|m| m.contains(says))
+                    && n.params["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(says))
             },
             T,
         )
@@ -747,7 +781,11 @@ async fn a_cancelled_chat_turn_says_so() {
     .await
     .expect("cancel");
     let doc = ed
-        .wait_document(&uri, |t| t.ends_with("## You\n\n") && t.contains("## Tether"), T)
+        .wait_document(
+            &uri,
+            |t| t.ends_with("## You\n\n") && t.contains("## Tether"),
+            T,
+        )
         .await;
     assert!(
         doc.ends_with("## You\n\nwait for it\n\n## Tether\n\n(cancelled)\n\n## You\n\n"),

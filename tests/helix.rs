@@ -77,7 +77,11 @@ fn hx_or_skip(test: &str, build: Build) -> Option<PathBuf> {
                  set {}=\"$(bash ../shared/editors/helix.sh {})\" and install tmux",
                 build.var(),
                 build.var(),
-                if build == Build::Release { "25.07.1" } else { "master" }
+                if build == Build::Release {
+                    "25.07.1"
+                } else {
+                    "master"
+                }
             );
             use std::io::Write;
             let _ = writeln!(
@@ -205,7 +209,8 @@ impl Helix {
     async fn normal_mode(&self) {
         if !self.screen().contains(" NOR ") {
             self.keys(&["Escape"]);
-            self.wait_screen("normal mode", |s| s.contains(" NOR ")).await;
+            self.wait_screen("normal mode", |s| s.contains(" NOR "))
+                .await;
         }
     }
 
@@ -222,8 +227,7 @@ impl Helix {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join(".cache/helix/helix.log"))
-            .unwrap_or_default()
+        std::fs::read_to_string(self.home.path().join(".cache/helix/helix.log")).unwrap_or_default()
     }
 
     /// Waits until the screen satisfies `pred`; fails with the screen and
@@ -352,13 +356,17 @@ async fn reply_is_visible(build: Build) {
         "notes.md",
     );
     h.wait_ready().await;
-    h.command("lsp-workspace-command tether.ask \"what is the answer?\"").await;
+    h.command("lsp-workspace-command tether.ask \"what is the answer?\"")
+        .await;
     match build {
         Build::Master => {
             // The transcript opens by itself and the reply streams into it.
             let s = h.wait_text("Second paragraph.").await;
             assert!(s.contains("ask.tether.md"), "{s}");
-            assert!(s.contains("## You") && s.contains("what is the answer?"), "{s}");
+            assert!(
+                s.contains("## You") && s.contains("what is the answer?"),
+                "{s}"
+            );
             assert!(s.contains("Forty-two is the answer."), "{s}");
         }
         Build::Release => {
@@ -414,7 +422,8 @@ async fn helix_release_denial_advice_followed_word_for_word_runs_the_command() {
     let languages = languages_toml(&model, data.path(), |_| {});
     let h = Helix::start(&hx, ws.path(), &languages, "notes.md");
     h.wait_ready().await;
-    h.command("lsp-workspace-command tether.ask \"delete build\"").await;
+    h.command("lsp-workspace-command tether.ask \"delete build\"")
+        .await;
     let advice = "Tether denied `rm -rf build`: set approval mode \"allow\" in languages.toml";
     assert!(advice.chars().count() <= WIDTH as usize - 2);
     // Shown whole on an 80-column screen, and still there after the turn.
@@ -441,7 +450,8 @@ async fn helix_release_denial_advice_followed_word_for_word_runs_the_command() {
     });
     let h = Helix::start(&hx, ws.path(), &languages, "notes.md");
     h.wait_ready().await;
-    h.command("lsp-workspace-command tether.ask \"delete build\"").await;
+    h.command("lsp-workspace-command tether.ask \"delete build\"")
+        .await;
     wait_until("build/ deleted", &h, || !ws.path().join("build").exists()).await;
     h.wait_text("Tether: Deleted.").await;
 }
@@ -511,7 +521,8 @@ async fn helix_master_dialog_deny_is_first_and_allow_runs() {
     h.wait_ready().await;
 
     // A stray Enter, typed while writing in insert mode, as the dialog opens.
-    h.command("lsp-workspace-command tether.ask \"remove a\"").await;
+    h.command("lsp-workspace-command tether.ask \"remove a\"")
+        .await;
     let s = h.wait_text("Allow once").await;
     let deny_row = s.lines().position(|l| l.contains("Deny"));
     let allow_row = s.lines().position(|l| l.contains("Allow once"));
@@ -521,14 +532,16 @@ async fn helix_master_dialog_deny_is_first_and_allow_runs() {
     assert!(ws.path().join("a/x.txt").exists(), "Enter denied");
 
     // Escape closes the dialog: a deny.
-    h.command("lsp-workspace-command tether.ask \"remove b\"").await;
+    h.command("lsp-workspace-command tether.ask \"remove b\"")
+        .await;
     h.wait_text("Allow once").await;
     h.keys(&["Escape"]);
     h.wait_text("Turn B over.").await;
     assert!(ws.path().join("b/x.txt").exists(), "Escape denied");
 
     // The second item allows once.
-    h.command("lsp-workspace-command tether.ask \"remove c\"").await;
+    h.command("lsp-workspace-command tether.ask \"remove c\"")
+        .await;
     h.wait_text("Allow once").await;
     h.keys(&["Down"]);
     h.keys(&["Enter"]);
@@ -578,7 +591,9 @@ async fn helix_release_chat_file_flow() {
         .position(|l| l.contains("Hi! I see"))
         .expect("reply line");
     assert!(
-        lines[reply - 1].trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ').is_empty()
+        lines[reply - 1]
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ')
+            .is_empty()
             || lines[reply - 1].trim().is_empty()
             || !lines[reply - 1].contains('>'),
         "the reply starts a paragraph of its own after the quoted tool line:\n{s}"

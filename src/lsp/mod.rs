@@ -830,7 +830,9 @@ impl LanguageServer for Backend {
             .is_some_and(|s| s.support);
         let advice = Arc::new(plain::DenialAdvice::new(
             &cfg,
-            plain::EditorKind::from_client_name(params.client_info.as_ref().map(|c| c.name.as_str())),
+            plain::EditorKind::from_client_name(
+                params.client_info.as_ref().map(|c| c.name.as_str()),
+            ),
         ));
         let store = Store::open(&cfg.data_dir);
         let asker = LspAsker::start(

@@ -159,7 +159,11 @@ pub fn transcript_intro(existing: &str, session_id: &str, prompt: &str) -> Strin
     if ends_on_you {
         // The file ends with an empty `## You`: the prompt goes under it.
         if !existing.ends_with("\n\n") {
-            out.push_str(if existing.ends_with('\n') { "\n" } else { "\n\n" });
+            out.push_str(if existing.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            });
         }
     } else {
         if same_session && !trimmed.is_empty() {
@@ -203,10 +207,7 @@ mod tests {
 
     #[test]
     fn advice_names_the_source_that_set_the_policy() {
-        let helix = config(
-            Some(serde_json::json!({"approval": {"mode": "ask"}})),
-            &[],
-        );
+        let helix = config(Some(serde_json::json!({"approval": {"mode": "ask"}})), &[]);
         let a = DenialAdvice::new(&helix, EditorKind::Helix);
         assert!(a.reason.contains("languages.toml"), "{}", a.reason);
         assert!(!a.reason.contains("config.toml"), "{}", a.reason);
@@ -224,10 +225,7 @@ mod tests {
 
     #[test]
     fn advice_fits_an_80_column_message_line() {
-        let helix = config(
-            Some(serde_json::json!({"approval": {"mode": "ask"}})),
-            &[],
-        );
+        let helix = config(Some(serde_json::json!({"approval": {"mode": "ask"}})), &[]);
         let a = DenialAdvice::new(&helix, EditorKind::Helix);
         let long = format!("rm -rf {}", "very/long/path/".repeat(20));
         let line = a.status_line(&long);

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plain::DenialAdvice;
 use tokio::sync::mpsc;
 use tower_lsp_server::ls_types::notification::Progress;
 use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
-use super::plain::DenialAdvice;
 use tower_lsp_server::ls_types::{
-    MessageType, NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress, WorkDoneProgressBegin,
-    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport,
+    MessageType, NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress,
+    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 use tower_lsp_server::Client;
 
@@ -50,10 +51,7 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
 /// dialog is told again after the progress ends: an editor that shows
 /// progress messages in its status line would otherwise replace the advice
 /// with "done".
-pub fn start(
-    client: Client,
-    advice: Option<Arc<DenialAdvice>>,
-) -> mpsc::UnboundedSender<Update> {
+pub fn start(client: Client, advice: Option<Arc<DenialAdvice>>) -> mpsc::UnboundedSender<Update> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
     tokio::spawn(async move {
         let token = NumberOrString::String(format!("tether-{}", uuid::Uuid::new_v4().simple()));
