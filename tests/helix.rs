@@ -599,3 +599,54 @@ async fn helix_release_chat_file_flow() {
         "the reply starts a paragraph of its own after the quoted tool line:\n{s}"
     );
 }
+
+/// Master: a dialog nobody answers expires (denied, and the person is told);
+/// a choice made in it afterwards is told to have done nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helix_master_expired_dialog_is_told() {
+    let Some(hx) = hx_or_skip("helix_master_expired_dialog", Build::Master) else {
+        return;
+    };
+    let ws = workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "rm",
+            "run_command",
+            json!({"command": "rm -rf build"}),
+        )]),
+        Reply::text("Gave up."),
+    ])
+    .await;
+    let languages = languages_toml(&model, data.path(), |tether| {
+        let approval = tether
+            .get_mut("config")
+            .and_then(|c| c.get_mut("approval"))
+            .and_then(|a| a.as_table_mut())
+            .expect("the tether config has approval");
+        approval.insert("timeoutSecs".into(), 1.into());
+    });
+    let h = Helix::start(&hx, ws.path(), &languages, "notes.md");
+    h.wait_ready().await;
+    h.command("lsp-workspace-command tether.ask \"delete build\"")
+        .await;
+    h.wait_text("Allow once").await;
+    let s = h
+        .wait_text("Tether: approval of `rm -rf build` expired: no answer within 1 s; denied")
+        .await;
+    model.wait_requests(2, DEADLINE).await;
+    let told = tool_results(&model.requests()[1].body);
+    assert!(told[0].1.contains("within 1 s"), "{told:?}");
+    // Helix keeps the withdrawn dialog on screen: choosing "Allow once" in
+    // it now runs nothing, and says so.
+    assert!(s.contains("Allow once"), "{s}");
+    {
+        h.keys(&["Down"]);
+        h.keys(&["Enter"]);
+        h.wait_text(
+            "Tether: too late: `rm -rf build` had expired (denied); \"Allow once\" did nothing",
+        )
+        .await;
+    }
+    assert!(ws.path().join("build/out.txt").exists(), "never run");
+}

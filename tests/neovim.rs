@@ -670,8 +670,7 @@ async fn an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing() {
     assert!(results[0].1.contains("within 1 s"), "{}", results[0].1);
     // window/showMessage is echoed by Neovim (nvim_echo), not vim.notify.
     assert!(
-        o.messages
-            .contains("the approval request for `rm -rf build` expired"),
+        o.messages.contains("approval of `rm -rf build` expired"),
         "the server's message reached the person: {}",
         o.messages
     );

@@ -88,8 +88,9 @@ pub struct LspAsker {
     /// What a person without dialogs is told on a deny (where the policy
     /// was set, and what to change there).
     advice: Arc<super::plain::DenialAdvice>,
-    /// The last such advice line per session, for the end of its turn.
-    denials: Mutex<HashMap<String, String>>,
+    /// Per session, the last line the person must not miss (a deny for want
+    /// of a dialog, an expired dialog), repeated at the end of its turn.
+    denials: Notes,
 }
 
 impl LspAsker {
@@ -103,7 +104,13 @@ impl LspAsker {
     ) -> Arc<LspAsker> {
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(queue_task(client.clone(), rx, registry.clone()));
+        let denials: Notes = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(queue_task(
+            client.clone(),
+            rx,
+            registry.clone(),
+            denials.clone(),
+        ));
         Arc::new(LspAsker {
             tx,
             client,
@@ -112,12 +119,12 @@ impl LspAsker {
             seq: std::sync::atomic::AtomicU64::new(0),
             registry,
             advice,
-            denials: Mutex::new(HashMap::new()),
+            denials,
         })
     }
 
-    /// The advice line of the last command denied for want of a dialog in
-    /// this session since the last call, if any.
+    /// The line of the last deny the person must not miss in this session
+    /// (no dialog, or an expired one) since the last call, if any.
     pub fn take_denial(&self, session_id: &str) -> Option<String> {
         self.denials.lock().ok()?.remove(session_id)
     }
@@ -253,10 +260,14 @@ impl Asker for LspAsker {
     }
 }
 
+/// One line per session that the end of its turn repeats.
+type Notes = Arc<Mutex<HashMap<String, String>>>;
+
 async fn queue_task(
     client: Client,
     mut rx: mpsc::UnboundedReceiver<Arc<Slot>>,
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    notes: Notes,
 ) {
     let mut backlog: VecDeque<Arc<Slot>> = VecDeque::new();
     loop {
@@ -270,7 +281,7 @@ async fn queue_task(
         if slot.is_dead() {
             continue;
         }
-        let answer = show_dialog(&client, &slot).await;
+        let answer = show_dialog(&client, &slot, &notes).await;
         // Share the answer with identical questions already waiting.
         while let Ok(s) = rx.try_recv() {
             backlog.push_back(s);
@@ -302,7 +313,7 @@ async fn queue_task(
 /// Shows one dialog and waits for its answer, the timeout, a cancel, or an
 /// answer given another way (`None`: already answered elsewhere). A dialog
 /// left unanswered is withdrawn (see the module doc).
-async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
+async fn show_dialog(client: &Client, slot: &Slot, notes: &Notes) -> Option<Answer> {
     let q = &slot.question;
     let actions = APPROVAL_ACTIONS
         .iter()
@@ -361,7 +372,10 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
             if let Err(Ok(Some(item))) = reply_tx.send(r) {
                 let note = late.lock().ok().and_then(|l| l.clone());
                 if let Some(note) = note {
-                    let msg = format!("{note}: choosing {:?} did nothing", item.title);
+                    let msg = format!(
+                        "{note}; {:?} did nothing",
+                        crate::tools::first_line(&crate::term::printable_line(&item.title), 20)
+                    );
                     client.show_message(MessageType::WARNING, msg).await;
                 }
             }
@@ -370,8 +384,8 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
     let too_late = |why: &str| {
         if let Ok(mut l) = late.lock() {
             *l = Some(format!(
-                "Tether: the approval of `{}` {why}",
-                crate::tools::first_line(&crate::term::printable_line(&q.action), 30)
+                "Tether: too late: `{}` {why}",
+                crate::tools::first_line(&crate::term::printable_line(&q.action), 20)
             ));
         }
     };
@@ -394,17 +408,21 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         Ok(answer) => Some(answer),
         Err(answer) => {
             let why = match &answer {
-                Answer::Deny(DenyCause::TimedOut) => format!(
-                    "nobody answered within {} s, so it was denied",
-                    q.timeout.as_secs()
-                ),
-                _ => "its turn was cancelled, so it was denied".to_string(),
+                Answer::Deny(DenyCause::TimedOut) => {
+                    format!("no answer within {} s", q.timeout.as_secs())
+                }
+                _ => "its turn was cancelled".to_string(),
             };
             too_late("had expired (denied)");
+            // One line, for a terminal editor's message area; the end of the
+            // turn repeats it (the dialog may still be on screen).
             let told = format!(
-                "Tether: the approval request for `{}` expired: {why}. Its dialog no longer does anything.",
-                crate::term::printable_line(&q.action)
+                "Tether: approval of `{}` expired: {why}; denied",
+                crate::tools::first_line(&crate::term::printable_line(&q.action), 23)
             );
+            if let Ok(mut n) = notes.lock() {
+                n.insert(q.session_id.clone(), told.clone());
+            }
             withdraw(client, &id, Some(told)).await;
             Some(answer)
         }

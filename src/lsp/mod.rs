@@ -448,7 +448,8 @@ impl Backend {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            // What to change outranks the reply (which is in the file).
+            // A deny the person must not miss (what to change, an expired
+            // dialog) outranks the reply, which is in the file.
             let denial = asker.take_denial(&sid);
             let told = match &result {
                 _ if denial.is_some() => denial.unwrap_or_default(),
