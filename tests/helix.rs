@@ -146,6 +146,13 @@ impl Helix {
         let config = home.path().join(".config");
         std::fs::create_dir_all(config.join("helix")).expect("config dir");
         std::fs::write(config.join("helix/languages.toml"), languages).expect("languages.toml");
+        // Progress messages in the status line too: the worst case for a
+        // message that must stay readable after the turn's progress ends.
+        std::fs::write(
+            config.join("helix/config.toml"),
+            "[editor.lsp]\ndisplay-progress-messages = true\n",
+        )
+        .expect("config.toml");
         let socket = format!(
             "tether-hx-{}-{}",
             std::process::id(),
@@ -582,22 +589,27 @@ async fn helix_release_chat_file_flow() {
     h.keys(&["Space", "a"]);
     h.wait_text("Send to Tether").await;
     h.keys(&["Enter"]);
-    let s = h.wait_text("Hi! I see build/ here.").await;
+    h.wait_text("Hi! I see build/ here.").await;
     h.wait_screen("the next ## You", |s| s.matches("## You").count() == 2)
         .await;
-    let lines: Vec<&str> = s.lines().collect();
-    let reply = lines
-        .iter()
-        .position(|l| l.contains("Hi! I see"))
-        .expect("reply line");
+    // Tether wrote into the buffer and left it unsaved; `:w` keeps it.
+    h.command("w").await;
+    let path = ws.path().join("talk.tether.md");
+    wait_until("the chat file saved", &h, || {
+        std::fs::read_to_string(&path).is_ok_and(|t| t.contains("Hi! I see"))
+    })
+    .await;
+    let t = std::fs::read_to_string(&path).expect("chat file");
+    let body = t.split_once("-->\n").map(|x| x.1).unwrap_or("");
     assert!(
-        lines[reply - 1]
-            .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ')
-            .is_empty()
-            || lines[reply - 1].trim().is_empty()
-            || !lines[reply - 1].contains('>'),
-        "the reply starts a paragraph of its own after the quoted tool line:\n{s}"
+        body.starts_with("## You\n\nhello there\n\n## Tether\n\n> ✓ "),
+        "one blank line before ## Tether: {t:?}"
     );
+    assert!(
+        body.ends_with("\n\nHi! I see build/ here.\n\n## You\n\n"),
+        "the reply is a paragraph of its own after the quoted tool line: {t:?}"
+    );
+    assert!(!t.contains("\n\n\n"), "{t:?}");
 }
 
 /// Master: a dialog nobody answers expires (denied, and the person is told);
