@@ -7,7 +7,9 @@
 //! a chat file) — is withdrawn: `$/cancelRequest` goes to the editor for the
 //! dialog's request id, and for a timeout or a cancel the person is told with
 //! `window/showMessage` that it expired. So the next dialog never opens next
-//! to a stale one that still looks answerable.
+//! to a stale one that still looks answerable. An editor may keep the
+//! withdrawn dialog on screen (Helix does): its reply is still awaited by a
+//! task of its own, and a choice made in it is told that it did nothing.
 //!
 //! **Invariants:** the dialog is sent from the queue task, never from a
 //! request handler (docs/DESIGN.md §2.3); every doubt — timeout, error reply, `null`,
