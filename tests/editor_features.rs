@@ -793,3 +793,44 @@ async fn a_cancelled_chat_turn_says_so() {
     );
     ed.shutdown().await;
 }
+
+/// Helix 25.07 with progress messages in its status line: the denial advice
+/// is sent again after the turn's progress `end`, so "done" cannot hide it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denial_advice_comes_after_the_progress_end() {
+    let ws = support::workspace();
+    support::write_file(ws.path(), "build/out.o", "x");
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(clean_build_script()).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({"approval": {"mode": "ask"}}),
+    ))
+    .await;
+    let r = ed
+        .request("tether/prompt", json!({"text": "clean"}))
+        .await
+        .expect("prompt");
+    support::turn_ended(&ed, &r).await;
+    let advice = "Tether denied `rm -rf build`: set approval mode \"allow\" in languages.toml";
+    let shown = ed
+        .wait_notifications(
+            |n| n.method == "window/showMessage" && n.params["message"] == advice,
+            2,
+            T,
+        )
+        .await;
+    let end = ed
+        .wait_notification(
+            |n| n.method == "$/progress" && n.params["value"]["kind"] == "end",
+            T,
+        )
+        .await;
+    assert!(shown[0].at <= end.at, "told at once");
+    assert!(shown[1].at >= end.at, "and again after the progress end");
+    assert!(ws.path().join("build/out.o").exists());
+    ed.shutdown().await;
+}
