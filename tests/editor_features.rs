@@ -834,3 +834,57 @@ async fn denial_advice_comes_after_the_progress_end() {
     assert!(ws.path().join("build/out.o").exists());
     ed.shutdown().await;
 }
+
+/// Two `tether.ask` turns of different sessions at once: the second waits
+/// for the first in the transcript; their lines never interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcript_turns_of_two_sessions_do_not_interleave() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::SlowText {
+            text: "first reply, slowly".into(),
+            chunk_delay_ms: 30,
+        },
+        Reply::Text("second reply".into()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    let ask = |text: &'static str| json!({"command": "tether.ask", "arguments": [text]});
+    let first = ed
+        .request("workspace/executeCommand", ask("one"))
+        .await
+        .expect("ask");
+    model.wait_requests(1, T).await;
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.newSession", "arguments": []}),
+    )
+    .await
+    .expect("new session");
+    let second = ed
+        .request("workspace/executeCommand", ask("two"))
+        .await
+        .expect("ask");
+    assert_ne!(first["sessionId"], second["sessionId"]);
+    let path = ws.path().join(".tether/ask.tether.md");
+    let t = wait_file(&path, |t| {
+        t.contains("second reply") && t.matches("## You").count() == 4
+    })
+    .await;
+    let expected = format!(
+        "<!-- tether-session: {} -->\n## You\n\none\n\n## Tether\n\nfirst reply, slowly\n\n## You\n\n\
+         <!-- tether-session: {} -->\n## You\n\ntwo\n\n## Tether\n\nsecond reply\n\n## You\n\n",
+        first["sessionId"].as_str().unwrap_or(""),
+        second["sessionId"].as_str().unwrap_or("")
+    );
+    assert_eq!(t, expected);
+    ed.shutdown().await;
+}

@@ -196,10 +196,13 @@ pub enum Opening {
     Chat(Option<String>),
     /// The `tether.ask` transcript: the prompt (and marker) to append, then
     /// the editor is shown the file (`show` runs before any reply is written,
-    /// so an editor that opens the file reads it whole).
+    /// so an editor that opens the file reads it whole). `lock` is held for
+    /// the whole turn: turns of other sessions wait, never interleave.
     Transcript {
-        intro: String,
+        session_id: String,
+        prompt: String,
         show: BoxFuture<'static, ()>,
+        lock: Arc<tokio::sync::Mutex<()>>,
     },
 }
 
@@ -232,6 +235,11 @@ pub fn start_writer(
 ) -> mpsc::UnboundedSender<ChatEvent> {
     let (tx, mut rx) = mpsc::unbounded_channel::<ChatEvent>();
     tokio::spawn(async move {
+        // The transcript's turns take their turn in the order they were asked.
+        let _held = match &opening {
+            Opening::Transcript { lock, .. } => Some(lock.clone().lock_owned().await),
+            Opening::Chat(_) => None,
+        };
         // Nothing is written unless the turn really started.
         let Some(first) = rx.recv().await else {
             return;
@@ -243,12 +251,22 @@ pub fn start_writer(
                 }
             }
             Opening::Chat(None) => {}
-            Opening::Transcript { intro, show } => {
+            Opening::Transcript {
+                session_id,
+                prompt,
+                show,
+                lock: _,
+            } => {
                 if let Some(dir) = path.parent() {
                     if let Err(e) = tokio::fs::create_dir_all(dir).await {
                         tracing::warn!("transcript {}: {e}", dir.display());
                     }
                 }
+                let existing = match buffers.docs.open_text(&path) {
+                    Some(t) => t,
+                    None => tokio::fs::read_to_string(&path).await.unwrap_or_default(),
+                };
+                let intro = super::plain::transcript_intro(&existing, &session_id, &prompt);
                 if let Err(e) = buffers.append(&path, &intro).await {
                     tracing::warn!("transcript {}: {e}", path.display());
                 }

@@ -198,6 +198,8 @@ pub struct Backend {
     current_session: Mutex<Option<String>>,
     /// Sessions driven from a chat file: approvals can be answered there.
     chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// One `tether.ask` turn at a time writes the transcript.
+    transcript_lock: Arc<tokio::sync::Mutex<()>>,
     env: BTreeMap<String, String>,
     /// The framing guard's size limit, set from the configuration.
     max_message: Arc<AtomicUsize>,
@@ -219,6 +221,7 @@ impl Backend {
             ready: OnceLock::new(),
             current_session: Mutex::new(None),
             chat_sessions: Arc::new(Mutex::new(std::collections::HashSet::new())),
+            transcript_lock: Arc::new(tokio::sync::Mutex::new(())),
             env,
             max_message,
             engine_out,
@@ -396,18 +399,18 @@ impl Backend {
                 }
             };
             let path = plain::transcript_path(ready.engine.root());
-            let existing = match self.docs.open_text(&path) {
-                Some(t) => t,
-                None => tokio::fs::read_to_string(&path).await.unwrap_or_default(),
-            };
-            let intro = plain::transcript_intro(&existing, &id, &text);
             let show = self.show_transcript(ready, &path);
             Some((
                 path.clone(),
                 chat::start_writer(
                     ready.buffers.clone(),
                     path,
-                    chat::Opening::Transcript { intro, show },
+                    chat::Opening::Transcript {
+                        session_id: id,
+                        prompt: text.clone(),
+                        show,
+                        lock: self.transcript_lock.clone(),
+                    },
                 ),
             ))
         } else {
@@ -485,7 +488,8 @@ impl Backend {
         path: &std::path::Path,
     ) -> futures::future::BoxFuture<'static, ()> {
         let client = self.client.clone();
-        let open = self.docs.is_open(path);
+        let docs = self.docs.clone();
+        let path_buf = path.to_path_buf();
         let supported = ready.show_document;
         let rel = path
             .strip_prefix(ready.engine.root())
@@ -494,7 +498,8 @@ impl Backend {
             .to_string();
         let uri = tools::path_to_uri(path);
         Box::pin(async move {
-            if open {
+            // Already open (an earlier turn showed it): nothing to do.
+            if docs.is_open(&path_buf) {
                 return;
             }
             if supported {

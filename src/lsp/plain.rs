@@ -149,9 +149,15 @@ pub fn transcript_intro(existing: &str, session_id: &str, prompt: &str) -> Strin
     let trimmed = existing.trim_end();
     let same_session = super::chat::session_of(existing).as_deref() == Some(session_id);
     let mut ends_on_you = trimmed.ends_with(super::chat::YOU);
+    // Exactly one blank line before what comes next.
+    let gap = match existing.len() - existing.trim_end_matches('\n').len() {
+        0 => "\n\n",
+        1 => "\n",
+        _ => "",
+    };
     if !same_session {
         if !trimmed.is_empty() {
-            out.push_str("\n\n");
+            out.push_str(gap);
         }
         out.push_str(&super::chat::marker(session_id));
         ends_on_you = false;
@@ -167,7 +173,7 @@ pub fn transcript_intro(existing: &str, session_id: &str, prompt: &str) -> Strin
         }
     } else {
         if same_session && !trimmed.is_empty() {
-            out.push_str("\n\n");
+            out.push_str(gap);
         }
         out.push_str(super::chat::YOU);
         out.push_str("\n\n");
@@ -243,7 +249,7 @@ mod tests {
         let after_turn = format!("{first}\n## Tether\n\nbecause\n\n## You\n\n");
         assert_eq!(transcript_intro(&after_turn, "s1", "and?"), "and?\n");
         let other = transcript_intro(&after_turn, "s2", "new");
-        assert_eq!(other, "\n\n<!-- tether-session: s2 -->\n## You\n\nnew\n");
+        assert_eq!(other, "<!-- tether-session: s2 -->\n## You\n\nnew\n");
         let text = format!("{after_turn}{other}");
         assert_eq!(super::super::chat::session_of(&text).as_deref(), Some("s2"));
         // The person edited the file: the prompt still gets its heading.
