@@ -448,8 +448,10 @@ impl std::fmt::Display for ActionKind {
 }
 
 /// The exact action titles of an approval dialog, in the order shown
-/// ([`ApprovalChoice::title`] of [`ApprovalChoice::ALL`]).
-pub const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
+/// ([`ApprovalChoice::title`] of [`ApprovalChoice::ALL`]). The safe choice
+/// comes first: an editor pre-selects the first item, so an Enter typed as
+/// the dialog appears denies.
+pub const APPROVAL_ACTIONS: [&str; 4] = ["Deny", "Allow once", "Allow for session", "Always allow"];
 
 /// A button of the approval dialog: what the person chose. The server reads
 /// an answer by the item's `choice` property; a client that drops the extra
@@ -466,10 +468,10 @@ pub enum ApprovalChoice {
 impl ApprovalChoice {
     /// In the order the dialog offers them.
     pub const ALL: [ApprovalChoice; 4] = [
+        ApprovalChoice::Deny,
         ApprovalChoice::AllowOnce,
         ApprovalChoice::AllowSession,
         ApprovalChoice::AlwaysAllow,
-        ApprovalChoice::Deny,
     ];
 
     pub fn as_str(self) -> &'static str {

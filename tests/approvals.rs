@@ -112,7 +112,8 @@ async fn original_bug(
         .collect();
     assert_eq!(
         titles,
-        ["Allow once", "Allow for session", "Always allow", "Deny"]
+        ["Deny", "Allow once", "Allow for session", "Always allow"],
+        "the safe choice first: a stray Enter on the pre-selected item denies"
     );
     assert!(dialog.params["actions"][0]["approvalId"].is_string());
     // Each button carries the question structured: a client shows it without
@@ -122,7 +123,7 @@ async fn original_bug(
         .as_array()
         .expect("actions")
         .iter()
-        .zip(["allow_once", "allow_session", "always_allow", "deny"])
+        .zip(["deny", "allow_once", "allow_session", "always_allow"])
     {
         assert_eq!(a["choice"], choice);
         assert_eq!(a["kind"], "command");

@@ -503,6 +503,392 @@ async fn slash_commands_builtin_templates_and_alias_loops() {
     ed.shutdown().await;
 }
 
+/// Waits until `path` on disk satisfies `pred`.
+async fn wait_file(path: &Path, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        if pred(&t) {
+            return t;
+        }
+        assert!(
+            start.elapsed() < T,
+            "waited for {}; it holds:\n{t}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A plain client (Helix 25.07: no showDocument, drops `tether/update`) sees
+/// a `tether.ask` turn: the transcript gets the prompt, the tool call and the
+/// reply, and the message line says where it is and what the reply was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_client_gets_the_ask_transcript_and_messages() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call("l", "list_dir", json!({"path": "."}))]),
+        Reply::Text("Here it is.\nMore detail.".into()),
+        Reply::Text("Second answer.".into()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    let r = ed
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "tether.ask", "arguments": ["what is here?"]}),
+        )
+        .await
+        .expect("ask");
+    let sid = r["sessionId"].as_str().expect("sid").to_string();
+    let path = ws.path().join(".tether/ask.tether.md");
+    let message = |needle: &'static str| {
+        move |n: &support::editor::Notification| {
+            n.method == "window/showMessage"
+                && n.params["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle))
+        }
+    };
+    ed.wait_notification(
+        message("Tether: reply in .tether/ask.tether.md (:open .tether/ask.tether.md)"),
+        T,
+    )
+    .await;
+    ed.wait_notification(
+        message("Tether: Here it is.… (reply in .tether/ask.tether.md)"),
+        T,
+    )
+    .await;
+    let t = wait_file(&path, |t| t.ends_with("## You\n\n")).await;
+    assert!(
+        t.starts_with(&format!(
+            "<!-- tether-session: {sid} -->\n## You\n\nwhat is here?\n\n## Tether\n\n> ✓ "
+        )),
+        "{t}"
+    );
+    // The reply after the quoted tool line is a paragraph of its own.
+    assert!(
+        t.ends_with("\n\nHere it is.\nMore detail.\n\n## You\n\n"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("\n\n\n"),
+        "one blank line between blocks: {t:?}"
+    );
+    // The next ask continues the session under the trailing `## You`.
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.ask", "arguments": ["and then?"]}),
+    )
+    .await
+    .expect("ask");
+    let t = wait_file(&path, |t| {
+        t.contains("Second answer.") && t.ends_with("## You\n\n")
+    })
+    .await;
+    assert!(
+        t.contains(
+            "More detail.\n\n## You\n\nand then?\n\n## Tether\n\nSecond answer.\n\n## You\n\n"
+        ),
+        "{t}"
+    );
+    assert_eq!(t.matches("tether-session").count(), 1, "{t}");
+    assert!(!t.contains("\n\n\n"), "{t:?}");
+    ed.shutdown().await;
+}
+
+/// Helix master opens the transcript (`window/showDocument`) before the
+/// reply is written, so the reply goes into its buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_show_document_is_shown_the_transcript_first() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![Reply::Text("Shown in the buffer.".into())]).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixMaster,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    ed.set_deferred("window/showDocument", true);
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.ask", "arguments": ["show me"]}),
+    )
+    .await
+    .expect("ask");
+    let show = ed.next_server_request("window/showDocument", T).await;
+    let path = ws.path().join(".tether/ask.tether.md");
+    let uri = support::uri(&path);
+    assert_eq!(show.params["uri"], json!(uri));
+    assert_eq!(show.params["takeFocus"], json!(true));
+    // The editor opens the file (what it reads from disk) and then answers.
+    let on_disk = std::fs::read_to_string(&path).expect("the prompt is on disk first");
+    assert!(on_disk.ends_with("## You\n\nshow me\n"), "{on_disk}");
+    assert!(
+        !on_disk.contains("## Tether"),
+        "nothing before it is open: {on_disk}"
+    );
+    ed.open(&uri, "markdown", &on_disk).await;
+    ed.reply(show.id.clone(), Ok(json!({"success": true})))
+        .await;
+    let doc = ed
+        .wait_document(&uri, |t| t.ends_with("## You\n\n"), T)
+        .await;
+    assert!(
+        doc.contains("## Tether\n\nShown in the buffer.\n\n## You\n\n"),
+        "{doc}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("disk"),
+        on_disk,
+        "the open buffer got the reply; the disk is left to the editor's save"
+    );
+    assert!(
+        !ed.notifications()
+            .iter()
+            .any(|n| n.method == "window/showMessage"
+                && n.params["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(":open"))),
+        "no need to say where: it is open"
+    );
+    ed.shutdown().await;
+}
+
+/// A client that declares it shows `tether/update` (the plugins) gets no
+/// transcript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_takes_updates_gets_no_transcript() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![Reply::Text("Only as updates.".into())]).await;
+    let config = cfg(
+        ClientProfile::Neovim,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    );
+    let mut ed = Editor::spawn(&config);
+    let mut params = support::editor::initialize_params(&config);
+    params["capabilities"]["experimental"] = json!({"tether": {"updates": true}});
+    ed.initialize(params).await.expect("initialize");
+    ed.notify("initialized", json!({})).await;
+    let r = ed
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "tether.ask", "arguments": ["hi"]}),
+        )
+        .await
+        .expect("ask");
+    support::turn_ended(&ed, &r).await;
+    assert!(!ws.path().join(".tether/ask.tether.md").exists());
+    assert!(!ed
+        .server_requests()
+        .iter()
+        .any(|r| r.method == "window/showDocument"));
+    ed.shutdown().await;
+}
+
+/// Commands that fail say why on the message line, not only in a log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_commands_reach_the_person() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![]).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    for (command, args, says) in [
+        (
+            "tether.ask",
+            json!([]),
+            "needs the prompt as one quoted string",
+        ),
+        (
+            "tether.ask",
+            json!([""]),
+            "needs the prompt as one quoted string",
+        ),
+        ("tether.approve", json!([]), "no approval is pending"),
+        ("tether.deny", json!(["ap-gone"]), "ap-gone is not pending"),
+    ] {
+        let _ = ed
+            .request(
+                "workspace/executeCommand",
+                json!({"command": command, "arguments": args}),
+            )
+            .await;
+        ed.wait_notification(
+            |n| {
+                n.method == "window/showMessage"
+                    && n.params["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(says))
+            },
+            T,
+        )
+        .await;
+    }
+    ed.shutdown().await;
+}
+
+/// A chat turn cancelled before any reply leaves `(cancelled)`, never an
+/// empty `## Tether`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_chat_turn_says_so() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![Reply::TextThenHang(String::new())]).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    let uri = open_chat(&ed, ws.path(), "## You\n\nwait for it\n").await;
+    let r = ed
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "tether.chat", "arguments": [uri]}),
+        )
+        .await
+        .expect("chat");
+    model.wait_requests(1, T).await;
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.cancel", "arguments": [r["sessionId"]]}),
+    )
+    .await
+    .expect("cancel");
+    let doc = ed
+        .wait_document(
+            &uri,
+            |t| t.ends_with("## You\n\n") && t.contains("## Tether"),
+            T,
+        )
+        .await;
+    assert!(
+        doc.ends_with("## You\n\nwait for it\n\n## Tether\n\n(cancelled)\n\n## You\n\n"),
+        "{doc:?}"
+    );
+    ed.shutdown().await;
+}
+
+/// Helix 25.07 with progress messages in its status line: the denial advice
+/// is sent again after the turn's progress `end`, so "done" cannot hide it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denial_advice_comes_after_the_progress_end() {
+    let ws = support::workspace();
+    support::write_file(ws.path(), "build/out.o", "x");
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(clean_build_script()).await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({"approval": {"mode": "ask"}}),
+    ))
+    .await;
+    let r = ed
+        .request("tether/prompt", json!({"text": "clean"}))
+        .await
+        .expect("prompt");
+    support::turn_ended(&ed, &r).await;
+    let advice = "Tether denied `rm -rf build`: set approval mode \"allow\" in languages.toml";
+    let shown = ed
+        .wait_notifications(
+            |n| n.method == "window/showMessage" && n.params["message"] == advice,
+            2,
+            T,
+        )
+        .await;
+    let end = ed
+        .wait_notification(
+            |n| n.method == "$/progress" && n.params["value"]["kind"] == "end",
+            T,
+        )
+        .await;
+    assert!(shown[0].at <= end.at, "told at once");
+    assert!(shown[1].at >= end.at, "and again after the progress end");
+    assert!(ws.path().join("build/out.o").exists());
+    ed.shutdown().await;
+}
+
+/// Two `tether.ask` turns of different sessions at once: the second waits
+/// for the first in the transcript; their lines never interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcript_turns_of_two_sessions_do_not_interleave() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::SlowText {
+            text: "first reply, slowly".into(),
+            chunk_delay_ms: 30,
+        },
+        Reply::Text("second reply".into()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(cfg(
+        ClientProfile::HelixRelease,
+        ws.path(),
+        &model,
+        data.path(),
+        json!({}),
+    ))
+    .await;
+    let ask = |text: &'static str| json!({"command": "tether.ask", "arguments": [text]});
+    let first = ed
+        .request("workspace/executeCommand", ask("one"))
+        .await
+        .expect("ask");
+    model.wait_requests(1, T).await;
+    ed.request(
+        "workspace/executeCommand",
+        json!({"command": "tether.newSession", "arguments": []}),
+    )
+    .await
+    .expect("new session");
+    let second = ed
+        .request("workspace/executeCommand", ask("two"))
+        .await
+        .expect("ask");
+    assert_ne!(first["sessionId"], second["sessionId"]);
+    let path = ws.path().join(".tether/ask.tether.md");
+    let t = wait_file(&path, |t| {
+        t.contains("second reply") && t.matches("## You").count() == 4
+    })
+    .await;
+    let expected = format!(
+        "<!-- tether-session: {} -->\n## You\n\none\n\n## Tether\n\nfirst reply, slowly\n\n## You\n\n\
+         <!-- tether-session: {} -->\n## You\n\ntwo\n\n## Tether\n\nsecond reply\n\n## You\n\n",
+        first["sessionId"].as_str().unwrap_or(""),
+        second["sessionId"].as_str().unwrap_or("")
+    );
+    assert_eq!(t, expected);
+    ed.shutdown().await;
+}
+
 /// Every way to begin a session goes through the engine, so the stored
 /// sessions look alike: `tether.newSession`, `/new`, a prompt without a
 /// session and a new chat file all record the workspace and the model.

@@ -24,7 +24,7 @@ use support::model::{call, messages, tool_results, ModelServer, Reply};
 /// A scenario that has not finished by then has hung.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 
-const APPROVAL_ACTIONS: [&str; 4] = ["Allow once", "Allow for session", "Always allow", "Deny"];
+const APPROVAL_ACTIONS: [&str; 4] = ["Deny", "Allow once", "Allow for session", "Always allow"];
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tether")
@@ -532,9 +532,9 @@ async fn dismissing_the_picker_is_a_deny() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builtin_select_shows_the_whole_question() {
-    // Neovim's own vim.ui.select (inputlist) reads a typed "4" (Deny).
+    // Neovim's own vim.ui.select (inputlist) reads a typed "1" (Deny, first).
     let Some((o, ws, told)) =
-        approval_scenario("the_builtin_select_shows_the_whole_question", "keys:4\r").await
+        approval_scenario("the_builtin_select_shows_the_whole_question", "keys:1\r").await
     else {
         return;
     };
@@ -553,7 +553,7 @@ async fn the_builtin_select_shows_the_whole_question() {
     assert!(out.contains("Why it asks: recursive delete"), "{out}");
     assert!(out.contains("Asked by: the main agent"), "{out}");
     assert!(
-        out.contains("1: Allow once") && out.contains("4: Deny"),
+        out.contains("1: Deny") && out.contains("2: Allow once"),
         "{out}"
     );
 }
@@ -670,8 +670,7 @@ async fn an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing() {
     assert!(results[0].1.contains("within 1 s"), "{}", results[0].1);
     // window/showMessage is echoed by Neovim (nvim_echo), not vim.notify.
     assert!(
-        o.messages
-            .contains("the approval request for `rm -rf build` expired"),
+        o.messages.contains("approval of `rm -rf build` expired"),
         "the server's message reached the person: {}",
         o.messages
     );

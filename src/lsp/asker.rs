@@ -7,7 +7,9 @@
 //! a chat file) — is withdrawn: `$/cancelRequest` goes to the editor for the
 //! dialog's request id, and for a timeout or a cancel the person is told with
 //! `window/showMessage` that it expired. So the next dialog never opens next
-//! to a stale one that still looks answerable.
+//! to a stale one that still looks answerable. An editor may keep the
+//! withdrawn dialog on screen (Helix does): its reply is still awaited by a
+//! task of its own, and a choice made in it is told that it did nothing.
 //!
 //! **Invariants:** the dialog is sent from the queue task, never from a
 //! request handler (docs/DESIGN.md §2.3); every doubt — timeout, error reply, `null`,
@@ -85,6 +87,12 @@ pub struct LspAsker {
     seq: std::sync::atomic::AtomicU64,
     /// Pending questions by approval id, for `tether.approve` / `tether.deny`.
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    /// What a person without dialogs is told on a deny (where the policy
+    /// was set, and what to change there).
+    advice: Arc<super::plain::DenialAdvice>,
+    /// Per session, the last line the person must not miss (a deny for want
+    /// of a dialog, an expired dialog), repeated at the end of its turn.
+    denials: Notes,
 }
 
 impl LspAsker {
@@ -94,10 +102,17 @@ impl LspAsker {
         client: Client,
         can_show: bool,
         chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+        advice: Arc<super::plain::DenialAdvice>,
     ) -> Arc<LspAsker> {
         let (tx, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(queue_task(client.clone(), rx, registry.clone()));
+        let denials: Notes = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(queue_task(
+            client.clone(),
+            rx,
+            registry.clone(),
+            denials.clone(),
+        ));
         Arc::new(LspAsker {
             tx,
             client,
@@ -105,7 +120,20 @@ impl LspAsker {
             chat_sessions,
             seq: std::sync::atomic::AtomicU64::new(0),
             registry,
+            advice,
+            denials,
         })
+    }
+
+    /// The line of the last deny the person must not miss in this session
+    /// (no dialog, or an expired one) since the last call, if any.
+    pub fn take_denial(&self, session_id: &str) -> Option<String> {
+        self.denials.lock().ok()?.remove(session_id)
+    }
+
+    /// Whether approvals are asked with a dialog.
+    pub fn can_show(&self) -> bool {
+        self.can_show
     }
 
     /// Answers a pending approval by id (`tether.approve` / `tether.deny`).
@@ -191,18 +219,17 @@ impl Asker for LspAsker {
             });
         }
         if !self.can_show {
+            // One line for the message area, true for where the policy was
+            // set; the progress reporter repeats it after the turn's end.
             let client = self.client.clone();
-            let why = format!(
-                "Tether denied `{}`: this editor cannot show approval dialogs (no window.showMessage capability). \
-                 To let such commands run, set approval.mode = \"allow\" in ~/.config/tether/config.toml \
-                 (forbidden commands never run), or use a chat file (*.tether.md) to approve in the file.",
-                crate::term::printable_line(&q.action)
-            );
+            let line = self.advice.status_line(&q.action);
+            if let Ok(mut d) = self.denials.lock() {
+                d.insert(q.session_id.clone(), line.clone());
+            }
+            let reason = self.advice.reason.clone();
             return Box::pin(async move {
-                client.show_message(MessageType::WARNING, why.clone()).await;
-                Answer::Deny(DenyCause::NoCapability(
-                    "the editor cannot show approval dialogs (no window.showMessage capability); the person was told how to allow it by policy".into(),
-                ))
+                client.show_message(MessageType::WARNING, line).await;
+                Answer::Deny(DenyCause::NoCapability(reason))
             });
         }
         let id = q.approval_id.clone();
@@ -235,10 +262,14 @@ impl Asker for LspAsker {
     }
 }
 
+/// One line per session that the end of its turn repeats.
+type Notes = Arc<Mutex<HashMap<String, String>>>;
+
 async fn queue_task(
     client: Client,
     mut rx: mpsc::UnboundedReceiver<Arc<Slot>>,
     registry: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    notes: Notes,
 ) {
     let mut backlog: VecDeque<Arc<Slot>> = VecDeque::new();
     loop {
@@ -252,7 +283,7 @@ async fn queue_task(
         if slot.is_dead() {
             continue;
         }
-        let answer = show_dialog(&client, &slot).await;
+        let answer = show_dialog(&client, &slot, &notes).await;
         // Share the answer with identical questions already waiting.
         while let Ok(s) = rx.try_recv() {
             backlog.push_back(s);
@@ -284,7 +315,7 @@ async fn queue_task(
 /// Shows one dialog and waits for its answer, the timeout, a cancel, or an
 /// answer given another way (`None`: already answered elsewhere). A dialog
 /// left unanswered is withdrawn (see the module doc).
-async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
+async fn show_dialog(client: &Client, slot: &Slot, notes: &Notes) -> Option<Answer> {
     let q = &slot.question;
     let actions = ApprovalChoice::ALL
         .into_iter()
@@ -306,8 +337,8 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .id(id.clone())
         .params(serde_json::to_value(params).unwrap_or(Value::Null))
         .finish();
-    let reply = async {
-        let mut svc = client.clone();
+    let mut svc = client.clone();
+    let reply = async move {
         if futures::future::poll_fn(|cx| svc.poll_ready(cx))
             .await
             .is_err()
@@ -323,15 +354,48 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
             Ok(None) | Err(_) => Err(DenyCause::ClientGone),
         }
     };
+    // The reply is awaited by a task of its own, so that a choice made in a
+    // dialog after it was withdrawn (an editor may keep it on screen) is
+    // still seen, and the person told that it did nothing.
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let late: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    {
+        let (late, client) = (late.clone(), client.clone());
+        tokio::spawn(async move {
+            let Ok(r) = tokio::time::timeout(LATE_CHOICE_WINDOW, reply).await else {
+                return;
+            };
+            if let Err(Ok(Some(item))) = reply_tx.send(r) {
+                let note = late.lock().ok().and_then(|l| l.clone());
+                if let Some(note) = note {
+                    let msg = format!(
+                        "{note}; {:?} did nothing",
+                        crate::tools::first_line(&crate::term::printable_line(&item.title), 20)
+                    );
+                    client.show_message(MessageType::WARNING, msg).await;
+                }
+            }
+        });
+    }
+    let too_late = |why: &str| {
+        if let Ok(mut l) = late.lock() {
+            *l = Some(format!(
+                "Tether: too late: `{}` {why}",
+                crate::tools::first_line(&crate::term::printable_line(&q.action), 20)
+            ));
+        }
+    };
     let outcome = tokio::select! {
-        r = tokio::time::timeout(q.timeout, reply) => match r {
+        r = tokio::time::timeout(q.timeout, reply_rx) => match r {
             Err(_) => Err(Answer::Deny(DenyCause::TimedOut)),
-            Ok(Err(cause)) => Ok(Answer::Deny(cause)),
-            Ok(Ok(None)) => Ok(Answer::Deny(DenyCause::Person)),
-            Ok(Ok(Some(item))) => Ok(answer_from_item(&item, &q.approval_id)),
+            Ok(Err(_)) => Ok(Answer::Deny(DenyCause::ClientGone)),
+            Ok(Ok(Err(cause))) => Ok(Answer::Deny(cause)),
+            Ok(Ok(Ok(None))) => Ok(Answer::Deny(DenyCause::Person)),
+            Ok(Ok(Ok(Some(item)))) => Ok(answer_from_item(&item, &q.approval_id)),
         },
         _ = q.cancel.cancelled() => Err(Answer::Deny(DenyCause::Cancelled)),
         _ = slot.answered.cancelled() => {
+            too_late("was already answered");
             withdraw(client, &id, None).await;
             return None;
         }
@@ -340,21 +404,29 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         Ok(answer) => Some(answer),
         Err(answer) => {
             let why = match &answer {
-                Answer::Deny(DenyCause::TimedOut) => format!(
-                    "nobody answered within {} s, so it was denied",
-                    q.timeout.as_secs()
-                ),
-                _ => "its turn was cancelled, so it was denied".to_string(),
+                Answer::Deny(DenyCause::TimedOut) => {
+                    format!("no answer within {} s", q.timeout.as_secs())
+                }
+                _ => "its turn was cancelled".to_string(),
             };
+            too_late("had expired (denied)");
+            // One line, for a terminal editor's message area; the end of the
+            // turn repeats it (the dialog may still be on screen).
             let told = format!(
-                "Tether: the approval request for `{}` expired: {why}. Its dialog no longer does anything.",
-                crate::term::printable_line(&q.action)
+                "Tether: approval of `{}` expired: {why}; denied",
+                crate::tools::first_line(&crate::term::printable_line(&q.action), 23)
             );
+            if let Ok(mut n) = notes.lock() {
+                n.insert(q.session_id.clone(), told.clone());
+            }
             withdraw(client, &id, Some(told)).await;
             Some(answer)
         }
     }
 }
+
+/// How long a withdrawn dialog's late choice is still noticed.
+const LATE_CHOICE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Cancels the dialog's request in the editor and, when given, tells the
 /// person why.

@@ -14,7 +14,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::docs::EditorBuffers;
-use crate::protocol::{ApprovalStatus, PlanStatus, ToolStatus, Update, UpdateKind};
+use crate::tools::Buffers;
+use futures::future::BoxFuture;
+
+use crate::protocol::{ApprovalStatus, PlanStatus, StopReason, ToolStatus, Update, UpdateKind};
 use crate::term::{printable_line as field, PrintableStream};
 
 /// How often streamed text is flushed into the file.
@@ -42,9 +45,10 @@ pub fn marker(session_id: &str) -> String {
     format!("{MARKER}{session_id} -->\n")
 }
 
-/// The session a chat file records, if any.
+/// The session a chat file records, if any: the last marker (the `tether.ask`
+/// transcript starts a new marker when its session changes).
 pub fn session_of(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
+    text.lines().rev().find_map(|l| {
         l.trim()
             .strip_prefix(MARKER)
             .and_then(|r| r.strip_suffix("-->"))
@@ -174,32 +178,119 @@ fn render(kind: &UpdateKind, text: &mut PrintableStream) -> Option<String> {
     }
 }
 
+/// What the writer of a turn receives: the turn's updates, its notices
+/// (warnings, errors) and, last, how it finished.
+pub enum ChatEvent {
+    Update(Update),
+    Notice(String),
+    Finished {
+        stop: StopReason,
+        error: Option<String>,
+    },
+}
+
+/// How a turn's writing starts.
+pub enum Opening {
+    /// A chat file the person wrote the prompt in: the session marker to put
+    /// on its first line, if it has none yet.
+    Chat(Option<String>),
+    /// The `tether.ask` transcript: the prompt (and marker) to append, then
+    /// the editor is shown the file (`show` runs before any reply is written,
+    /// so an editor that opens the file reads it whole). `lock` is held for
+    /// the whole turn: turns of other sessions wait, never interleave.
+    Transcript {
+        session_id: String,
+        prompt: String,
+        show: BoxFuture<'static, ()>,
+        lock: Arc<tokio::sync::Mutex<()>>,
+    },
+}
+
+/// Counts the newlines a text ends with (at most 2 matter).
+fn trailing_newlines(s: &str, before: usize) -> usize {
+    let n = s.chars().rev().take_while(|c| *c == '\n').count();
+    if n == s.chars().count() {
+        (before + n).min(2)
+    } else {
+        n.min(2)
+    }
+}
+
+/// Newlines that make the text so far end in exactly one blank line.
+fn blank_line_after(trailing: usize) -> &'static str {
+    match trailing {
+        0 => "\n\n",
+        1 => "\n",
+        _ => "",
+    }
+}
+
 /// Starts the writer of one chat turn. It owns every write into the file for
-/// that turn, so edits arrive in order.
+/// that turn, so edits arrive in order. The turn's end is
+/// [`ChatEvent::Finished`] (or every sender gone).
 pub fn start_writer(
     buffers: Arc<EditorBuffers>,
     path: PathBuf,
-    session_marker: Option<String>,
-) -> mpsc::UnboundedSender<Update> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
+    opening: Opening,
+) -> mpsc::UnboundedSender<ChatEvent> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ChatEvent>();
     tokio::spawn(async move {
+        // The transcript's turns take their turn in the order they were asked.
+        let _held = match &opening {
+            Opening::Transcript { lock, .. } => Some(lock.clone().lock_owned().await),
+            Opening::Chat(_) => None,
+        };
         // Nothing is written unless the turn really started.
         let Some(first) = rx.recv().await else {
             return;
         };
-        if let Some(m) = session_marker {
-            if let Err(e) = buffers.prepend(&path, &m).await {
-                tracing::warn!("chat file {}: {e}", path.display());
+        match opening {
+            Opening::Chat(Some(m)) => {
+                if let Err(e) = buffers.prepend(&path, &m).await {
+                    tracing::warn!("chat file {}: {e}", path.display());
+                }
+            }
+            Opening::Chat(None) => {}
+            Opening::Transcript {
+                session_id,
+                prompt,
+                show,
+                lock: _,
+            } => {
+                if let Some(dir) = path.parent() {
+                    if let Err(e) = tokio::fs::create_dir_all(dir).await {
+                        tracing::warn!("transcript {}: {e}", dir.display());
+                    }
+                }
+                let existing = match buffers.docs.open_text(&path) {
+                    Some(t) => t,
+                    None => tokio::fs::read_to_string(&path).await.unwrap_or_default(),
+                };
+                let intro = super::plain::transcript_intro(&existing, &session_id, &prompt);
+                if let Err(e) = buffers.append(&path, &intro).await {
+                    tracing::warn!("transcript {}: {e}", path.display());
+                }
+                show.await;
             }
         }
-        let mut pending = format!("\n\n{TETHER}\n\n");
-        let mut at_line_start = true;
+        let existing = match buffers.docs.open_text(&path) {
+            Some(t) => t,
+            None => tokio::fs::read_to_string(&path).await.unwrap_or_default(),
+        };
+        let mut w = Writer {
+            pending: String::new(),
+            trailing: trailing_newlines(&existing, 0),
+            after_quote: false,
+            wrote_body: false,
+        };
+        let header = format!("{}{TETHER}\n\n", blank_line_after(w.trailing));
+        w.push(&header);
         let mut text_stream = PrintableStream::default();
         let mut first = Some(first);
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut done = false;
-        while !done {
+        let mut finished: Option<(StopReason, Option<String>)> = None;
+        loop {
             let next = async {
                 match first.take() {
                     Some(u) => Some(u),
@@ -207,39 +298,112 @@ pub fn start_writer(
                 }
             };
             tokio::select! {
-                u = next => match u {
-                    None => done = true,
-                    Some(u) => {
+                e = next => match e {
+                    None => break,
+                    Some(ChatEvent::Finished { stop, error }) => {
+                        finished = Some((stop, error));
+                        break;
+                    }
+                    Some(ChatEvent::Notice(m)) => {
+                        w.push(&text_stream.finish());
+                        w.quote(&format!("> ⚠ {}\n", field(&m)));
+                        flush(&buffers, &path, &mut w.pending).await;
+                    }
+                    Some(ChatEvent::Update(u)) => {
                         if !matches!(u.kind, UpdateKind::Text { .. }) {
                             // A `\r` held back from the last delta is shown now.
-                            pending.push_str(&text_stream.finish());
+                            w.push(&text_stream.finish());
                         }
                         if matches!(u.kind, UpdateKind::TurnEnd { .. }) {
-                            done = true;
-                        } else if let Some(mut text) = render(&u.kind, &mut text_stream) {
-                            // Quoted lines start on a line of their own.
-                            if text.starts_with('\n') && (at_line_start || pending.ends_with('\n')) {
-                                text.remove(0);
-                            }
-                            if !text.is_empty() {
-                                at_line_start = text.ends_with('\n');
-                                pending.push_str(&text);
+                            // The end comes as `Finished`, with its error.
+                            continue;
+                        }
+                        if let Some(text) = render(&u.kind, &mut text_stream) {
+                            if matches!(u.kind, UpdateKind::Text { .. }) {
+                                w.text(&text);
+                            } else {
+                                w.quote(text.trim_start_matches('\n'));
                             }
                             // Approvals are shown at once: someone is waiting.
                             if matches!(u.kind, UpdateKind::Approval { .. }) {
-                                flush(&buffers, &path, &mut pending).await;
+                                flush(&buffers, &path, &mut w.pending).await;
                             }
                         }
                     }
                 },
-                _ = tick.tick() => flush(&buffers, &path, &mut pending).await,
+                _ = tick.tick() => flush(&buffers, &path, &mut w.pending).await,
             }
         }
-        pending.push_str(&text_stream.finish());
-        pending.push_str(&format!("\n\n{YOU}\n\n"));
-        flush(&buffers, &path, &mut pending).await;
+        w.push(&text_stream.finish());
+        let (stop, error) = finished.unwrap_or((StopReason::Error, None));
+        match (stop, error) {
+            (_, Some(e)) => w.quote(&format!("> ✗ the turn failed: {}\n", field(&e))),
+            (StopReason::Cancelled, None) => {
+                if w.wrote_body {
+                    w.quote("> ⊘ cancelled\n");
+                } else {
+                    w.text("(cancelled)");
+                }
+            }
+            (StopReason::MaxIterations, None) => {
+                w.quote("> ⊘ stopped: the turn reached its iteration limit\n")
+            }
+            (StopReason::EndTurn, None) if !w.wrote_body => w.text("(no reply)"),
+            _ => {}
+        }
+        let end = format!("{}{YOU}\n\n", blank_line_after(w.trailing));
+        w.push(&end);
+        flush(&buffers, &path, &mut w.pending).await;
     });
     tx
+}
+
+/// The text a turn still has to write, and what it ends with.
+struct Writer {
+    pending: String,
+    /// Newlines at the end of everything written (0..=2).
+    trailing: usize,
+    /// The last thing written was a quoted line.
+    after_quote: bool,
+    /// Anything was written under `## Tether`.
+    wrote_body: bool,
+}
+
+impl Writer {
+    fn push(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.trailing = trailing_newlines(s, self.trailing);
+        self.pending.push_str(s);
+    }
+
+    /// Reply text: after a quote it starts a new paragraph, or Markdown
+    /// would continue the quote with it.
+    fn text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if self.after_quote {
+            self.push(blank_line_after(self.trailing));
+            self.after_quote = false;
+        }
+        self.wrote_body = true;
+        self.push(s);
+    }
+
+    /// A quoted line (or lines), on a line of its own; quotes in a row stay
+    /// together.
+    fn quote(&mut self, s: &str) {
+        if !self.after_quote && self.wrote_body {
+            self.push(blank_line_after(self.trailing));
+        } else if self.trailing == 0 {
+            self.push("\n");
+        }
+        self.after_quote = true;
+        self.wrote_body = true;
+        self.push(s);
+    }
 }
 
 async fn flush(buffers: &EditorBuffers, path: &std::path::Path, pending: &mut String) {

@@ -15,6 +15,7 @@ pub mod asker;
 pub mod chat;
 mod docs;
 pub mod framing;
+pub mod plain;
 mod progress;
 
 use std::collections::BTreeMap;
@@ -150,6 +151,13 @@ struct Ready {
     buffers: Arc<EditorBuffers>,
     /// The client declared `window.workDoneProgress`.
     progress: bool,
+    /// The client takes no `tether/update`: `tether.ask` turns are written
+    /// into the transcript file ([`plain`]).
+    plain: bool,
+    /// The client declared `window.showDocument.support`.
+    show_document: bool,
+    /// What to tell a person whose editor shows no approval dialog.
+    advice: Arc<plain::DenialAdvice>,
 }
 
 /// The sink of one turn: everything goes to the editor, and copies go to the
@@ -157,6 +165,7 @@ struct Ready {
 struct TurnSink {
     base: Arc<LspSink>,
     taps: Vec<mpsc::UnboundedSender<Update>>,
+    chat: Option<mpsc::UnboundedSender<chat::ChatEvent>>,
 }
 
 impl EventSink for TurnSink {
@@ -164,9 +173,15 @@ impl EventSink for TurnSink {
         for t in &self.taps {
             let _ = t.send(update.clone());
         }
+        if let Some(c) = &self.chat {
+            let _ = c.send(chat::ChatEvent::Update(update.clone()));
+        }
         self.base.emit(update);
     }
     fn notice(&self, message: String) {
+        if let Some(c) = &self.chat {
+            let _ = c.send(chat::ChatEvent::Notice(message.clone()));
+        }
         self.base.notice(message);
     }
     fn flush(&self) -> futures::future::BoxFuture<'static, ()> {
@@ -183,6 +198,8 @@ pub struct Backend {
     current_session: Mutex<Option<String>>,
     /// Sessions driven from a chat file: approvals can be answered there.
     chat_sessions: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// One `tether.ask` turn at a time writes the transcript.
+    transcript_lock: Arc<tokio::sync::Mutex<()>>,
     env: BTreeMap<String, String>,
     /// The framing guard's size limit, set from the configuration.
     max_message: Arc<AtomicUsize>,
@@ -204,6 +221,7 @@ impl Backend {
             ready: OnceLock::new(),
             current_session: Mutex::new(None),
             chat_sessions: Arc::new(Mutex::new(std::collections::HashSet::new())),
+            transcript_lock: Arc::new(tokio::sync::Mutex::new(())),
             env,
             max_message,
             engine_out,
@@ -219,20 +237,22 @@ impl Backend {
     }
 
     fn start_error(&self, e: StartError) -> RpcError {
-        if let StartError::NoModel(msg) = &e {
-            let client = self.client.clone();
-            let msg = format!("Tether: {msg}");
-            tokio::spawn(async move { client.show_message(MessageType::ERROR, msg).await });
-        }
         let code = match e {
             StartError::EmptyPrompt => ErrorCode::InvalidParams,
             _ => ErrorCode::ServerError(REQUEST_FAILED),
         };
-        RpcError {
+        let err = RpcError {
             code,
             message: e.to_string().into(),
             data: None,
+        };
+        if let StartError::NoModel(msg) = &e {
+            let client = self.client.clone();
+            let msg = format!("Tether: {msg}");
+            tokio::spawn(async move { client.show_message(MessageType::ERROR, msg).await });
+            return shown(err);
         }
+        err
     }
 
     /// `tether/prompt`: runs a turn; answers when it ends. `$/cancelRequest`
@@ -241,16 +261,19 @@ impl Backend {
     fn turn_sink(
         &self,
         ready: &Ready,
-        chat: Option<mpsc::UnboundedSender<Update>>,
+        chat: Option<mpsc::UnboundedSender<chat::ChatEvent>>,
     ) -> Arc<TurnSink> {
         let mut taps = Vec::new();
         if ready.progress {
-            taps.push(progress::start(self.client.clone()));
+            taps.push(progress::start(
+                self.client.clone(),
+                (!ready.asker_can_show()).then(|| ready.advice.clone()),
+            ));
         }
-        taps.extend(chat);
         Arc::new(TurnSink {
             base: self.sink.clone(),
             taps,
+            chat,
         })
     }
 
@@ -324,7 +347,9 @@ impl Backend {
         Ok(HistoryResult { messages })
     }
 
-    /// `tether.ask`: starts a turn and returns its ids at once.
+    /// `tether.ask`: starts a turn and returns its ids at once. For a client
+    /// that takes no `tether/update`, the turn is also written into the
+    /// transcript file, which the editor is asked to open.
     async fn command_ask(&self, args: Vec<Value>) -> RpcResult<Option<Value>> {
         let ready = self.ready()?;
         let (text, context) = match args.first() {
@@ -356,13 +381,41 @@ impl Backend {
                 };
                 (text, context)
             }
-            _ => {
-                return Err(RpcError::invalid_params(
-                    "tether.ask takes a prompt string or {text, uri?, range?}",
-                ))
-            }
+            _ => return Err(RpcError::invalid_params(ASK_USAGE)),
         };
-        let session_id = self.current_session.lock().ok().and_then(|s| s.clone());
+        if text.trim().is_empty() {
+            return Err(RpcError::invalid_params(ASK_USAGE));
+        }
+        let mut session_id = self.current_session.lock().ok().and_then(|s| s.clone());
+        let transcript = if ready.plain {
+            // The transcript's marker needs the id before the turn starts.
+            let id = match session_id.clone() {
+                Some(id) => id,
+                None => {
+                    let id = ready.engine.new_session(None, "", None).into_string();
+                    session_id = Some(id.clone());
+                    id
+                }
+            };
+            let path = plain::transcript_path(ready.engine.root());
+            let show = self.show_transcript(ready, &path);
+            Some((
+                path.clone(),
+                chat::start_writer(
+                    ready.buffers.clone(),
+                    path,
+                    chat::Opening::Transcript {
+                        session_id: id,
+                        prompt: text.clone(),
+                        show,
+                        lock: self.transcript_lock.clone(),
+                    },
+                ),
+            ))
+        } else {
+            None
+        };
+        let writer = transcript.as_ref().map(|(_, w)| w.clone());
         let handle = ready
             .engine
             .start_turn(
@@ -371,7 +424,7 @@ impl Backend {
                     text,
                     context,
                 },
-                self.turn_sink(ready, None),
+                self.turn_sink(ready, writer.clone()),
             )
             .await
             .map_err(|e| self.start_error(e))?;
@@ -380,10 +433,134 @@ impl Backend {
         }
         let out = json!({"sessionId": handle.session_id, "turnId": handle.turn_id});
         // The turn runs on; nobody awaits it here.
+        let client = self.client.clone();
+        let root = ready.engine.root().to_path_buf();
+        let asker = ready.asker.clone();
+        let sid = handle.session_id.clone();
         tokio::spawn(async move {
-            let _ = handle.done.await;
+            let result = handle.done.await;
+            let Some((path, writer)) = transcript else {
+                return;
+            };
+            finish_writer(&writer, &result);
+            // After the writer's last write (and its "answering in" message).
+            writer.closed().await;
+            let file = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            // A deny the person must not miss (what to change, an expired
+            // dialog) outranks the reply, which is in the file.
+            let denial = asker.take_denial(&sid);
+            let told = match &result {
+                _ if denial.is_some() => denial.unwrap_or_default(),
+                Ok(r) if r.error.is_some() => format!(
+                    "Tether: the turn failed: {} (see {file})",
+                    crate::tools::first_line(r.error.as_deref().unwrap_or(""), 60)
+                ),
+                Ok(r) if r.stop_reason == crate::protocol::StopReason::Cancelled => {
+                    format!("Tether: cancelled (see {file})")
+                }
+                Ok(r) => format!(
+                    "Tether: {} (reply in {file})",
+                    crate::tools::first_line(r.text.trim(), 50)
+                ),
+                Err(_) => format!("Tether: the turn stopped (see {file})"),
+            };
+            client
+                .show_message(
+                    MessageType::INFO,
+                    crate::term::printable_line(&told).into_owned(),
+                )
+                .await;
         });
         Ok(Some(out))
+    }
+
+    /// Shows the transcript: `window/showDocument` where the editor supports
+    /// it (awaited, so the file is open before the reply is written), else a
+    /// message saying where it is.
+    fn show_transcript(
+        &self,
+        ready: &Ready,
+        path: &std::path::Path,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        let client = self.client.clone();
+        let docs = self.docs.clone();
+        let path_buf = path.to_path_buf();
+        let supported = ready.show_document;
+        let rel = path
+            .strip_prefix(ready.engine.root())
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let uri = tools::path_to_uri(path);
+        Box::pin(async move {
+            // Already open (an earlier turn showed it): nothing to do.
+            if docs.is_open(&path_buf) {
+                return;
+            }
+            if supported {
+                if let Ok(uri) = uri.parse::<Uri>() {
+                    let shown = tokio::time::timeout(
+                        SHOW_DOCUMENT_TIMEOUT,
+                        client.show_document(ShowDocumentParams {
+                            uri,
+                            external: Some(false),
+                            take_focus: Some(true),
+                            selection: None,
+                        }),
+                    )
+                    .await;
+                    if matches!(shown, Ok(Ok(true))) {
+                        return;
+                    }
+                }
+            }
+            client
+                .show_message(
+                    MessageType::INFO,
+                    format!("Tether: reply in {rel} (:open {rel})"),
+                )
+                .await;
+        })
+    }
+}
+
+/// How `tether.ask` is called, for the person who called it wrong.
+const ASK_USAGE: &str =
+    "tether.ask needs the prompt as one quoted string: :lsp-workspace-command tether.ask \"why does this fail?\"";
+
+/// How long the editor may take to open the transcript.
+const SHOW_DOCUMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tells a chat writer how its turn ended.
+fn finish_writer(
+    writer: &mpsc::UnboundedSender<chat::ChatEvent>,
+    result: &Result<PromptResult, tokio::sync::oneshot::error::RecvError>,
+) {
+    let _ = writer.send(match result {
+        Ok(r) => chat::ChatEvent::Finished {
+            stop: r.stop_reason,
+            error: r.error.clone(),
+        },
+        Err(_) => chat::ChatEvent::Finished {
+            stop: crate::protocol::StopReason::Error,
+            error: Some("the turn stopped without a result".into()),
+        },
+    });
+}
+
+/// Marks an error the person was already shown, so it is not shown twice.
+fn shown(mut e: RpcError) -> RpcError {
+    e.data = Some(json!({"shown": true}));
+    e
+}
+
+impl Ready {
+    fn asker_can_show(&self) -> bool {
+        self.asker.can_show()
     }
 }
 
@@ -419,7 +596,7 @@ impl Backend {
             Ok(p) => p,
             Err(msg) => {
                 self.sink.notice(format!("Tether: {msg}"));
-                return Err(failed(msg));
+                return Err(shown(failed(msg)));
             }
         };
         let (session_id, marker) = match parsed.session_id {
@@ -433,7 +610,7 @@ impl Backend {
         if let Ok(mut s) = self.chat_sessions.lock() {
             s.insert(session_id.clone());
         }
-        let writer = chat::start_writer(ready.buffers.clone(), path, marker);
+        let writer = chat::start_writer(ready.buffers.clone(), path, chat::Opening::Chat(marker));
         let handle = ready
             .engine
             .start_turn(
@@ -442,16 +619,17 @@ impl Backend {
                     text: parsed.prompt,
                     context: vec![],
                 },
-                self.turn_sink(ready, Some(writer)),
+                self.turn_sink(ready, Some(writer.clone())),
             )
             .await
             .map_err(|e| {
                 self.sink.notice(format!("Tether: {e}"));
-                self.start_error(e)
+                shown(self.start_error(e))
             })?;
         let out = json!({"sessionId": handle.session_id, "turnId": handle.turn_id});
         tokio::spawn(async move {
-            let _ = handle.done.await;
+            let result = handle.done.await;
+            finish_writer(&writer, &result);
         });
         Ok(Some(out))
     }
@@ -645,8 +823,28 @@ impl LanguageServer for Backend {
             document_changes,
             encoding,
         });
+        let plain = !plain::takes_updates(
+            &serde_json::to_value(&params.capabilities).unwrap_or(Value::Null),
+        );
+        let show_document = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.show_document.as_ref())
+            .is_some_and(|s| s.support);
+        let advice = Arc::new(plain::DenialAdvice::new(
+            &cfg,
+            plain::EditorKind::from_client_name(
+                params.client_info.as_ref().map(|c| c.name.as_str()),
+            ),
+        ));
         let store = Store::open(&cfg.data_dir);
-        let asker = LspAsker::start(self.client.clone(), can_show, self.chat_sessions.clone());
+        let asker = LspAsker::start(
+            self.client.clone(),
+            can_show,
+            self.chat_sessions.clone(),
+            advice.clone(),
+        );
         let gate = Gate::new(
             cfg.approval.clone(),
             cfg.delegation.approvals,
@@ -693,6 +891,9 @@ impl LanguageServer for Backend {
             asker,
             buffers,
             progress: can_progress,
+            plain,
+            show_document,
+            advice,
         });
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
@@ -774,7 +975,25 @@ impl LanguageServer for Backend {
         }
     }
 
+    /// Runs a command; a failure reaches the person as a message too (a
+    /// plain editor only logs the error reply).
     async fn execute_command(&self, p: ExecuteCommandParams) -> RpcResult<Option<Value>> {
+        let command = p.command.clone();
+        let result = self.run_command(p).await;
+        if let Err(e) = &result {
+            if e.data != Some(json!({"shown": true})) {
+                let client = self.client.clone();
+                let msg = crate::term::printable_line(&format!("Tether: {command}: {}", e.message))
+                    .into_owned();
+                tokio::spawn(async move { client.show_message(MessageType::ERROR, msg).await });
+            }
+        }
+        result
+    }
+}
+
+impl Backend {
+    async fn run_command(&self, p: ExecuteCommandParams) -> RpcResult<Option<Value>> {
         let ready = self.ready()?;
         match p.command.as_str() {
             "tether.ask" => self.command_ask(p.arguments).await,
@@ -798,13 +1017,24 @@ impl LanguageServer for Backend {
             "tether.approve" | "tether.deny" => {
                 let id = asker::approval_id_arg(&p.arguments)
                     .or_else(|| ready.asker.pending_ids().into_iter().next())
-                    .ok_or_else(|| RpcError::invalid_params("no approval is pending"))?;
+                    .ok_or_else(|| failed("no approval is pending".into()))?;
                 let answer = if p.command == "tether.approve" {
                     Answer::AllowOnce
                 } else {
                     Answer::Deny(DenyCause::Person)
                 };
                 let found = ready.asker.resolve(&id, answer);
+                if !found {
+                    // Answered, expired or unknown: the person's choice did nothing.
+                    let client = self.client.clone();
+                    let msg = format!(
+                        "Tether: {} is not pending (already answered, expired or unknown)",
+                        crate::term::printable_line(&id)
+                    );
+                    tokio::spawn(
+                        async move { client.show_message(MessageType::WARNING, msg).await },
+                    );
+                }
                 Ok(Some(json!({"approvalId": id, "resolved": found})))
             }
             "tether.chat" => self.command_chat(ready, p.arguments).await,

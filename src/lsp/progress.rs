@@ -3,14 +3,17 @@
 //! `window.workDoneProgress`; the token is created with
 //! `window/workDoneProgress/create` from this task, never from a handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::plain::DenialAdvice;
 use tokio::sync::mpsc;
 use tower_lsp_server::ls_types::notification::Progress;
 use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
 use tower_lsp_server::ls_types::{
-    NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress, WorkDoneProgressBegin,
-    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport,
+    MessageType, NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress,
+    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 use tower_lsp_server::Client;
 
@@ -47,8 +50,12 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
     }
 }
 
-/// Starts the progress task of one turn; feed it the turn's updates.
-pub fn start(client: Client) -> mpsc::UnboundedSender<Update> {
+/// Starts the progress task of one turn; feed it the turn's updates. With
+/// `advice` (an editor without dialogs), a command denied for want of a
+/// dialog is told again after the progress ends: an editor that shows
+/// progress messages in its status line would otherwise replace the advice
+/// with "done".
+pub fn start(client: Client, advice: Option<Arc<DenialAdvice>>) -> mpsc::UnboundedSender<Update> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
     tokio::spawn(async move {
         let token = NumberOrString::String(format!("tether-{}", uuid::Uuid::new_v4().simple()));
@@ -85,7 +92,22 @@ pub fn start(client: Client) -> mpsc::UnboundedSender<Update> {
         .await;
         let mut last = "thinking".to_string();
         let mut end_message = "done".to_string();
+        let mut denied: Option<String> = None;
         while let Some(u) = rx.recv().await {
+            if let (
+                Some(a),
+                UpdateKind::Approval {
+                    status: ApprovalStatus::Denied,
+                    command,
+                    reason,
+                    ..
+                },
+            ) = (&advice, &u.kind)
+            {
+                if *reason == a.reason {
+                    denied = Some(a.status_line(command.as_deref().unwrap_or("")));
+                }
+            }
             if let UpdateKind::TurnEnd { stop_reason } = &u.kind {
                 end_message = match stop_reason.as_str() {
                     "end_turn" => "done".into(),
@@ -109,6 +131,9 @@ pub fn start(client: Client) -> mpsc::UnboundedSender<Update> {
             message: Some(end_message),
         }))
         .await;
+        if let Some(line) = denied {
+            client.show_message(MessageType::WARNING, line).await;
+        }
     });
     tx
 }

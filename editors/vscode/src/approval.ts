@@ -9,7 +9,7 @@
 import { ActionKind, APPROVAL_CHOICES, ApprovalChoice, ApprovalItem } from './protocol';
 
 /** The exact action titles, in the order Tether sends and the dialog shows them. */
-export const APPROVAL_ACTIONS = ['Allow once', 'Allow for session', 'Always allow', 'Deny'] as const;
+export const APPROVAL_ACTIONS = ['Deny', 'Allow once', 'Allow for session', 'Always allow'] as const;
 
 export interface ActionItem {
   title: string;

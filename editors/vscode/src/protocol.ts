@@ -3,7 +3,7 @@
 // types and constants (no `vscode` import) so the unit tests run under Node.
 // When protocol.rs changes, change this file and PROTOCOL.md with it, then
 // the hash below (tests/protocol_doc.rs checks it and names the new one).
-// protocol.rs hash: b220b04d3bc0b689
+// protocol.rs hash: 295a1224c9e796ca
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
@@ -22,12 +22,12 @@ export type ActionKind = 'command' | 'edit' | 'read';
 /** A button of the approval dialog, as the server reads it back. */
 export type ApprovalChoice = 'allow_once' | 'allow_session' | 'always_allow' | 'deny';
 
-/** The buttons in the order the server sends them, with their titles. */
+/** The buttons in the order the server sends them (the safe one first), with their titles. */
 export const APPROVAL_CHOICES: readonly { choice: ApprovalChoice; title: string }[] = [
+  { choice: 'deny', title: 'Deny' },
   { choice: 'allow_once', title: 'Allow once' },
   { choice: 'allow_session', title: 'Allow for session' },
   { choice: 'always_allow', title: 'Always allow' },
-  { choice: 'deny', title: 'Deny' },
 ];
 
 /**

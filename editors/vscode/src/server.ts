@@ -88,6 +88,16 @@ export class TetherServer implements vscode.Disposable {
     };
     const client = new LanguageClient('tether', 'Tether', serverOptions, clientOptions);
     this.client = client;
+    // Tells the server that this client shows `tether/update` (docs/PROTOCOL.md):
+    // without it, `tether.ask` turns are also written into a transcript file.
+    client.registerFeature({
+      fillClientCapabilities: (caps) => {
+        caps.experimental = { ...(caps.experimental ?? {}), tether: { updates: true } };
+      },
+      initialize: () => {},
+      getState: () => ({ kind: 'static' }),
+      clear: () => {},
+    });
     // Registered before start(): the client installs these after its own
     // defaults, so Tether's approvals get a modal dialog instead of a toast.
     client.onRequest(ShowMessageRequest.type, (params) => this.showMessageRequest(params));

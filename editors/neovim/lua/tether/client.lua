@@ -96,6 +96,14 @@ function M.lsp_config()
   -- An empty Lua table would go out as a JSON array.
   cfg.init_options = next(o.init_options) ~= nil and vim.deepcopy(o.init_options) or nil
   cfg.handlers = vim.tbl_extend('force', handlers(), o.lsp.handlers or {})
+  -- This client shows `tether/update` (docs/PROTOCOL.md): without the marker
+  -- the server also writes `tether.ask` turns into a transcript file.
+  cfg.capabilities = vim.tbl_deep_extend(
+    'force',
+    vim.lsp.protocol.make_client_capabilities(),
+    o.lsp.capabilities or {},
+    { experimental = { tether = { updates = true } } }
+  )
   local user_exit = o.lsp.on_exit
   cfg.on_exit = function(code, signal, client_id)
     call_user(user_exit, code, signal, client_id)
