@@ -95,6 +95,23 @@ impl EventSink for ExecSink {
                 eprintln!("tether: subagent {status}: {goal}")
             }
             UpdateKind::Usage { .. } => {}
+            UpdateKind::Compaction {
+                tokens_before,
+                tokens_after,
+                window,
+                pruned_outputs,
+                summarized_messages,
+                ..
+            } => eprintln!(
+                "tether: {}",
+                crate::engine::context::compaction_line(
+                    tokens_before,
+                    tokens_after,
+                    window,
+                    pruned_outputs,
+                    summarized_messages
+                )
+            ),
             UpdateKind::TurnEnd { stop_reason } => {
                 println!();
                 eprintln!("tether: turn ended: {}", stop_reason.as_str());

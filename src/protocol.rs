@@ -195,6 +195,23 @@ pub enum UpdateKind {
         prompt_tokens: u64,
         completion_tokens: u64,
     },
+    /// What the model is sent was compacted to fit its context window: old
+    /// tool outputs cut to stubs and/or the middle of the conversation
+    /// replaced by a summary. The full history stays in the store.
+    Compaction {
+        /// `budget` (before a request), `overflow` (the server said the
+        /// request was too long) or `command` (`/compact`).
+        reason: String,
+        /// Estimated tokens of the request before and after.
+        tokens_before: u64,
+        tokens_after: u64,
+        /// The context window it had to fit.
+        window: u64,
+        /// Tool outputs replaced by stubs.
+        pruned_outputs: u64,
+        /// Messages replaced by the summary (0: no summary was made).
+        summarized_messages: u64,
+    },
     /// The turn ended.
     TurnEnd { stop_reason: StopReason },
 }
