@@ -100,7 +100,11 @@ fn streamed(delta: Value, finish: &str, prompt_tokens: u64) -> Reply {
 }
 
 fn text_reply(text: &str, prompt_tokens: u64) -> Reply {
-    streamed(json!({"role": "assistant", "content": text}), "stop", prompt_tokens)
+    streamed(
+        json!({"role": "assistant", "content": text}),
+        "stop",
+        prompt_tokens,
+    )
 }
 
 fn read_call(id: &str, path: &str, prompt_tokens: u64) -> Reply {
@@ -184,7 +188,7 @@ fn reader_model(
         if question.contains("launch code?") {
             let from_summary = messages(body)
                 .iter()
-                .any(|(r, c)| r == "user" && c.starts_with(SUMMARY_HEADER) && c.contains("ZEBRA-42"));
+                .any(|(r, c)| r == "user" && c.contains(SUMMARY_HEADER) && c.contains("ZEBRA-42"));
             return text_reply(
                 if from_summary {
                     "The launch code is ZEBRA-42."
@@ -203,7 +207,12 @@ fn reader_model(
     }
 }
 
-async fn editor(ws: &std::path::Path, model: &ModelServer, data: &std::path::Path, extra: Value) -> Editor {
+async fn editor(
+    ws: &std::path::Path,
+    model: &ModelServer,
+    data: &std::path::Path,
+    extra: Value,
+) -> Editor {
     let mut opts = json!({"maxIterations": 2000});
     if let (Some(o), Some(e)) = (opts.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
@@ -244,18 +253,36 @@ async fn a_500_call_session_stays_inside_the_window_and_remembers_through_the_su
     )
     .await;
     let r = ed
-        .request_with_timeout("tether/prompt", json!({"text": "read the logs"}), Duration::from_secs(600))
+        .request_with_timeout(
+            "tether/prompt",
+            json!({"text": "read the logs"}),
+            Duration::from_secs(600),
+        )
         .await
         .expect("prompt result");
     assert_eq!(r["stopReason"], "end_turn", "{r}");
-    assert_eq!(seen.calls.load(Ordering::SeqCst), 501, "500 calls and the answer");
-    assert_eq!(seen.rejected.load(Ordering::SeqCst), 0, "never over the window");
+    assert_eq!(
+        seen.calls.load(Ordering::SeqCst),
+        501,
+        "500 calls and the answer"
+    );
+    assert_eq!(
+        seen.rejected.load(Ordering::SeqCst),
+        0,
+        "never over the window"
+    );
     assert!(seen.largest.load(Ordering::SeqCst) <= window);
     let c = compactions(&ed);
     assert!(c.len() >= 10, "compacted again and again: {}", c.len());
-    assert!(seen.summaries.load(Ordering::SeqCst) >= 1, "the middle was summarised");
+    assert!(
+        seen.summaries.load(Ordering::SeqCst) >= 1,
+        "the middle was summarised"
+    );
     for u in &c {
-        assert!(u["tokensAfter"].as_u64() < u["tokensBefore"].as_u64(), "{u}");
+        assert!(
+            u["tokensAfter"].as_u64() < u["tokensBefore"].as_u64(),
+            "{u}"
+        );
         assert_eq!(u["window"], window);
     }
 
@@ -270,7 +297,10 @@ async fn a_500_call_session_stays_inside_the_window_and_remembers_through_the_su
         .await
         .expect("second prompt");
     assert_eq!(r2["stopReason"], "end_turn", "{r2}");
-    assert!(r2["text"].as_str().unwrap_or("").contains("ZEBRA-42"), "{r2}");
+    assert!(
+        r2["text"].as_str().unwrap_or("").contains("ZEBRA-42"),
+        "{r2}"
+    );
     let last = model.requests().last().cloned().expect("a request");
     assert!(
         !last.raw_body.contains("early log line 10"),
@@ -285,9 +315,11 @@ async fn a_500_call_session_stays_inside_the_window_and_remembers_through_the_su
     let msgs = h["messages"].as_array().expect("messages");
     let tool_results = msgs.iter().filter(|m| m["role"] == "tool").count();
     assert_eq!(tool_results, 500);
-    assert!(msgs
-        .iter()
-        .any(|m| m["role"] == "tool" && m["text"].as_str().unwrap_or("").contains("early log line 10")));
+    assert!(msgs.iter().any(|m| m["role"] == "tool"
+        && m["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("early log line 10")));
     assert!(msgs.iter().any(|m| m["role"] == "compaction"));
 }
 
@@ -311,11 +343,22 @@ async fn overflow_recovers(dialect: Dialect) {
         .await
         .expect("prompt result");
     assert_eq!(r["stopReason"], "end_turn", "{r}");
-    assert_eq!(seen.rejected.load(Ordering::SeqCst), 1, "one overflow, then it fits");
+    assert_eq!(
+        seen.rejected.load(Ordering::SeqCst),
+        1,
+        "one overflow, then it fits"
+    );
     let c = compactions(&ed);
-    assert_eq!(c.first().map(|u| u["reason"].clone()), Some(json!("overflow")), "{c:?}");
+    assert_eq!(
+        c.first().map(|u| u["reason"].clone()),
+        Some(json!("overflow")),
+        "{c:?}"
+    );
     assert_eq!(c[0]["window"], 12_000);
-    assert!(!ed.notifications().iter().any(|n| n.params.to_string().contains("model name")));
+    assert!(!ed
+        .notifications()
+        .iter()
+        .any(|n| n.params.to_string().contains("model name")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,8 +380,13 @@ async fn a_true_dead_end_says_what_to_do_and_does_not_poison_the_session() {
     let seen = Arc::new(Seen::default());
     // Smaller than the system prompt and the tool schemas: nothing fits.
     let window = Arc::new(AtomicU64::new(300));
-    let model =
-        ModelServer::start_with(reader_model(window.clone(), 2, Dialect::LlamaCpp, seen.clone())).await;
+    let model = ModelServer::start_with(reader_model(
+        window.clone(),
+        2,
+        Dialect::LlamaCpp,
+        seen.clone(),
+    ))
+    .await;
     let ed = editor(ws.path(), &model, data.path(), json!({})).await;
     let r = ed
         .request_with_timeout("tether/prompt", json!({"text": "read the logs"}), T)
@@ -406,12 +454,17 @@ async fn agents_md_and_the_environment_reach_the_model() {
         system
             .find("Personal: answer briefly.")
             .unwrap_or_else(|| panic!("personal AGENTS.md: {system}")),
-        system.find("make check").expect("the repository's AGENTS.md"),
+        system
+            .find("make check")
+            .expect("the repository's AGENTS.md"),
         system.find("use tabs").expect("the workspace's AGENTS.md"),
     );
     assert!(p < repo && repo < app, "general first, most specific last");
     assert!(system.contains("git: branch"), "{system}");
-    assert!(system.contains("The person is in: main.c (selection: lines 1-1)"), "{system}");
+    assert!(
+        system.contains("The person is in: main.c (selection: lines 1-1)"),
+        "{system}"
+    );
     assert!(system.contains(std::env::consts::OS));
     assert_eq!(body["max_tokens"], 4096, "a default output cap is sent");
 }
@@ -432,7 +485,10 @@ async fn a_looping_stream_is_stopped_and_said() {
         .await
         .expect("prompt result");
     assert_eq!(r["stopReason"], "error", "{r}");
-    assert!(r["error"].as_str().unwrap_or("").contains("repeating"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap_or("").contains("repeating"),
+        "{r}"
+    );
     let text = r["text"].as_str().unwrap_or("");
     assert!(text.starts_with("Here is my answer."), "{text}");
     assert!(text.matches(sentence.trim()).count() <= 2, "{text}");
@@ -446,7 +502,10 @@ async fn a_looping_stream_is_stopped_and_said() {
         .and_then(|m| m.iter().find(|m| m["role"] == "assistant"))
         .cloned()
         .expect("the reply is kept");
-    assert!(kept["text"].as_str().unwrap_or("").starts_with("Here is my answer."));
+    assert!(kept["text"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("Here is my answer."));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,7 +518,13 @@ async fn a_reply_cut_by_the_output_cap_is_kept_and_said() {
         50,
     )])
     .await;
-    let ed = editor(ws.path(), &model, data.path(), json!({"modelOptions": {"maxTokens": 16}})).await;
+    let ed = editor(
+        ws.path(),
+        &model,
+        data.path(),
+        json!({"modelOptions": {"maxTokens": 16}}),
+    )
+    .await;
     let r = ed
         .request_with_timeout("tether/prompt", json!({"text": "tell a story"}), T)
         .await
@@ -500,11 +565,18 @@ async fn slash_compact_summarises_the_session_and_keeps_its_history() {
         .map(Vec::len)
         .unwrap_or(0);
     let c = ed
-        .request_with_timeout("tether/prompt", json!({"sessionId": sid, "text": "/compact"}), T)
+        .request_with_timeout(
+            "tether/prompt",
+            json!({"sessionId": sid, "text": "/compact"}),
+            T,
+        )
         .await
         .expect("/compact");
     assert_eq!(c["stopReason"], "end_turn", "{c}");
-    assert!(c["text"].as_str().unwrap_or("").starts_with("Compacted"), "{c}");
+    assert!(
+        c["text"].as_str().unwrap_or("").starts_with("Compacted"),
+        "{c}"
+    );
     assert_eq!(seen.summaries.load(Ordering::SeqCst), 1);
     let u = compactions(&ed);
     assert_eq!(u.len(), 1);
@@ -516,7 +588,11 @@ async fn slash_compact_summarises_the_session_and_keeps_its_history() {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    assert_eq!(after.len(), before + 1, "only the compaction marker is added");
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "only the compaction marker is added"
+    );
     // The next question is answered from the summary.
     let r = ed
         .request_with_timeout(

@@ -48,10 +48,7 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
             "10 bytes long",
             framed(&format!("Content-Length: {}\r\n\r\n", n + 10), body),
         ),
-        (
-            "100000",
-            framed("Content-Length: 100000\r\n\r\n", body),
-        ),
+        ("100000", framed("Content-Length: 100000\r\n\r\n", body)),
         (
             "a terabyte",
             framed("Content-Length: 1000000000000\r\n\r\n", body),
@@ -109,13 +106,17 @@ async fn after_any_bad_frame_the_next_30_requests_are_answered() {
         assert_eq!(logged.len(), before + 1, "{name}: reported once");
         eprintln!(
             "{name}: {}",
-            logged.last().map(|n| n.params["message"].clone()).unwrap_or(Value::Null)
+            logged
+                .last()
+                .map(|n| n.params["message"].clone())
+                .unwrap_or(Value::Null)
         );
     }
-    let oversize = ed
-        .notifications()
-        .iter()
-        .any(|n| n.params["message"].as_str().is_some_and(|m| m.contains("maxMessageBytes")));
+    let oversize = ed.notifications().iter().any(|n| {
+        n.params["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("maxMessageBytes"))
+    });
     assert!(oversize, "the limit is named:\n{}", ed.dump());
     ed.shutdown().await;
 }

@@ -98,7 +98,10 @@ struct Cleanup(u32);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for m in markers(self.0).iter().chain([&format!("{}.{}9", std::process::id(), self.0)]) {
+        for m in markers(self.0)
+            .iter()
+            .chain([&format!("{}.{}9", std::process::id(), self.0)])
+        {
             for p in alive(m) {
                 // SAFETY: kill(2) on a process this test started (unique marker).
                 unsafe {
@@ -357,7 +360,12 @@ async fn a_timed_out_dialog_is_withdrawn_before_the_next_one_opens() {
         .collect();
     assert_eq!(dialogs.len(), 3, "{}", ed.dump());
     let cancels = cancels(&ed);
-    assert_eq!(cancels.len(), 3, "each expired dialog is cancelled: {}", ed.dump());
+    assert_eq!(
+        cancels.len(),
+        3,
+        "each expired dialog is cancelled: {}",
+        ed.dump()
+    );
     for (k, d) in dialogs.iter().enumerate() {
         assert_eq!(
             cancels[k].params["id"], d.id,
@@ -418,7 +426,11 @@ async fn a_cancelled_turn_withdraws_its_dialog_and_an_answer_elsewhere_closes_it
         .await;
     assert_eq!(all[1].params["id"], second.id);
     let told = expired_messages(&ed);
-    assert_eq!(told.len(), 1, "only the cancelled one is announced: {told:?}");
+    assert_eq!(
+        told.len(),
+        1,
+        "only the cancelled one is announced: {told:?}"
+    );
     assert!(told[0].contains("cancelled"), "{told:?}");
     ed.shutdown().await;
 }

@@ -300,7 +300,10 @@ async fn a_stream_that_just_stops_is_a_cut_reply_not_a_final_one() {
     let model = ModelServer::start(vec![
         Reply::RawSse {
             events: vec![
-                chunk(json!({"role": "assistant", "content": "The first half"}), None),
+                chunk(
+                    json!({"role": "assistant", "content": "The first half"}),
+                    None,
+                ),
                 chunk(json!({"content": " of an answer"}), None),
             ],
             done: false,
@@ -312,15 +315,17 @@ async fn a_stream_that_just_stops_is_a_cut_reply_not_a_final_one() {
     let result = prompt(&s.ed, "hello").await;
     assert_eq!(result["stopReason"], "error", "{result}");
     let error = result["error"].as_str().unwrap_or_default();
-    assert!(error.contains("without a finish_reason or [DONE]"), "{error}");
+    assert!(
+        error.contains("without a finish_reason or [DONE]"),
+        "{error}"
+    );
     assert!(error.contains("cut short"), "{error}");
     assert_eq!(streamed(&s.ed), "The first half of an answer", "shown once");
     assert_eq!(result["text"], "The first half of an answer");
     assert_eq!(model.requests().len(), 1, "not retried after output");
-    let shown = s
-        .ed
-        .wait_notification(|n| n.method == "window/showMessage", T)
-        .await;
+    let shown =
+        s.ed.wait_notification(|n| n.method == "window/showMessage", T)
+            .await;
     assert!(
         shown.params["message"]
             .as_str()

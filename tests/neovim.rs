@@ -631,7 +631,8 @@ async fn cancelling_while_the_picker_is_open_denies_it() {
 /// expiry from the `approval` update, and a late answer changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing() {
-    let Some(nvim) = nvim_or_skip("an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing")
+    let Some(nvim) =
+        nvim_or_skip("an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing")
     else {
         return;
     };
@@ -669,7 +670,8 @@ async fn an_expired_approval_is_withdrawn_and_a_late_answer_changes_nothing() {
     assert!(results[0].1.contains("within 1 s"), "{}", results[0].1);
     // window/showMessage is echoed by Neovim (nvim_echo), not vim.notify.
     assert!(
-        o.messages.contains("the approval request for `rm -rf build` expired"),
+        o.messages
+            .contains("the approval request for `rm -rf build` expired"),
         "the server's message reached the person: {}",
         o.messages
     );

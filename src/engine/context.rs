@@ -132,7 +132,8 @@ impl Agent {
         sent.sync(history, budget.message_cap());
         let name = self.model.model().to_string();
         let w = self.engine.windows.get(&name);
-        let big = budget.tokens(sent.parts_bytes) > DISCOVER_ABOVE_TOKENS
+        let big = w.last_prompt > DISCOVER_ABOVE_TOKENS
+            || budget.tokens(sent.parts_bytes) > DISCOVER_ABOVE_TOKENS
             || budget.tokens(sent.bytes()) > 4 * DISCOVER_ABOVE_TOKENS;
         if budget.window == 0 && !w.discovered && big {
             let found = self.model.discover_window().await;
@@ -253,7 +254,9 @@ impl Agent {
     ) -> Result<String, String> {
         let summary_tokens = (budget.window / 8).clamp(64, 2048);
         let room = (budget.window as f64 * TARGET - summary_tokens as f64) / budget.ratio;
-        let max_bytes = (room as usize).saturating_sub(HANDOFF_PROMPT.len() + 200).max(1024);
+        let max_bytes = (room as usize)
+            .saturating_sub(HANDOFF_PROMPT.len() + 200)
+            .max(1024);
         let text = transcript(history, plan, max_bytes);
         let messages = [
             json!({"role": "system", "content": HANDOFF_PROMPT}),
@@ -308,7 +311,8 @@ impl Agent {
         let kept = shown[..keep].to_string();
         out.text.push_str(&kept);
         out.last_text = kept.clone();
-        self.append(history, super::turn::assistant(kept, None)).await;
+        self.append(history, super::turn::assistant(kept, None))
+            .await;
         let unit = crate::tools::first_line(l.unit.trim(), 60);
         let msg = format!(
             "the model's reply was stopped because it kept repeating itself (\u{201c}{unit}\u{201d} over and over); \
@@ -343,9 +347,10 @@ const MESSAGE_CAP: f64 = 0.25;
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Tokens per byte before any usage was reported (conservative).
 const DEFAULT_RATIO: f64 = 1.0 / 3.0;
-/// Nobody asks the server for its window until the conversation (without
-/// the system prompt and tool schemas) passes this estimate, or the whole
-/// request passes four times it: small exchanges cost no extra round trip.
+/// Nobody asks the server for its window until the server reports a prompt
+/// of more than this many tokens, or the conversation (without the system
+/// prompt and tool schemas) is estimated past it, or the whole request past
+/// four times it: small exchanges cost no extra round trip.
 pub const DISCOVER_ABOVE_TOKENS: u64 = 1024;
 
 /// How the summariser is asked; its first words identify a summary request.
@@ -432,6 +437,8 @@ pub struct ModelWindow {
     pub discovered: bool,
     /// Tokens per byte, calibrated by `usage`.
     pub ratio: f64,
+    /// The prompt tokens the server last reported.
+    pub last_prompt: u64,
 }
 
 impl Default for ModelWindow {
@@ -441,6 +448,7 @@ impl Default for ModelWindow {
             learned: None,
             discovered: false,
             ratio: DEFAULT_RATIO,
+            last_prompt: 0,
         }
     }
 }
@@ -491,7 +499,10 @@ impl Windows {
             return;
         }
         let r = (prompt_tokens as f64 / bytes as f64).clamp(1.0 / 8.0, 1.0);
-        self.update(model, |w| w.ratio = r);
+        self.update(model, |w| {
+            w.ratio = r;
+            w.last_prompt = prompt_tokens;
+        });
     }
 }
 
@@ -621,9 +632,21 @@ pub fn view(history: &[StoredMessage], cap: usize) -> Vec<StoredMessage> {
     let summary = last.map(|(_, _, s)| s).unwrap_or("");
     let calls = calls_by_id(history);
     let mut out = Vec::with_capacity(history.len());
+    let summarized = cuts.summary_to > cuts.summary_from;
     for (i, m) in history.iter().enumerate() {
-        if i == cuts.summary_from && cuts.summary_to > cuts.summary_from {
-            out.push(summary_message(summary));
+        if i == cuts.summary_from && summarized {
+            // Joined to the first request when it is just before, so that
+            // roles keep alternating (some chat templates insist).
+            match out
+                .last_mut()
+                .filter(|p: &&mut StoredMessage| p.role == "user")
+            {
+                Some(first) => {
+                    first.content.push_str("\n\n");
+                    first.content.push_str(&summary_message(summary).content);
+                }
+                None => out.push(summary_message(summary)),
+            }
         }
         if m.role == COMPACTION_ROLE || (cuts.summary_from..cuts.summary_to).contains(&i) {
             continue;
@@ -693,8 +716,9 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
     } else {
         first_user + 1
     };
-    // The recent messages kept verbatim, cut where a turn or a model
-    // response starts (never between a call and its result).
+    // The recent messages kept verbatim, cut where a model response
+    // starts (never between a call and its result; the summary joins the
+    // first request, so user and assistant keep alternating).
     let keep = ((budget.window as f64 * KEEP_RECENT / budget.ratio) as usize).max(256);
     let mut cut = history.len();
     let mut used = 0usize;
@@ -706,7 +730,7 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
         if used > keep {
             break;
         }
-        if m.role != "tool" {
+        if m.role == "assistant" {
             cut = i;
         }
     }
@@ -714,7 +738,7 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
         // Even the last response is over the share: keep just it.
         cut = history
             .iter()
-            .rposition(|m| m.role != "tool" && m.role != COMPACTION_ROLE)
+            .rposition(|m| m.role == "assistant")
             .unwrap_or(history.len());
     }
     let cut = cut.max(summary_from).max(current.pruned_before);
@@ -741,7 +765,8 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
         };
     }
     let summary_to = cut.max(current.summary_to);
-    let summarized_messages = history[current.summary_to.max(summary_from).min(summary_to)..summary_to]
+    let summarized_messages = history
+        [current.summary_to.max(summary_from).min(summary_to)..summary_to]
         .iter()
         .filter(|m| m.role != COMPACTION_ROLE)
         .count() as u64;
@@ -812,7 +837,12 @@ pub fn transcript(history: &[StoredMessage], plan: &Plan, max_bytes: usize) -> S
     let head = history
         .iter()
         .find(|m| m.role == "user")
-        .map(|m| format!("[first request]\n{}\n\n", head_tail(&m.content, max_bytes / 8)))
+        .map(|m| {
+            format!(
+                "[first request]\n{}\n\n",
+                head_tail(&m.content, max_bytes / 8)
+            )
+        })
         .unwrap_or_default();
     let prev = previous
         .map(|s| format!("[summary so far]\n{}\n\n", head_tail(s, max_bytes / 4)))
@@ -833,7 +863,10 @@ pub fn transcript(history: &[StoredMessage], plan: &Plan, max_bytes: usize) -> S
             parts.insert(0, format!("[{left_out} older messages left out]"));
         }
     }
-    format!("{head}{prev}[messages to summarise]\n{}", parts.join("\n\n"))
+    format!(
+        "{head}{prev}[messages to summarise]\n{}",
+        parts.join("\n\n")
+    )
 }
 
 /// How a compaction is told to the person (chat file, `tether exec`).
@@ -908,7 +941,14 @@ mod tests {
         let p = plan(&h, &budget, 0, false);
         assert!(p.pruned_outputs > 0, "{p:?}");
         let stored = h.len();
-        h.push(marker(p.cuts, if p.summarize { "SUMMARY".into() } else { String::new() }));
+        h.push(marker(
+            p.cuts,
+            if p.summarize {
+                "SUMMARY".into()
+            } else {
+                String::new()
+            },
+        ));
         let v = view(&h, budget.message_cap());
         assert_eq!(h.len(), stored + 1, "nothing stored is removed");
         assert_eq!(v[0].content, "first request");
@@ -925,11 +965,16 @@ mod tests {
         let p = plan(&h, &budget, 0, true);
         assert!(p.summarize && p.summarized_messages > 0, "{p:?}");
         let t = transcript(&h, &p, 10_000);
-        assert!(t.contains("[first request]") && t.len() < 12_000, "{}", t.len());
+        assert!(
+            t.contains("[first request]") && t.len() < 12_000,
+            "{}",
+            t.len()
+        );
         h.push(marker(p.cuts, "the summary".into()));
         let v = view(&h, budget.message_cap());
-        assert_eq!(v[0].content, "first request");
-        assert!(v[1].content.starts_with(SUMMARY_HEADER) && v[1].content.contains("the summary"));
+        assert!(v[0].content.starts_with("first request\n\n"));
+        assert!(v[0].content.contains(SUMMARY_HEADER) && v[0].content.contains("the summary"));
+        assert_eq!(v[1].role, "assistant", "roles alternate");
         assert_eq!(v.last().map(|m| m.content.as_str()), Some("done"));
     }
 

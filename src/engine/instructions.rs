@@ -119,7 +119,13 @@ pub async fn environment(root: &Path, context: &[ContextRef]) -> String {
             .unwrap_or_else(|| c.uri.clone());
         let lines = c
             .range
-            .map(|r| format!(" (selection: lines {}-{})", r.start.line + 1, r.end.line + 1))
+            .map(|r| {
+                format!(
+                    " (selection: lines {}-{})",
+                    r.start.line + 1,
+                    r.end.line + 1
+                )
+            })
             .unwrap_or_default();
         s.push_str(&format!("\nThe person is in: {path}{lines}"));
     }
@@ -132,7 +138,12 @@ async fn git_state(root: &Path) -> Option<String> {
     let mut cmd = tokio::process::Command::new("git");
     cmd.arg("-C")
         .arg(root)
-        .args(["status", "--porcelain=v1", "--branch", "--untracked-files=normal"])
+        .args([
+            "status",
+            "--porcelain=v1",
+            "--branch",
+            "--untracked-files=normal",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
@@ -177,7 +188,10 @@ mod tests {
         std::fs::write(&personal, "personal rule").expect("write");
         let inst = load(&ws, Some(&personal));
         let names: Vec<_> = inst.files.iter().map(|(p, _)| p.clone()).collect();
-        assert_eq!(names, vec![personal, repo.join("AGENTS.md"), ws.join("AGENTS.md")]);
+        assert_eq!(
+            names,
+            vec![personal, repo.join("AGENTS.md"), ws.join("AGENTS.md")]
+        );
         assert!(!inst.text.contains("outside the repo"));
         let (p, r) = (
             inst.text.find("personal rule").expect("personal"),

@@ -8,7 +8,7 @@
 //! the editor's buffers.
 
 pub mod context;
-mod instructions;
+pub mod instructions;
 mod repeat;
 mod scheduler;
 pub mod slash;

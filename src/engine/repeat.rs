@@ -101,7 +101,10 @@ mod tests {
         let looping = format!("Intro text here.\n{}", sentence.repeat(20));
         let l = feed(&looping, 3).expect("loop");
         assert!(looping.starts_with(&looping[..l.keep]));
-        assert!(l.keep <= "Intro text here.\n".len() + 2 * sentence.len(), "{l:?}");
+        assert!(
+            l.keep <= "Intro text here.\n".len() + 2 * sentence.len(),
+            "{l:?}"
+        );
         let short = format!("x{}", "ab\n".repeat(200));
         assert!(feed(&short, 5).is_some(), "a short period is caught");
         let varied: String = (0..400)

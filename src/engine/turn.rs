@@ -305,7 +305,10 @@ impl Agent {
                              (e.g. llama.cpp's -c); the history is kept"
                         ));
                         if self.depth == 0 {
-                            self.sink.notice(format!("Tether: {}", out.error.clone().unwrap_or_default()));
+                            self.sink.notice(format!(
+                                "Tether: {}",
+                                out.error.clone().unwrap_or_default()
+                            ));
                         }
                         return out;
                     }

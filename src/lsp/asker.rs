@@ -312,7 +312,10 @@ async fn show_dialog(client: &Client, slot: &Slot) -> Option<Answer> {
         .finish();
     let reply = async {
         let mut svc = client.clone();
-        if futures::future::poll_fn(|cx| svc.poll_ready(cx)).await.is_err() {
+        if futures::future::poll_fn(|cx| svc.poll_ready(cx))
+            .await
+            .is_err()
+        {
             return Err(DenyCause::ClientGone);
         }
         match svc.call(request).await {
@@ -369,7 +372,9 @@ async fn withdraw(client: &Client, id: &Id, told: Option<String>) {
         Id::Null => return,
     };
     tracing::debug!("withdrawing approval dialog {id:?}");
-    client.send_notification::<Cancel>(CancelParams { id }).await;
+    client
+        .send_notification::<Cancel>(CancelParams { id })
+        .await;
     if let Some(message) = told {
         client.show_message(MessageType::WARNING, message).await;
     }

@@ -63,7 +63,9 @@ enum Anchor {
         next: usize,
     },
     /// A candidate begins at `start` but the buffer ends before its line does.
-    Partial { start: usize },
+    Partial {
+        start: usize,
+    },
     None,
 }
 
@@ -361,9 +363,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     )));
                 }
                 // A header inside a body still arriving ends it.
-                if let Anchor::Found { start, .. } =
-                    find_anchor(&self.buf, scanned.saturating_sub(NAME.len() + 256).max(body_start))
-                {
+                if let Anchor::Found { start, .. } = find_anchor(
+                    &self.buf,
+                    scanned.saturating_sub(NAME.len() + 256).max(body_start),
+                ) {
                     let got = start - body_start;
                     self.pos = start;
                     return Ok(Frame::Bad(format!(
@@ -587,18 +590,51 @@ mod tests {
             f
         };
         let cases: Vec<(&str, Vec<u8>)> = vec![
-            ("10 bytes short", broken(&format!("Content-Length: {}\r\n\r\n", good.len() - 10), &good)),
-            ("10 bytes long", broken(&format!("Content-Length: {}\r\n\r\n", good.len() + 10), &good)),
+            (
+                "10 bytes short",
+                broken(
+                    &format!("Content-Length: {}\r\n\r\n", good.len() - 10),
+                    &good,
+                ),
+            ),
+            (
+                "10 bytes long",
+                broken(
+                    &format!("Content-Length: {}\r\n\r\n", good.len() + 10),
+                    &good,
+                ),
+            ),
             ("100000", broken("Content-Length: 100000\r\n\r\n", &good)),
-            ("huge", broken("Content-Length: 1000000000000\r\n\r\n", &good)),
-            ("beyond u64", broken("Content-Length: 99999999999999999999\r\n\r\n", &good)),
+            (
+                "huge",
+                broken("Content-Length: 1000000000000\r\n\r\n", &good),
+            ),
+            (
+                "beyond u64",
+                broken("Content-Length: 99999999999999999999\r\n\r\n", &good),
+            ),
             ("non-numeric", broken("Content-Length: many\r\n\r\n", &good)),
             ("missing header", broken("\r\n\r\n", &good)),
-            ("only Content-Type", broken("Content-Type: application/json\r\n\r\n", &good)),
-            ("no blank line", broken(&format!("Content-Length: {}\r\n", good.len()), &good)),
-            ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff junk".to_vec()),
+            (
+                "only Content-Type",
+                broken("Content-Type: application/json\r\n\r\n", &good),
+            ),
+            (
+                "no blank line",
+                broken(&format!("Content-Length: {}\r\n", good.len()), &good),
+            ),
+            (
+                "garbage",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff junk".to_vec(),
+            ),
             ("not JSON", frame("{not json")),
-            ("oversize", frame(&format!(r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#, "a".repeat(5000)))),
+            (
+                "oversize",
+                frame(&format!(
+                    r#"{{"jsonrpc":"2.0","method":"x","params":"{}"}}"#,
+                    "a".repeat(5000)
+                )),
+            ),
         ];
         for step in [7, 64 * 1024] {
             for (name, bad) in &cases {

@@ -876,13 +876,13 @@ pub async fn serve_stdio() -> std::process::ExitCode {
         let (max_message, engine) = (max_message.clone(), engine.clone());
         move |client| Backend::new(client, env, max_message, engine)
     })
-        .custom_method("tether/prompt", Backend::prompt)
-        .custom_method("tether/cancel", Backend::cancel)
-        .custom_method("tether/sessions", Backend::sessions)
-        .custom_method("tether/history", Backend::history)
-        .custom_method(framing::INVALID_REQUEST, Backend::invalid_request)
-        .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
-        .finish();
+    .custom_method("tether/prompt", Backend::prompt)
+    .custom_method("tether/cancel", Backend::cancel)
+    .custom_method("tether/sessions", Backend::sessions)
+    .custom_method("tether/history", Backend::history)
+    .custom_method(framing::INVALID_REQUEST, Backend::invalid_request)
+    .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
+    .finish();
     // Prompts hold a slot while their turn runs; allow many so replies from
     // the editor are never stuck behind them.
     let serve = Server::new(input, out, socket)

@@ -143,7 +143,8 @@ fn retry(error: ModelError) -> AttemptError {
 }
 
 /// Why a stream without `finish_reason` and `[DONE]` is an error.
-const TRUNCATED: &str = "the stream ended without a finish_reason or [DONE], so the reply was cut short";
+const TRUNCATED: &str =
+    "the stream ended without a finish_reason or [DONE], so the reply was cut short";
 
 /// Whether the stream said it is finished.
 enum Flow {

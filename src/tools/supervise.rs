@@ -200,10 +200,6 @@ pub fn descendants(me: libc::pid_t) -> Vec<libc::pid_t> {
             found.push(pid);
         }
     }
-    found.retain(|pid| {
-        procs
-            .iter()
-            .any(|&(p, _, _, zombie)| p == *pid && !zombie)
-    });
+    found.retain(|pid| procs.iter().any(|&(p, _, _, zombie)| p == *pid && !zombie));
     found
 }
