@@ -252,7 +252,10 @@ impl Agent {
         budget: &Budget,
         out: &mut super::turn::LoopOutcome,
     ) -> Result<String, String> {
-        let summary_tokens = (budget.window / 8).clamp(64, 2048);
+        // An eighth of the window, within the person's own output cap.
+        let summary_tokens = (budget.window / 8)
+            .min(self.model.configured_max_tokens().unwrap_or(u64::MAX))
+            .clamp(64, 2048);
         let room = (budget.window as f64 * TARGET - summary_tokens as f64) / budget.ratio;
         let max_bytes = (room as usize)
             .saturating_sub(HANDOFF_PROMPT.len() + 200)
