@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --bin tether --example bench_context
-//! target/release/examples/bench_context [--calls N]
+//! target/release/examples/bench_context [--calls N] [--window-only]
 //! ```
 //!
 //! Drives the real `tether` binary (`target/release/tether`) over LSP through
@@ -216,7 +216,11 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2060usize);
     println!("load before: {}", load());
+    let window_only = std::env::args().any(|a| a == "--window-only");
     for (name, window) in [("no window", None), ("window 16384", Some(16_384u64))] {
+        if window_only && window.is_none() {
+            continue;
+        }
         let r = session(calls, window).await;
         println!(
             "{name}: {calls} calls in {:.1} s; compactions {}, summaries {}; last request {} bytes of messages; load {}",

@@ -606,7 +606,9 @@ fn stub(name: &str, args: &str, output: &str) -> String {
 }
 
 /// Names and arguments of the tool calls in a history, by call id.
-fn calls_by_id(history: &[StoredMessage]) -> HashMap<&str, (&str, &str)> {
+fn calls_by_id<'a>(
+    history: impl Iterator<Item = &'a StoredMessage>,
+) -> HashMap<&'a str, (&'a str, &'a str)> {
     let mut map = HashMap::new();
     for m in history {
         if let Some(calls) = m.tool_calls.as_ref().and_then(Value::as_array) {
@@ -630,10 +632,22 @@ fn calls_by_id(history: &[StoredMessage]) -> HashMap<&str, (&str, &str)> {
 /// The messages the model is sent, from the whole history: the last
 /// compaction applied, markers dropped, each message capped at `cap` bytes.
 pub fn view(history: &[StoredMessage], cap: usize) -> Vec<StoredMessage> {
-    let last = last_compaction(history);
-    let cuts = last.map(|(_, c, _)| c).unwrap_or_default();
-    let summary = last.map(|(_, _, s)| s).unwrap_or("");
-    let calls = calls_by_id(history);
+    let last = last_compaction(history).map(|(_, c, s)| (c, s));
+    view_with(history, last, cap)
+}
+
+/// The view with the given compaction applied (`None`: none).
+fn view_with(
+    history: &[StoredMessage],
+    last: Option<(Cuts, &str)>,
+    cap: usize,
+) -> Vec<StoredMessage> {
+    let cuts = last.map(|(c, _)| c).unwrap_or_default();
+    let summary = last.map(|(_, s)| s).unwrap_or("");
+    // Only the calls whose results are sent (not summarised) are looked up.
+    let from = cuts.summary_from.min(history.len());
+    let to = cuts.summary_to.clamp(from, history.len());
+    let calls = calls_by_id(history[..from].iter().chain(history[to..].iter()));
     let mut out = Vec::with_capacity(history.len());
     let summarized = cuts.summary_to > cuts.summary_from;
     for (i, m) in history.iter().enumerate() {
@@ -698,8 +712,8 @@ pub struct Plan {
     pub summarized_messages: u64,
 }
 
-fn view_bytes(history: &[StoredMessage], cap: usize) -> usize {
-    super::turn::to_model_messages(&view(history, cap))
+fn view_bytes(history: &[StoredMessage], last: Option<(Cuts, &str)>, cap: usize) -> usize {
+    super::turn::to_model_messages(&view_with(history, last, cap))
         .iter()
         .map(message_bytes)
         .sum()
@@ -757,9 +771,8 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
         ..current
     };
     let target = budget.target_bytes(fixed_bytes);
-    let mut probe = history.to_vec();
-    probe.push(marker(pruned, String::new()));
-    if !force && view_bytes(&probe, cap) <= target {
+    let summary = last_compaction(history).map(|(_, _, s)| s).unwrap_or("");
+    if !force && view_bytes(history, Some((pruned, summary)), cap) <= target {
         return Plan {
             cuts: pruned,
             summarize: false,
@@ -792,10 +805,15 @@ pub fn transcript(history: &[StoredMessage], plan: &Plan, max_bytes: usize) -> S
     let previous = last_compaction(history)
         .map(|(_, _, s)| s)
         .filter(|s| !s.is_empty());
-    let calls = calls_by_id(history);
     let from = last_compaction(history)
         .map(|(_, c, _)| c.summary_to.max(plan.cuts.summary_from))
         .unwrap_or(plan.cuts.summary_from);
+    let calls = calls_by_id(
+        history
+            .get(from.min(plan.cuts.summary_to)..plan.cuts.summary_to)
+            .unwrap_or(&[])
+            .iter(),
+    );
     let mut parts: Vec<String> = Vec::new();
     for m in history
         .get(from.min(plan.cuts.summary_to)..plan.cuts.summary_to)
