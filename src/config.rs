@@ -134,6 +134,9 @@ pub struct Config {
     pub delegation: DelegationConfig,
     pub tools: ToolsConfig,
     pub model_options: ModelOptions,
+    /// The model's context window in tokens, when the person states it
+    /// (`model_context_window`); otherwise it is discovered or learned.
+    pub model_context_window: Option<u64>,
     /// User-defined slash commands (`[commands.NAME]`).
     pub commands: BTreeMap<String, CommandDef>,
     /// The largest LSP message body accepted from the editor; a larger one
@@ -206,6 +209,8 @@ pub struct Layer {
     pub tools: ToolsLayer,
     #[serde(alias = "modelOptions")]
     pub model_options: ModelLayer,
+    #[serde(alias = "modelContextWindow")]
+    pub model_context_window: Option<u64>,
     pub commands: Option<BTreeMap<String, CommandDef>>,
     #[serde(alias = "maxMessageBytes")]
     pub max_message_bytes: Option<usize>,
@@ -422,6 +427,7 @@ impl Config {
                 headers: BTreeMap::new(),
                 extra_body: None,
             },
+            model_context_window: None,
             commands: BTreeMap::new(),
             max_message_bytes: crate::lsp::framing::DEFAULT_MAX_MESSAGE_BYTES,
             warnings: Vec::new(),
@@ -491,6 +497,7 @@ impl Config {
         take("model_options.max_tokens", m.max_tokens.is_some());
         take("model_options.headers", m.headers.is_some());
         take("model_options.extra_body", m.extra_body.is_some());
+        take("model_context_window", l.model_context_window.is_some());
         take("commands", l.commands.is_some());
         self.apply_values(l);
     }
@@ -532,6 +539,10 @@ impl Config {
         set(&mut self.model_options.headers, m.headers);
         set(&mut self.model_options.extra_body, m.extra_body.map(Some));
         set(&mut self.max_message_bytes, l.max_message_bytes);
+        set(
+            &mut self.model_context_window,
+            l.model_context_window.filter(|n| *n > 0).map(Some),
+        );
         if let Some(cmds) = l.commands {
             self.commands.extend(cmds);
         }

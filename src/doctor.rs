@@ -205,6 +205,9 @@ pub async fn diagnose(inputs: &Inputs) -> Report {
         }
         settings = settings_of(cfg);
         checks.extend(model_checks(cfg).await);
+        if let Some(root) = &inputs.workspace_root {
+            checks.push(instructions_check(cfg, root));
+        }
         checks.extend(store_checks(&cfg.data_dir).await);
         editors = editors_on_path(&inputs.env, &inputs.exe, cfg);
     }
@@ -257,7 +260,18 @@ fn settings_of(cfg: &Config) -> Vec<Setting> {
             cfg.model_options
                 .max_tokens
                 .map(|n| n.to_string())
-                .unwrap_or_else(|| "(not set)".into()),
+                .unwrap_or_else(|| {
+                    format!(
+                        "(not set: {}, at most a quarter of the window)",
+                        crate::engine::context::DEFAULT_MAX_TOKENS
+                    )
+                }),
+        ),
+        (
+            "model_context_window",
+            cfg.model_context_window
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "(not set: discovered or learned)".into()),
         ),
     ];
     rows.into_iter()
@@ -373,6 +387,35 @@ async fn model_checks(cfg: &Config) -> Vec<Check> {
         );
     }
     out
+}
+
+/// The `AGENTS.md` files a turn in `root` puts in the system prompt.
+fn instructions_check(cfg: &Config, root: &std::path::Path) -> Check {
+    let personal = cfg
+        .user_config
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(|d| d.join("AGENTS.md"));
+    let files = crate::engine::instructions::files(root, personal.as_deref());
+    if files.is_empty() {
+        return Check::ok(
+            "project instructions",
+            "no AGENTS.md (looked in the config dir and from the repository root down to the workspace)",
+        );
+    }
+    let list: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let cut = if size as usize > crate::engine::instructions::MAX_FILE_BYTES {
+                " (cut)"
+            } else {
+                ""
+            };
+            format!("{} ({size} bytes{cut})", p.display())
+        })
+        .collect();
+    Check::ok("project instructions", list.join(", "))
 }
 
 type Auth<'a> = dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync + 'a;

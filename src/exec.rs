@@ -149,6 +149,23 @@ impl EventSink for ExecSink {
                 field(&goal)
             )),
             UpdateKind::Usage { .. } => {}
+            UpdateKind::Compaction {
+                tokens_before,
+                tokens_after,
+                window,
+                pruned_outputs,
+                summarized_messages,
+                ..
+            } => eprintln!(
+                "tether: {}",
+                crate::engine::context::compaction_line(
+                    tokens_before,
+                    tokens_after,
+                    window,
+                    pruned_outputs,
+                    summarized_messages
+                )
+            ),
             UpdateKind::TurnEnd { stop_reason } => {
                 self.reply("", true);
                 event(&format!("tether: turn ended: {}", stop_reason.as_str()));

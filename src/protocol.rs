@@ -193,10 +193,19 @@ pub enum Role {
     User,
     Assistant,
     Tool,
+    /// Tether's own marker in the history: the conversation was compacted
+    /// (the text is the summary; never sent to the model as this role).
+    Compaction,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::System, Role::User, Role::Assistant, Role::Tool];
+    pub const ALL: [Role; 5] = [
+        Role::System,
+        Role::User,
+        Role::Assistant,
+        Role::Tool,
+        Role::Compaction,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,6 +213,7 @@ impl Role {
             Role::User => "user",
             Role::Assistant => "assistant",
             Role::Tool => "tool",
+            Role::Compaction => "compaction",
         }
     }
 
@@ -293,6 +303,23 @@ pub enum UpdateKind {
     Usage {
         prompt_tokens: u64,
         completion_tokens: u64,
+    },
+    /// What the model is sent was compacted to fit its context window: old
+    /// tool outputs cut to stubs and/or the middle of the conversation
+    /// replaced by a summary. The full history stays in the store.
+    Compaction {
+        /// `budget` (before a request), `overflow` (the server said the
+        /// request was too long) or `command` (`/compact`).
+        reason: String,
+        /// Estimated tokens of the request before and after.
+        tokens_before: u64,
+        tokens_after: u64,
+        /// The context window it had to fit.
+        window: u64,
+        /// Tool outputs replaced by stubs.
+        pruned_outputs: u64,
+        /// Messages replaced by the summary (0: no summary was made).
+        summarized_messages: u64,
     },
     /// The turn ended.
     TurnEnd { stop_reason: StopReason },

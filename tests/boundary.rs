@@ -166,7 +166,7 @@ async fn run_batch(ed: &Editor, model: &ModelServer) -> BTreeMap<String, String>
         .await
         .expect("prompt");
     support::turn_ended(ed, &r).await;
-    tool_results(&model.requests()[1].body)
+    tool_results(&model.chat_requests()[1].body)
         .into_iter()
         .collect()
 }
@@ -480,7 +480,7 @@ async fn no_escape_through_the_file_tools_when_every_dialog_is_denied() {
     // (the model's own arguments name the bare SENTINEL; file contents and
     // names outside carry it with a suffix).
     let leaked = format!("{SENTINEL}-");
-    for (i, r) in model.requests().iter().enumerate() {
+    for (i, r) in model.chat_requests().iter().enumerate() {
         assert!(
             !r.raw_body.contains(&leaked) && !r.raw_body.contains("BEGIN OPENSSH"),
             "request {i} carries outside or secret content: {}",
@@ -680,7 +680,7 @@ async fn allowed_reads_read_and_allow_for_session_covers_the_directory_but_never
         .await
         .expect("prompt");
     support::turn_ended(&ed, &r).await;
-    let reqs = model.requests();
+    let reqs = model.chat_requests();
     let result = |i: usize| {
         tool_results(&reqs[i].body)
             .last()

@@ -319,3 +319,38 @@ fn text_from_config_and_servers_is_shown_not_obeyed() {
         assert!(bad.is_empty(), "{args:?}: control characters {bad:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_md_files_a_turn_reads_are_listed() {
+    let home = tempfile::tempdir().expect("home");
+    let server = ModelServer::start(vec![]).await;
+    server.serve_models(&["scripted-model"]);
+    let repo = home.path().join("repo");
+    let ws = repo.join("app");
+    std::fs::create_dir_all(repo.join(".git")).expect(".git");
+    std::fs::create_dir_all(&ws).expect("ws");
+    std::fs::create_dir_all(home.path().join("config/tether")).expect("config dir");
+    std::fs::write(home.path().join("config/tether/AGENTS.md"), "mine\n").expect("personal");
+    std::fs::write(repo.join("AGENTS.md"), "repo rules\n").expect("repo");
+    std::fs::write(home.path().join("AGENTS.md"), "outside the repository\n").expect("outside");
+    let base = server.base_url();
+    let env = [
+        ("TETHER_MODEL", "scripted-model"),
+        ("TETHER_BASE_URL", base.as_str()),
+    ];
+    let root = ws.display().to_string();
+    let r = doctor(home.path(), &env, &["--root", &root]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let (line, _) = check(&r.stdout, "project instructions");
+    let personal = home.path().join("config/tether/AGENTS.md");
+    let repo_file = repo.join("AGENTS.md");
+    assert!(
+        line.contains(&personal.display().to_string())
+            && line.contains(&repo_file.display().to_string()),
+        "{line}"
+    );
+    assert!(
+        !line.contains(&home.path().join("AGENTS.md").display().to_string()),
+        "a file above the repository is not read: {line}"
+    );
+}

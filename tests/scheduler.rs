@@ -304,7 +304,7 @@ async fn commands_never_see_the_api_key_and_secrets_are_redacted() {
         .await
         .expect("r");
     support::turn_ended(&ed, &done).await;
-    let reqs = model.requests();
+    let reqs = model.chat_requests();
     assert_eq!(
         reqs[0].header("authorization"),
         Some("Bearer sk-tether-very-secret-1")

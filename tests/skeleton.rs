@@ -159,7 +159,7 @@ async fn stdin_is_empty_and_huge_output_is_capped() {
         .await
         .expect("prompt");
     assert_eq!(result["stopReason"], "end_turn");
-    let reqs = model.requests();
+    let reqs = model.chat_requests();
     let results = tool_results(&reqs[1].body);
     assert!(
         results[0].1.contains("exit code 0") && results[0].1.contains("after-cat"),

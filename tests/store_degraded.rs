@@ -143,7 +143,7 @@ async fn two_turns_told_once(
         .expect("second prompt");
     assert_eq!(second["stopReason"], "end_turn", "{second}");
     assert_eq!(second["text"], "second answer");
-    assert_eq!(model.requests().len(), 2);
+    assert_eq!(model.chat_requests().len(), 2);
     let told: Vec<_> = ed.notifications().into_iter().filter(not_saved).collect();
     assert_eq!(told.len(), 1, "told once: {told:?}");
     let text = told[0].params["message"].as_str().unwrap_or("");

@@ -7,6 +7,9 @@
 //! (the LSP server, `tether exec`) plugs in by providing a sink, a gate and
 //! the editor's buffers.
 
+pub mod context;
+pub mod instructions;
+mod repeat;
 mod scheduler;
 pub mod slash;
 mod subagents;
@@ -86,6 +89,8 @@ pub struct Engine {
     /// Every turn's task, so that stopping can wait for them to end (and for
     /// their commands to be killed).
     tasks: tokio_util::task::TaskTracker,
+    /// What is known of each model's context window.
+    windows: context::Windows,
 }
 
 impl Engine {
@@ -95,6 +100,7 @@ impl Engine {
             root_cancel: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
             tasks: tokio_util::task::TaskTracker::new(),
+            windows: context::Windows::default(),
         })
     }
 
@@ -117,9 +123,21 @@ impl Engine {
         mut params: PromptParams,
         sink: Arc<dyn EventSink>,
     ) -> Result<TurnHandle, StartError> {
+        let mut compact_only = false;
         match slash::resolve(&params.text, &self.parts.config.commands)
             .map_err(StartError::BadCommand)?
         {
+            slash::Resolved::Compact => {
+                if params.session_id.as_deref().unwrap_or("").is_empty() {
+                    return Ok(immediate(
+                        String::new(),
+                        "Nothing to compact: /compact works in a session that has a conversation."
+                            .into(),
+                        sink,
+                    ));
+                }
+                compact_only = true;
+            }
             slash::Resolved::Prompt(text) => params.text = text,
             slash::Resolved::New(Some(text)) => {
                 params.session_id = None;
@@ -217,6 +235,7 @@ impl Engine {
             sink,
             gate: self.parts.gate.clone(),
             max_iterations: self.parts.config.max_iterations,
+            compact_only,
         };
         let sid = session_id.clone();
         let tid = turn_id.clone();

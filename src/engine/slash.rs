@@ -1,5 +1,5 @@
 //! Slash commands in prompts: built-ins (`/new`, `/sessions`, `/cancel`,
-//! `/help`) and the user's own from config — `prompt` templates with `{args}`
+//! `/compact`, `/help`) and the user's own from config — `prompt` templates with `{args}`
 //! and `alias` entries that rewrite to another command, forwarding the
 //! arguments. An alias loop is an error, never a hang.
 
@@ -20,6 +20,8 @@ pub enum Resolved {
     Cancel,
     /// Show the commands.
     Help,
+    /// Compact the session's context now.
+    Compact,
 }
 
 const MAX_ALIAS_DEPTH: usize = 16;
@@ -53,6 +55,7 @@ pub fn resolve(text: &str, commands: &BTreeMap<String, CommandDef>) -> Result<Re
             "sessions" => return Ok(Resolved::Sessions(some(&args))),
             "cancel" => return Ok(Resolved::Cancel),
             "help" => return Ok(Resolved::Help),
+            "compact" => return Ok(Resolved::Compact),
             _ => {}
         }
         let Some(def) = commands.get(&name) else {
@@ -108,6 +111,7 @@ pub fn help(commands: &BTreeMap<String, CommandDef>) -> String {
          /new [prompt]      start a new session\n\
          /sessions [query]  list (or search) sessions\n\
          /cancel            cancel the running turn\n\
+         /compact           summarise the conversation so far to free the model's context\n\
          /help              this list\n",
     );
     for (name, def) in commands {
@@ -172,6 +176,7 @@ mod tests {
             Ok(Resolved::New(Some("fix it".into())))
         );
         assert_eq!(resolve("/help", &c), Ok(Resolved::Help));
+        assert_eq!(resolve("/compact", &c), Ok(Resolved::Compact));
         assert_eq!(
             resolve("/r src/main.rs", &c),
             Ok(Resolved::Prompt("Review src/main.rs for bugs.".into()))

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::context::Sent;
+use super::repeat::{Loop, RepeatGuard};
 use super::{scheduler, Engine, EventSink};
 use crate::gate::{ApprovalEvents, Gate};
 use crate::model::{ModelClient, ModelError, StreamEvent};
@@ -22,6 +24,8 @@ pub(super) struct Turn {
     pub sink: Arc<dyn EventSink>,
     pub gate: Gate,
     pub max_iterations: u32,
+    /// `/compact`: compact the session's context and end.
+    pub compact_only: bool,
 }
 
 /// The sink as the tools and the gate see it: ids bound in, and every
@@ -101,6 +105,7 @@ fn redact_update(r: &Redactor, kind: UpdateKind) -> UpdateKind {
         },
         other @ (UpdateKind::Text { .. }
         | UpdateKind::Usage { .. }
+        | UpdateKind::Compaction { .. }
         | UpdateKind::TurnEnd { .. }) => other,
     }
 }
@@ -121,7 +126,9 @@ Prefer small, precise edits (edit_file) over rewriting files. Be brief in your a
 /// Converts stored messages to the model's message format.
 pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
     msgs.iter()
-        .map(|m| match m.role {
+        .filter_map(|m| match m.role {
+            // Tether's own marker: the view builder sends its summary instead.
+            Role::Compaction => None,
             Role::Assistant => {
                 let mut v = json!({"role": "assistant", "content": m.content});
                 if let Some(tc) = m
@@ -134,15 +141,15 @@ pub(super) fn to_model_messages(msgs: &[StoredMessage]) -> Vec<Value> {
                         v["content"] = Value::Null;
                     }
                 }
-                v
+                Some(v)
             }
-            Role::Tool => json!({
+            Role::Tool => Some(json!({
                 "role": "tool",
                 "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
                 "content": m.content,
-            }),
+            })),
             role @ (Role::User | Role::System) => {
-                json!({"role": role.as_str(), "content": m.content})
+                Some(json!({"role": role.as_str(), "content": m.content}))
             }
         })
         .collect()
@@ -312,6 +319,18 @@ impl Agent {
         }
     }
 
+    pub fn system_prompt(&self) -> String {
+        let mut system = format!(
+            "{SYSTEM_PROMPT}\nWorkspace root: {}",
+            self.engine.root().display()
+        );
+        if let Some(extra) = &self.system_extra {
+            system.push_str("\n\n");
+            system.push_str(extra);
+        }
+        system
+    }
+
     /// Model → tools → model, until the model stops calling tools.
     pub async fn run_loop(&self, history: &mut Vec<StoredMessage>) -> LoopOutcome {
         let engine = &self.engine;
@@ -319,21 +338,16 @@ impl Agent {
         let tool_specs = tools::specs(allowed);
         let ctx = self.tool_ctx();
         let mut out = LoopOutcome::default();
-        let mut system = format!(
-            "{SYSTEM_PROMPT}\nWorkspace root: {}",
-            engine.root().display()
-        );
-        if let Some(extra) = &self.system_extra {
-            system.push_str("\n\n");
-            system.push_str(extra);
-        }
+        let system = self.system_prompt();
+        let mut sent = Sent::new(&system, &tool_specs);
+        let mut overflow_retried = false;
         for _iteration in 0..self.max_iterations.max(1) {
             if self.cancel.is_cancelled() {
                 out.stop = Some(StopReason::Cancelled);
                 return out;
             }
-            let mut messages = vec![json!({"role": "system", "content": system})];
-            messages.extend(to_model_messages(history));
+            let budget = self.prepare(history, &mut sent, &mut out).await;
+            let model = self.model.with_max_tokens(Some(budget.reserve));
             let ev = self.events.clone();
             let stream_text = self.stream_text;
             let mut shown = String::new();
@@ -341,9 +355,19 @@ impl Agent {
             // editor gets the stream redacted, held back where a secret could
             // still be forming.
             let mut live = engine.parts.redactor.stream();
+            let mut guard = RepeatGuard::default();
+            let mut looped: Option<Loop> = None;
+            let request_cancel = self.cancel.child_token();
             let mut on_event = |e: StreamEvent| {
                 if let StreamEvent::Text(delta) = e {
+                    if looped.is_some() {
+                        return;
+                    }
                     shown.push_str(&delta);
+                    looped = guard.push(&delta);
+                    if looped.is_some() {
+                        request_cancel.cancel();
+                    }
                     if stream_text {
                         let delta = live.push(&delta);
                         if !delta.is_empty() {
@@ -352,16 +376,44 @@ impl Agent {
                     }
                 }
             };
-            let completion = self
-                .model
-                .complete(&messages, &tool_specs, &mut on_event, &self.cancel)
+            let completion = model
+                .complete_serialized(&sent.parts, &tool_specs, &mut on_event, &request_cancel)
                 .await;
             let rest = live.finish();
             if stream_text && !rest.is_empty() {
                 self.events.emit(UpdateKind::Text { delta: rest });
             }
+            if let Some(l) = looped {
+                return self.stopped_looping(history, &mut out, shown, l).await;
+            }
             let completion = match completion {
                 Ok(c) => c,
+                Err(e) if shown.is_empty() && e.overflow().is_some() => {
+                    let stated = e.overflow().flatten();
+                    let sent_tokens = budget.tokens(sent.bytes());
+                    let learned = stated.unwrap_or(sent_tokens * 4 / 5);
+                    engine.windows.learned(self.model.model(), learned);
+                    if overflow_retried {
+                        out.stop = Some(StopReason::Error);
+                        out.error = Some(format!(
+                            "the conversation does not fit the model's context window ({learned} tokens) even after compacting it ({e}). \
+                             Start a new session (/new), or use a model or server setting with a larger window \
+                             (e.g. llama.cpp's -c); the history is kept"
+                        ));
+                        if self.depth == 0 {
+                            self.sink.notice(format!(
+                                "Tether: {}",
+                                out.error.clone().unwrap_or_default()
+                            ));
+                        }
+                        return out;
+                    }
+                    overflow_retried = true;
+                    let budget = self.budget(sent.bytes());
+                    self.compact(history, &mut sent, &budget, true, "overflow", &mut out)
+                        .await;
+                    continue;
+                }
                 Err(e) => {
                     if !shown.is_empty() {
                         out.text.push_str(&shown);
@@ -382,22 +434,29 @@ impl Agent {
                 }
             };
             if let Some(u) = completion.usage {
-                out.prompt_tokens += u.prompt_tokens;
-                out.completion_tokens += u.completion_tokens;
-                self.events.emit(UpdateKind::Usage {
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                });
-                engine.store().submit(Write::AddUsage {
-                    session_id: self.session_id.clone(),
-                    prompt_tokens: u.prompt_tokens,
-                    completion_tokens: u.completion_tokens,
-                });
+                engine
+                    .windows
+                    .calibrate(self.model.model(), sent.bytes(), u.prompt_tokens);
+                self.add_usage(&mut out, u.prompt_tokens, u.completion_tokens);
             }
             out.text.push_str(&completion.text);
             out.last_text = completion.text.clone();
             if completion.tool_calls.is_empty() {
+                let cut = completion.finish_reason.as_deref() == Some("length");
                 self.append(history, assistant(completion.text, None)).await;
+                if cut {
+                    let note = format!(
+                        "\n\n[Tether: the reply reached the output limit of {} tokens and was cut off. \
+                         Say \"continue\" for the rest, or raise model_options.max_tokens.]",
+                        budget.reserve
+                    );
+                    if self.stream_text {
+                        self.events.emit(UpdateKind::Text {
+                            delta: note.clone(),
+                        });
+                    }
+                    out.text.push_str(&note);
+                }
                 out.stop = Some(StopReason::EndTurn);
                 return out;
             }
@@ -474,7 +533,7 @@ impl Turn {
             max_iterations: self.max_iterations,
             depth: 0,
             stream_text: true,
-            system_extra: None,
+            system_extra: Some(self.system_extra(&params).await),
         };
         let stored = self
             .engine
@@ -483,6 +542,16 @@ impl Turn {
             .await
             .unwrap_or_default();
         let mut history = repair_history(stored);
+        if self.compact_only {
+            let out = agent.compact_command(&mut history).await;
+            let stop = out.stop.unwrap_or(StopReason::Error);
+            events.emit(UpdateKind::Text {
+                delta: out.text.clone(),
+            });
+            events.emit(UpdateKind::TurnEnd { stop_reason: stop });
+            self.sink.flush().await;
+            return self.result(stop, out.text, out.error);
+        }
         let prompt = self.prompt_with_context(&params).await;
         if prompt == params.text {
             agent.append(&mut history, user(prompt)).await;
@@ -499,6 +568,29 @@ impl Turn {
         self.sink.flush().await;
         let r = &self.engine.parts.redactor;
         self.result(stop, r.redact(&out.text), out.error.map(|e| r.redact(&e)))
+    }
+
+    /// The project's instructions and the turn's environment.
+    async fn system_extra(&self, params: &PromptParams) -> String {
+        let personal = self
+            .engine
+            .config()
+            .user_config
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("AGENTS.md"));
+        let root = self.engine.root().to_path_buf();
+        let inst = tokio::task::spawn_blocking(move || {
+            super::instructions::load(&root, personal.as_deref())
+        })
+        .await
+        .unwrap_or_default();
+        let env = super::instructions::environment(self.engine.root(), &params.context).await;
+        if inst.text.is_empty() {
+            env
+        } else {
+            format!("{env}\n\n{}", inst.text)
+        }
     }
 
     /// The prompt text with the editor context it refers to appended.

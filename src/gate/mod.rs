@@ -479,10 +479,12 @@ impl Gate {
             reason,
             agent: self.agent.clone(),
         };
+        // Asked first, announced second: the question is answerable (by id,
+        // from a chat file's code action) by the time anyone can see it.
+        let fut = self.shared.asker.ask(q);
         ctx.events
             .approval(event(ApprovalStatus::Asked, reason.clone()));
         let answer = {
-            let fut = self.shared.asker.ask(q);
             tokio::select! {
                 a = fut => a,
                 _ = ctx.cancel.cancelled() => Answer::Deny(DenyCause::Cancelled),

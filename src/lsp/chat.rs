@@ -163,6 +163,23 @@ fn render(kind: &UpdateKind, text: &mut PrintableStream) -> Option<String> {
             status.as_str(),
             field(&crate::tools::first_line(goal, 80))
         )),
+        UpdateKind::Compaction {
+            tokens_before,
+            tokens_after,
+            window,
+            pruned_outputs,
+            summarized_messages,
+            ..
+        } => Some(format!(
+            "\n> ⇲ {}\n",
+            crate::engine::context::compaction_line(
+                *tokens_before,
+                *tokens_after,
+                *window,
+                *pruned_outputs,
+                *summarized_messages
+            )
+        )),
         UpdateKind::Plan { entries } => Some(
             std::iter::once("\n".to_string())
                 .chain(entries.iter().map(|e| {

@@ -38,6 +38,7 @@ pub fn message_for(kind: &UpdateKind) -> Option<String> {
             ..
         } => Some("waiting for approval".into()),
         UpdateKind::Approval { .. } => Some("thinking".into()),
+        UpdateKind::Compaction { .. } => Some("compacting the conversation".into()),
         UpdateKind::Subagent {
             goal,
             status: SubagentStatus::Started,

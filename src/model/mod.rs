@@ -51,7 +51,7 @@ pub enum ModelError {
     Cancelled,
     #[error("cannot reach the model at {url}: {message}; check that the server is running and that baseUrl is right")]
     Connect { url: String, message: String },
-    #[error("the model endpoint answered HTTP {status}: {body}{}", status_hint(.status))]
+    #[error("the model endpoint answered HTTP {status}: {body}{}", status_hint(.status, .body))]
     Status { status: u16, body: String },
     #[error("the model provider reported an error: {0}")]
     Provider(String),
@@ -67,7 +67,10 @@ pub enum ModelError {
     Malformed(String),
 }
 
-fn status_hint(status: &u16) -> &'static str {
+fn status_hint(status: &u16, body: &str) -> &'static str {
+    if matches!(*status, 400 | 413 | 422) && window::is_overflow_error(body) {
+        return " — the conversation is longer than the model's context window; Tether compacts it and retries once. If this persists, start a new session (/new) or set model_context_window to the server's real window";
+    }
     match *status {
         401 | 403 => " — check the API key (TETHER_API_KEY, OPENAI_API_KEY or the variable named by apiKeyEnv)",
         404 => " — check baseUrl (it usually ends in /v1) and the model name",
@@ -93,6 +96,20 @@ impl ModelError {
             ModelError::Status { status, body } => format!("HTTP {status}: {body}"),
             other => other.to_string(),
         }
+    }
+
+    /// Whether the server said the request does not fit its context
+    /// window; `Some(window)` when its text also states the window.
+    pub fn overflow(&self) -> Option<Option<u64>> {
+        let text = match self {
+            ModelError::Status {
+                status: 400 | 413 | 422,
+                body,
+            } => body,
+            ModelError::Provider(m) => m,
+            _ => return None,
+        };
+        window::is_overflow_error(text).then(|| window::from_overflow_error(text))
     }
 
     /// Whether the person must be told (with `window/showMessage`): every
@@ -217,6 +234,35 @@ impl ModelClient {
         &self.model
     }
 
+    /// The same client with another output cap (`max_tokens` of each request).
+    pub fn with_max_tokens(&self, max_tokens: Option<u64>) -> ModelClient {
+        let mut c = self.clone();
+        c.opts.max_tokens = max_tokens;
+        c
+    }
+
+    /// The output cap configured by the person (`model_options.max_tokens`).
+    pub fn configured_max_tokens(&self) -> Option<u64> {
+        self.opts.max_tokens
+    }
+
+    /// Asks the server for the model's context window (llama.cpp `/props`,
+    /// model lists), then Tether's table of known models. Never fails.
+    pub async fn discover_window(&self) -> Option<window::Window> {
+        let headers = self.headers.clone();
+        let key = self.api_key.clone();
+        let auth = move |req: reqwest::RequestBuilder| {
+            let mut req = req.headers(headers.clone());
+            if let Some(k) = &key {
+                if !headers.contains_key(AUTHORIZATION) {
+                    req = req.bearer_auth(k.expose());
+                }
+            }
+            req
+        };
+        window::discover(&self.http, &self.base_url, &self.model, &auth).await
+    }
+
     /// The same endpoint with another model name (subagents).
     pub fn with_model(&self, model: &str) -> ModelClient {
         ModelClient {
@@ -250,10 +296,17 @@ impl ModelClient {
         }
     }
 
+    #[cfg(test)]
     fn body(&self, messages: &[Value], tools: &[Value]) -> Value {
+        let mut body = self.body_rest(tools);
+        body["messages"] = Value::Array(messages.to_vec());
+        body
+    }
+
+    /// The request body without its messages.
+    fn body_rest(&self, tools: &[Value]) -> Value {
         let mut body = json!({
             "model": self.model,
-            "messages": messages,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
@@ -283,7 +336,22 @@ impl ModelClient {
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
         cancel: &CancellationToken,
     ) -> Result<Completion, ModelError> {
-        let mut body = self.body(messages, tools);
+        let parts: Vec<String> = messages.iter().map(Value::to_string).collect();
+        self.complete_serialized(&parts, tools, on_event, cancel)
+            .await
+    }
+
+    /// [`ModelClient::complete`] with the messages already serialized, one
+    /// JSON object each: a long conversation is not serialized again for
+    /// every request, only spliced into the body.
+    pub async fn complete_serialized(
+        &self,
+        messages: &[String],
+        tools: &[Value],
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<Completion, ModelError> {
+        let mut body = self.body_rest(tools);
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(self.min_backoff)
             .with_max_delay(self.max_backoff)
@@ -295,7 +363,8 @@ impl ModelClient {
         let mut dropped_stream_options = false;
         loop {
             let mut emitted = false;
-            let result = self.attempt(&body, on_event, &mut emitted, cancel).await;
+            let payload = splice_messages(&body, messages);
+            let result = self.attempt(payload, on_event, &mut emitted, cancel).await;
             let r = match result {
                 Ok(c) if c.cut_off => {
                     if emitted {
@@ -373,7 +442,7 @@ impl ModelClient {
 
     async fn attempt(
         &self,
-        body: &Value,
+        body: String,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
         emitted: &mut bool,
         cancel: &CancellationToken,
@@ -383,8 +452,9 @@ impl ModelClient {
             .http
             .post(&url)
             .header(ACCEPT, "text/event-stream")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .headers(self.headers.clone())
-            .json(body);
+            .body(body);
         if let Some(k) = &self.api_key {
             if !self.headers.contains_key(AUTHORIZATION) {
                 req = req.bearer_auth(k.expose());
@@ -568,6 +638,29 @@ impl ModelClient {
             _ => AttemptError::Fatal(error),
         }
     }
+}
+
+/// The body as JSON text: `rest` with `"messages": [...]` spliced in.
+fn splice_messages(rest: &Value, messages: &[String]) -> String {
+    let rest = rest.to_string();
+    let len = messages.iter().map(|m| m.len() + 1).sum::<usize>() + rest.len() + 16;
+    let mut out = String::with_capacity(len);
+    out.push_str("{\"messages\":[");
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(m);
+    }
+    out.push(']');
+    match rest.strip_prefix('{') {
+        Some("}") | None => out.push('}'),
+        Some(more) => {
+            out.push(',');
+            out.push_str(more);
+        }
+    }
+    out
 }
 
 /// The readable part of an error body: OpenAI-style `error.message` when
@@ -812,6 +905,12 @@ mod tests {
         opts.max_tokens = Some(64);
         let c = ModelClient::new("http://x/v1/".into(), "m".into(), None, opts).expect("client");
         let b = c.body(&[json!({"role": "user", "content": "hi"})], &[]);
+        let spliced: Value = serde_json::from_str(&splice_messages(
+            &c.body_rest(&[]),
+            &[json!({"role": "user", "content": "hi"}).to_string()],
+        ))
+        .expect("spliced body is JSON");
+        assert_eq!(spliced, b);
         assert_eq!(b["top_k"], 20);
         assert_eq!(b["temperature"], 0.25);
         assert_eq!(b["max_tokens"], 64);

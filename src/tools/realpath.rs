@@ -584,14 +584,14 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "new");
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o7777;
         assert_eq!(mode, 0o751);
-        // The file judged was replaced by another: refused.
-        // (Made before the old one goes, so it cannot reuse its inode.)
+        // The file judged was replaced by another: refused. The judged file
+        // is the one there now (the first write replaced the original, whose
+        // inode number the file system may hand out again), and its
+        // replacement is made while it still exists, so the two cannot share
+        // an inode number.
+        let stale = resolve(&p).expect("resolve");
         std::fs::write(root.join("other"), "other").expect("write");
         std::fs::rename(root.join("other"), &p).expect("rename");
-        let stale = Target {
-            file: t.file,
-            ..t.clone()
-        };
         assert!(write_atomic(&stale, b"x").is_err());
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "other");
         // Missing parents are created.

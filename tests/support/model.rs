@@ -228,6 +228,16 @@ impl ModelServer {
             .clone()
     }
 
+    /// The chat-completions requests received so far, in arrival order
+    /// (without the `GET`s Tether sends to learn the model's context window
+    /// once a conversation grows).
+    pub fn chat_requests(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/chat/completions"))
+            .collect()
+    }
+
     /// Replies of a `start` script not yet consumed (0 for `start_with`).
     pub fn script_remaining(&self) -> usize {
         match &self.shared.source {

@@ -3,7 +3,7 @@
 // types and constants (no `vscode` import) so the unit tests run under Node.
 // When protocol.rs changes, change this file and PROTOCOL.md with it, then
 // the hash below (tests/protocol_doc.rs checks it and names the new one).
-// protocol.rs hash: 295a1224c9e796ca
+// protocol.rs hash: 26fd307b6478aa57
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
@@ -14,7 +14,7 @@ export type ToolStatus = 'pending' | 'running' | 'completed' | 'failed' | 'denie
 export type ApprovalStatus = 'asked' | 'allowed' | 'denied' | 'timed_out';
 export type SubagentStatus = 'started' | 'completed' | 'failed' | 'cancelled';
 export type PlanStatus = 'pending' | 'in_progress' | 'completed';
-export type Role = 'system' | 'user' | 'assistant' | 'tool';
+export type Role = 'system' | 'user' | 'assistant' | 'tool' | 'compaction';
 
 /** What an approval is for: what "Allow for session" and "Always allow" apply to. */
 export type ActionKind = 'command' | 'edit' | 'read';
@@ -77,6 +77,15 @@ export type Update = UpdateBase &
     | { kind: 'subagent'; childSessionId: SessionId; goal: string; status: SubagentStatus; summary?: string }
     | { kind: 'plan'; entries: PlanItem[] }
     | { kind: 'usage'; promptTokens: number; completionTokens: number }
+    | {
+        kind: 'compaction';
+        reason: 'budget' | 'overflow' | 'command';
+        tokensBefore: number;
+        tokensAfter: number;
+        window: number;
+        prunedOutputs: number;
+        summarizedMessages: number;
+      }
     | { kind: 'turnEnd'; stopReason: StopReason }
   );
 

@@ -190,6 +190,10 @@ function M.compact(u)
       line = line .. ' — now: ' .. shorten(now, 80)
     end
     return 'plan:' .. tostring(u.turnId), line
+  elseif u.kind == 'compaction' then
+    local line = ('> ⇲ context compacted: ~%s → ~%s tokens of %s'):format(
+      tostring(u.tokensBefore), tostring(u.tokensAfter), tostring(u.window))
+    return 'compaction:' .. tostring(u.turnId) .. ':' .. tostring(u.tokensBefore), line
   end
 end
 
