@@ -79,28 +79,26 @@ async fn eight_commands_in_one_response_run_at_the_same_time() {
 async fn results_return_in_model_order_even_when_later_calls_finish_first() {
     let ws = support::workspace();
     let data = tempfile::tempdir().expect("data");
-    // c1 waits until c2 has created its file: c2 must finish first.
+    // c1 waits for a file the test creates only once the editor has seen c2
+    // completed: c2 finishes first, whatever the machine's speed.
     let model = ModelServer::start(vec![
         Reply::ToolCalls(vec![
             call(
                 "c1",
                 "run_command",
-                json!({"command": "while [ ! -f c2.done ]; do sleep 0.02; done; echo one"}),
+                json!({"command": "while [ ! -f c1.go ]; do sleep 0.02; done; echo one"}),
             ),
-            call(
-                "c2",
-                "run_command",
-                json!({"command": "touch c2.done; echo two"}),
-            ),
+            call("c2", "run_command", json!({"command": "echo two"})),
         ]),
         Reply::Text("ok".into()),
     ])
     .await;
     let (ed, _) = Editor::start(cfg(ws.path(), &model, data.path(), json!({}))).await;
-    let done = ed
-        .request("tether/prompt", json!({"text": "go"}))
-        .await
-        .expect("r");
+    let (_id, prompt) = ed.request_id("tether/prompt", json!({"text": "go"}));
+    ed.wait_update(|u| u["toolCallId"] == "c2" && u["status"] == "completed", T)
+        .await;
+    std::fs::write(ws.path().join("c1.go"), "").expect("release c1");
+    let done = prompt.await.expect("r");
     support::turn_ended(&ed, &done).await;
     assert!(at_of(&ed, "c2", "completed") < at_of(&ed, "c1", "completed"));
     let results = tool_results(&model.requests()[1].body);
