@@ -67,6 +67,29 @@ export interface NoticeEntry {
 }
 export type Entry = UserEntry | AssistantEntry | ToolEntry | ApprovalEntry | SubagentEntry | PlanEntry | NoticeEntry;
 
+/** The chat's line for a `compaction` update (what the model is sent was shortened). */
+export function compactionText(u: {
+  reason: string;
+  tokensBefore: number;
+  tokensAfter: number;
+  window: number;
+  prunedOutputs: number;
+  summarizedMessages: number;
+}): string {
+  const why =
+    u.reason === 'overflow'
+      ? 'the server said the conversation was too long'
+      : u.reason === 'command'
+        ? '/compact'
+        : `it neared the model's window of ${u.window} tokens`;
+  const parts: string[] = [];
+  if (u.prunedOutputs > 0) parts.push(`${u.prunedOutputs} old tool outputs shortened`);
+  if (u.summarizedMessages > 0) parts.push(`${u.summarizedMessages} messages summarised`);
+  return `Context compacted (${why}): about ${u.tokensBefore} → ${u.tokensAfter} tokens${
+    parts.length ? `; ${parts.join(', ')}` : ''
+  }. The full history is kept.`;
+}
+
 const FINAL_TOOL: ToolStatus[] = ['completed', 'failed', 'denied', 'cancelled'];
 
 export function isFinalToolStatus(s: string): boolean {
@@ -289,6 +312,12 @@ export class Transcript {
         } else {
           this.add({ id, type: 'plan', entries: u.entries }, this.entries);
         }
+        return;
+      }
+      case 'compaction': {
+        const what = compactionText(u);
+        this.closeStreaming(this.entries);
+        this.addNotice('info', what);
         return;
       }
       case 'usage':

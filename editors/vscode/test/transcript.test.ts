@@ -43,6 +43,28 @@ test('a tool call goes pending → running → completed, keeping its input and 
   assert.equal(e.output, 'a\nb\n');
 });
 
+test('a compaction is one line in the chat, saying why and what was shortened', () => {
+  const t = new Transcript(S);
+  t.apply(up({ kind: 'text', delta: 'partial' }));
+  t.apply(
+    up({
+      kind: 'compaction',
+      reason: 'budget',
+      tokensBefore: 13900,
+      tokensAfter: 4100,
+      window: 16384,
+      prunedOutputs: 12,
+      summarizedMessages: 30,
+    }),
+  );
+  const e = t.entries[t.entries.length - 1];
+  assert.ok(e.type === 'notice' && e.level === 'info');
+  assert.equal(
+    e.text,
+    "Context compacted (it neared the model's window of 16384 tokens): about 13900 → 4100 tokens; 12 old tool outputs shortened, 30 messages summarised. The full history is kept.",
+  );
+});
+
 test('approvals are one row that changes status', () => {
   const t = new Transcript(S);
   t.apply(up({ kind: 'approval', approvalId: 'ap1', status: 'asked', command: 'rm -rf build', reason: 'recursive delete' }));
