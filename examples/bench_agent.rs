@@ -1569,7 +1569,13 @@ async fn stream(a: &Args, sz: Sizes, rep: &Report) {
     let mut text_len = 0usize;
     let mut events = Vec::with_capacity(n);
     for i in 0..n - 1 {
-        let w = words[i % words.len()];
+        // Each line numbered: a reply that repeats itself word for word is
+        // stopped by Tether's repeat guard, which is not what this measures.
+        let w = match words[i % words.len()] {
+            "\n" => format!(" ({})\n", i / words.len()),
+            w => w.to_string(),
+        };
+        let w = w.as_str();
         text_len += w.len();
         let delta = if i == 0 {
             json!({"role": "assistant", "content": w})
