@@ -145,7 +145,7 @@ build_extension() {
 build_server() {
   if [ -z "${TETHER_BIN:-}" ]; then
     cargo build --locked --bin tether
-    export TETHER_BIN=$ROOT/target/debug/tether
+    export TETHER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tether"
   fi
 }
 
