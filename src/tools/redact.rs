@@ -606,6 +606,16 @@ impl StreamRedactor {
         if word.len() >= 24 {
             return true;
         }
+        // A short number ("1,", "20.", "3.14", "2026") is no rule's secret:
+        // holding it would stop counting or a list of figures from streaming.
+        if word.len() <= 8
+            && word.chars().any(|c| c.is_ascii_digit())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ',' | '.' | ';' | ')' | '(' | '%'))
+        {
+            return false;
+        }
         if word.chars().any(|c| {
             c.is_ascii_digit()
                 || matches!(
