@@ -245,6 +245,7 @@ pub async fn run(
         buffers: Arc::new(NoBuffers),
         root,
         redactor: Arc::new(redactor),
+        tool_sources: Vec::new(),
     });
     let sink = Arc::new(ExecSink::default());
     let handle = engine

@@ -884,6 +884,7 @@ impl LanguageServer for Backend {
             buffers: buffers.clone(),
             root,
             redactor: Arc::new(redactor),
+            tool_sources: Vec::new(),
         });
         let _ = self.engine_out.set(engine.clone());
         let _ = self.ready.set(Ready {
