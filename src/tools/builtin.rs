@@ -118,27 +118,7 @@ pub fn all() -> Vec<Arc<dyn Tool>> {
                 Box::pin(async move { ToolResult::ok(format!("Plan updated ({n} items).")) })
             },
         }),
-        // A toy, to show what adding a tool takes (removed in the next commit).
-        Arc::new(Entry::<WordCountArgs> {
-            name: "word_count",
-            description: "Count the words of a text.",
-            parameters: || json!({"type": "object", "properties": {
-                "text": {"type": "string"}
-            }, "required": ["text"]}),
-            check: Entry::accept,
-            title: |a| format!("Count words of {}", first_line(&a.text, 40)),
-            access: |_, _| Access::Nothing,
-            run: |a, _| {
-                let n = a.text.split_whitespace().count();
-                Box::pin(async move { ToolResult::ok(format!("{n} words")) })
-            },
-        }),
     ]
-}
-
-#[derive(Deserialize)]
-pub struct WordCountArgs {
-    pub text: String,
 }
 
 #[derive(Deserialize)]
