@@ -7,6 +7,7 @@
 //! (the LSP server, `tether exec`) plugs in by providing a sink, a gate and
 //! the editor's buffers.
 
+mod assemble;
 mod calls;
 pub mod context;
 pub mod instructions;
@@ -15,6 +16,8 @@ mod scheduler;
 pub mod slash;
 mod subagents;
 mod turn;
+
+pub use assemble::{workspace_root, Assembled, Frontend};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -31,15 +31,13 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use crate::config::{Config, Sources};
-use crate::engine::{Engine, EngineParts, EventSink, StartError};
-use crate::gate::{Answer, DenyCause, Gate};
-use crate::model::ModelClient;
+use crate::engine::{Assembled, Engine, EventSink, Frontend, StartError};
+use crate::gate::{Answer, DenyCause};
 use crate::protocol::{
     CancelParams, ContextRef, HistoryParams, HistoryResult, LineRange, Pos, PromptParams,
     PromptResult, SessionsParams, SessionsResult, Update, UpdateKind,
 };
-use crate::store::Store;
-use crate::tools::{self, Buffers, Redactor};
+use crate::tools::{self, Buffers};
 use asker::LspAsker;
 use docs::{Documents, EditorBuffers, Encoding};
 
@@ -774,15 +772,13 @@ fn workspace_root(p: &InitializeParams) -> PathBuf {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
-        let root = tools::normalize(&workspace_root(&params));
+        let root = crate::engine::workspace_root(&workspace_root(&params));
         let sources = Sources {
             env: self.env.clone(),
             init_options: params.initialization_options.clone(),
             workspace_root: Some(root.clone()),
         };
-        let mut cfg =
-            Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
-        cfg.tools.supervisor = std::env::current_exe().ok();
+        let cfg = Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
         self.max_message
             .store(cfg.max_message_bytes, Ordering::Relaxed);
         let can_show = params
@@ -838,54 +834,35 @@ impl LanguageServer for Backend {
                 params.client_info.as_ref().map(|c| c.name.as_str()),
             ),
         ));
-        let store = Store::open(&cfg.data_dir);
         let asker = LspAsker::start(
             self.client.clone(),
             can_show,
             self.chat_sessions.clone(),
             advice.clone(),
         );
-        let gate = Gate::new(
-            cfg.approval.clone(),
-            cfg.delegation.approvals,
-            asker.clone(),
-            store.clone(),
-            vec![root.clone()],
-        );
-        let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
-        let redactor = Redactor::from_env(
-            &self.env,
-            &key.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
         for w in &cfg.warnings {
             tracing::warn!("{w}");
             let _ = self.sink.tx.send(Outgoing::Notice(format!("Tether: {w}")));
         }
-        for w in [store.take_notice(), store.take_warning()]
-            .into_iter()
-            .flatten()
-        {
+        let data_dir = cfg.data_dir.clone();
+        let Assembled { engine, notices } = Engine::assemble(
+            cfg,
+            Frontend {
+                root: root.clone(),
+                env: self.env.clone(),
+                asker: asker.clone(),
+                buffers: buffers.clone(),
+                tool_sources: Vec::new(),
+            },
+        );
+        for w in notices {
             let _ = self.sink.tx.send(Outgoing::Notice(w));
-        }
-        let model = ModelClient::from_config(&cfg);
-        if let Err(e) = &model {
-            tracing::info!("model not configured yet: {e}");
         }
         tracing::info!(
             "initialized: root {}, approvals by dialog: {can_show}, data {}",
             root.display(),
-            cfg.data_dir.display()
+            data_dir.display()
         );
-        let engine = Engine::new(EngineParts {
-            config: Arc::new(cfg),
-            store,
-            model,
-            gate,
-            buffers: buffers.clone(),
-            root,
-            redactor: Arc::new(redactor),
-            tool_sources: Vec::new(),
-        });
         let _ = self.engine_out.set(engine.clone());
         let _ = self.ready.set(Ready {
             engine,
@@ -1076,7 +1053,6 @@ fn stop_within(cfg: &Config) -> Duration {
 /// turn: they are cancelled and their commands killed before the process
 /// exits (the editor is gone: nobody could see or stop them).
 pub async fn serve_stdio() -> std::process::ExitCode {
-    crate::exec::init_tracing("info");
     let out = match reserve_stdout() {
         Ok(f) => tokio::fs::File::from_std(f),
         Err(e) => {
