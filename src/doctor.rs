@@ -510,7 +510,7 @@ async fn probe_endpoint(
                 .map(str::to_string)
         })
         .unwrap_or(text);
-    let message: String = message.chars().take(200).collect();
+    let message = crate::text::prefix(&message, crate::text::Max::Chars(200));
     let fix = if status == 404 {
         format!(
             "check the model name: {}",

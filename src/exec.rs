@@ -99,14 +99,12 @@ impl EventSink for ExecSink {
                         let brief = output
                             .as_deref()
                             .and_then(|o| o.lines().next())
-                            .unwrap_or("")
-                            .chars()
-                            .take(120)
-                            .collect::<String>();
+                            .map(|l| crate::text::prefix(l, crate::text::Max::Chars(120)))
+                            .unwrap_or("");
                         event(&format!(
                             "tether: {who}{} {title}: {}",
                             status_mark(s),
-                            field(&brief)
+                            field(brief)
                         ));
                     }
                 }

@@ -151,11 +151,7 @@ impl Runner for Batch<'_> {
     }
 }
 
-/// At most `max` bytes of `s`, cut at a char boundary.
+/// At most `max` bytes of `s`, marked when cut.
 fn excerpt(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let cut = crate::model::floor_char_boundary(s, max);
-    format!("{}…", &s[..cut])
+    crate::text::truncate(s, crate::text::Max::Bytes(max), "…").into_owned()
 }

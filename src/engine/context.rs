@@ -311,8 +311,7 @@ impl Agent {
         shown: String,
         l: super::repeat::Loop,
     ) -> super::turn::LoopOutcome {
-        let keep = crate::model::floor_char_boundary(&shown, l.keep);
-        let kept = shown[..keep].to_string();
+        let kept = crate::text::prefix(&shown, crate::text::Max::Bytes(l.keep)).to_string();
         out.text.push_str(&kept);
         out.last_text = kept.clone();
         self.append(history, super::turn::assistant(kept, None))

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
 use crate::protocol::{StopReason, SubagentStatus, UpdateKind};
+use crate::text::Max;
 use crate::tools::registry::{args, function_spec};
 use crate::tools::{first_line, Access, Call, Tool, ToolCtx, ToolResult};
 
@@ -253,13 +254,8 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     if status == SubagentStatus::Cancelled && summary.trim().is_empty() {
         summary = "Cancelled.".into();
     }
-    if summary.len() > SUMMARY_CAP {
-        let cut = crate::model::floor_char_boundary(&summary, SUMMARY_CAP);
-        summary.truncate(cut);
-        summary.push_str(&format!(
-            "… [summary cut; full transcript in session {child_id}]"
-        ));
-    }
+    let cut_mark = format!("… [summary cut; full transcript in session {child_id}]");
+    let summary = crate::text::truncate(&summary, Max::Bytes(SUMMARY_CAP), &cut_mark).into_owned();
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),

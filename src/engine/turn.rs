@@ -648,7 +648,7 @@ impl Turn {
                 }
                 None => (content, String::new()),
             };
-            let body: String = body.chars().take(50_000).collect();
+            let body = crate::text::prefix(&body, crate::text::Max::Chars(50_000));
             text.push_str(&format!("\n\nContext: {shown}{where_}\n```\n{body}\n```"));
         }
         text

@@ -197,15 +197,7 @@ pub enum Access {
     Nothing,
 }
 
-/// The first line of `s`, at most `max` chars, with an ellipsis if cut.
-pub fn first_line(s: &str, max: usize) -> String {
-    let line = s.lines().next().unwrap_or("");
-    let mut out: String = line.chars().take(max).collect();
-    if line.chars().count() > max || s.trim_end().contains('\n') {
-        out.push('…');
-    }
-    out
-}
+pub use crate::text::first_line;
 
 /// `file://` URI → path (percent-decoded). Other schemes → `None`.
 pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
