@@ -30,6 +30,17 @@ pub fn takes_updates(capabilities: &Value) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the client's Tether plugin saves a buffer that was clean before
+/// an agent edit (`capabilities.experimental.tether.savesAgentEdits`), so
+/// that commands see the edit (docs/PROTOCOL.md, "Agent edits and open
+/// buffers").
+pub fn saves_agent_edits(capabilities: &Value) -> bool {
+    capabilities
+        .pointer("/experimental/tether/savesAgentEdits")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// The editor family, for advice in its own words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditorKind {
