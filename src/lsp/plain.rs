@@ -292,4 +292,18 @@ mod tests {
             assert!(!takes_updates(caps), "{} takes no updates", p.display());
         }
     }
+
+    #[test]
+    fn only_a_declared_plugin_saves_agent_edits() {
+        assert!(saves_agent_edits(&serde_json::json!(
+            {"experimental": {"tether": {"updates": true, "savesAgentEdits": true}}}
+        )));
+        for caps in [
+            serde_json::json!({}),
+            serde_json::json!({"experimental": {"tether": {"updates": true}}}),
+            serde_json::json!({"experimental": {"tether": {"savesAgentEdits": "yes"}}}),
+        ] {
+            assert!(!saves_agent_edits(&caps), "{caps}");
+        }
+    }
 }
