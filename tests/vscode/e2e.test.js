@@ -274,8 +274,8 @@ before(async () => {
         `[l]: https://127.0.0.1:${bait.address().port}/logo.png`,
     }),
     // Agent edits to an open file: case 1 (clean), then case 2 (the person's
-    // unsaved note) twice. Each: the edit, `cat`, a reply.
-    ...[1, 2, 3].flatMap((n) => [
+    // unsaved note) three times. Each: the edit, `cat`, a reply.
+    ...[1, 2, 3, 4].flatMap((n) => [
       () => ({ toolCalls: [{ name: 'edit_file', arguments: { path: 'calc.txt', old_text: 'a + b', new_text: 'sum(a, b)' } }] }),
       () => ({ toolCalls: [{ name: 'run_command', arguments: { command: 'cat calc.txt' } }] }),
       () => ({ text: `Edit ${n} done.` }),
@@ -656,6 +656,16 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
     await page.locator('.editor-instance .view-lines').first().click();
   };
   const conflict = () => page.locator('.notifications-toasts .notification-toast', { hasText: /newer|Failed to save/i });
+  const quickOpen = async (name) => {
+    await page.keyboard.press('ControlOrMeta+P');
+    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible' });
+    await page.keyboard.press('Enter');
+  };
+  const openCalc = async () => {
+    await quickOpen('calc.txt');
+    await until('calc.txt open', async () => (await editorText()) === lines(CALC));
+  };
   const agentEdit = async (n, prompt) => {
     await chat.locator('#prompt').fill(prompt);
     await chat.locator('#prompt').press('Enter');
@@ -672,11 +682,7 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
 
   await step('case 1: an agent edit to a clean open file is saved; Ctrl+Z then Ctrl+S undo it without a conflict', async () => {
     await closeEditors();
-    await page.keyboard.press('ControlOrMeta+P');
-    await page.locator('.quick-input-widget input').fill('calc.txt');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'calc.txt' }).first().waitFor({ state: 'visible' });
-    await page.keyboard.press('Enter');
-    await until('calc.txt open', async () => (await editorText()) === lines(CALC));
+    await openCalc();
     const told = await agentEdit(1, 'Use sum in calc.txt');
     await until('the edit in the editor', async () => (await editorText()) === lines(CALC_EDITED));
     await screenshot('agent-edit-clean');
@@ -697,7 +703,7 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
     await screenshot('agent-edit-clean-undone');
   });
 
-  await step("case 2: beside the person's unsaved note the edit stays unsaved; Ctrl+Z, Revert File and Ctrl+S behave", async () => {
+  await step("case 2: beside the person's unsaved note the edit stays unsaved; Ctrl+Z, Revert File, Don't Save, a reload and Ctrl+S behave", async () => {
     const typeNote = async () => {
       await focusEditor();
       await page.keyboard.press('ControlOrMeta+Home');
@@ -723,18 +729,37 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
     await until('reverted', async () => (await editorText()) === lines(CALC));
     await until('the tab clean', async () => !(await isDirty()));
     assert.equal(disk(), CALC);
-    // Again, then Ctrl+S: both saved, no conflict dialog.
+    // Again, then close it and answer "Don't Save": both are discarded.
     await typeNote();
     told = await agentEdit(3, 'And once more');
     await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
+    await focusEditor();
+    await runCommand('View: Close Editor');
+    const ask = page.locator('.monaco-dialog-box');
+    await ask.waitFor({ state: 'visible' });
+    await screenshot('agent-edit-dirty-close');
+    await ask.getByRole('button', { name: "Don't Save" }).click();
+    await ask.waitFor({ state: 'hidden' });
+    assert.equal(disk(), CALC, "Don't Save discarded both");
+    await openCalc();
+    // Again, then a reload check (switching editors), then Ctrl+S: both
+    // saved, no conflict dialog.
+    await typeNote();
+    told = await agentEdit(4, 'And a last time');
+    await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
     assert.equal(disk(), CALC);
+    await quickOpen('README.md');
+    await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor();
+    await quickOpen('calc.txt');
+    await until('calc.txt shown again', async () => (await editorText()).startsWith('my note'));
+    assert.equal(await editorText(), `my note\n${lines(CALC_EDITED)}`, 'nothing reloaded from disk');
     await focusEditor();
     await page.keyboard.press('ControlOrMeta+S');
     await until('both saved', () => disk() === `my note\n${CALC_EDITED}`);
     await until('the tab clean', async () => !(await isDirty()));
     assert.equal(await conflict().count(), 0, 'no "file is newer" conflict');
     await screenshot('agent-edit-dirty-saved');
-    assert.equal(model.requests.length, 17);
+    assert.equal(model.requests.length, 20);
   });
 
   await step('a missing binary gives a clear message', async () => {
