@@ -134,7 +134,7 @@ async fn unsaved_changes_elsewhere_stay_unsaved_beside_the_edit() {
     ed.change(&uri, &typed).await;
     let out = run(&ed, &model).await;
     assert!(
-        out.contains("the person's own unsaved changes") && out.contains("was not saved"),
+        out.contains("with unsaved changes (the person's") && out.contains("was not saved"),
         "{out}"
     );
     assert_eq!(

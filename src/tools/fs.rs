@@ -481,10 +481,11 @@ async fn commit(
     let shown = ctx.display(path);
     Ok(if had_unsaved {
         format!(
-            " {shown} is open in the editor with the person's own unsaved changes, so the edit \
-             went into the editor's buffer and was not saved: read_file and search see it, but \
-             commands you run see the file on disk without it (and without the person's \
-             changes). Ask the person to save {shown} if a command needs the edit."
+            " {shown} is open in the editor with unsaved changes (the person's, or earlier \
+             edits of yours), so the edit went into the editor's buffer and was not saved: \
+             read_file and search see it, but commands you run see the file on disk without \
+             it (and without those changes). Ask the person to save {shown} if a command \
+             needs the edit."
         )
     } else if ctx.buffers.saves_agent_edits() {
         format!(
