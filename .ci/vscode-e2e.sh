@@ -4,7 +4,7 @@
 #
 #   bash .ci/vscode-e2e.sh            # install what is missing, build, test
 #   bash .ci/vscode-e2e.sh install    # only the installs (apt, code-server, npm deps)
-#   bash .ci/vscode-e2e.sh build      # extension: npm ci, compile, unit tests, .vsix
+#   bash .ci/vscode-e2e.sh build      # extension: ESLint, Prettier check, compile, unit tests, .vsix
 #   bash .ci/vscode-e2e.sh e2e        # only the end-to-end test (needs the above)
 #
 # Runs as root with no stdin on a fresh Debian 12 machine that reaches only the
@@ -137,9 +137,10 @@ install_npm_deps() {
 
 build_extension() {
   local t=$(now)
-  (cd editors/vscode && npm run compile && npm test && npm run package)
+  (cd editors/vscode && npm run lint && npm run format:check && npm run compile && npm test &&
+    npm run package)
   ls -l editors/vscode/*.vsix
-  echo "extension build + unit tests + package: $(( $(now) - t ))s"
+  echo "extension lint + format check + build + unit tests + package: $(( $(now) - t ))s"
 }
 
 build_server() {

@@ -1,6 +1,8 @@
-//! Edits that never lose text: the agent's edits reach the editor's buffer
-//! (visible, undoable) and the disk (for the commands it runs next), and never
-//! overwrite what the person typed and has not saved.
+//! Edits that never lose text: the editor owns its open buffers. An agent's
+//! edit to an open file reaches the editor's buffer only (visible, undoable,
+//! saved by the editor like the person's own edit), never the disk behind it;
+//! the model is told when commands will not see it. Files not open are
+//! written on disk.
 
 mod support;
 
@@ -66,10 +68,11 @@ async fn a_closed_file_is_edited_on_disk_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_clean_file_is_edited_in_the_buffer_and_on_disk() {
+async fn an_open_file_is_edited_in_the_buffer_never_behind_it_on_disk() {
     for profile in [
         ClientProfile::VsCode,
         ClientProfile::HelixMaster,
+        ClientProfile::HelixRelease,
         ClientProfile::Neovim,
     ] {
         let ws = support::workspace();
@@ -79,27 +82,46 @@ async fn an_open_clean_file_is_edited_in_the_buffer_and_on_disk() {
         let model = ModelServer::start(edit_three()).await;
         let (ed, _) = Editor::start(cfg(profile, ws.path(), &model, data.path())).await;
         ed.open(&uri, "plaintext", ORIGINAL).await;
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let out = run(&ed, &model).await;
         assert!(out.starts_with("Edited"), "{profile:?}: {out}");
         let want = "line one\nline two\nline 3\n";
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), want);
         assert_eq!(
             ed.document(&uri).as_deref(),
             Some(want),
             "{profile:?}: the buffer got it"
+        );
+        // The editor owns the file while it is open: its save, undo and
+        // timestamp checks see nothing written behind the buffer.
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            ORIGINAL,
+            "{profile:?}"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).and_then(|m| m.modified()).ok(),
+            mtime,
+            "{profile:?}: the file was not touched"
+        );
+        // The model knows commands see the disk until the person saves.
+        assert!(
+            out.contains("commands you run see the file on disk without it"),
+            "{profile:?}: {out}"
         );
         let edits = apply_edits(&ed);
         assert_eq!(edits.len(), 1, "{profile:?}");
         // One small edit, not a whole-file replacement: the person can undo it.
         let text = edits[0].to_string();
         assert!(text.contains("\"newText\":\"line 3\""), "{text}");
+        // Labelled as an agent edit: a Tether plugin saves it.
+        assert_eq!(edits[0]["label"], "Tether: agent edit", "{profile:?}");
         assert!(ed.problems().is_empty(), "{:?}", ed.problems());
         ed.shutdown().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsaved_changes_elsewhere_stay_unsaved_and_the_edit_lands_in_both() {
+async fn unsaved_changes_elsewhere_stay_unsaved_beside_the_edit() {
     let ws = support::workspace();
     let data = tempfile::tempdir().expect("data");
     let path = support::write_file(ws.path(), "doc.txt", ORIGINAL);
@@ -111,7 +133,10 @@ async fn unsaved_changes_elsewhere_stay_unsaved_and_the_edit_lands_in_both() {
     let typed = format!("// my unsaved note\n{ORIGINAL}");
     ed.change(&uri, &typed).await;
     let out = run(&ed, &model).await;
-    assert!(out.contains("unsaved changes elsewhere"), "{out}");
+    assert!(
+        out.contains("with unsaved changes (the person's") && out.contains("was not saved"),
+        "{out}"
+    );
     assert_eq!(
         ed.document(&uri).as_deref(),
         Some("// my unsaved note\nline one\nline two\nline 3\n"),
@@ -119,19 +144,51 @@ async fn unsaved_changes_elsewhere_stay_unsaved_and_the_edit_lands_in_both() {
     );
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
-        "line one\nline two\nline 3\n",
-        "the disk has the agent's edit but not the unsaved note"
+        ORIGINAL,
+        "the disk has neither"
     );
     ed.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsaved_changes_in_the_edited_region_are_a_conflict_not_an_overwrite() {
+async fn an_edit_of_the_persons_unsaved_text_goes_into_the_buffer_only() {
     let ws = support::workspace();
     let data = tempfile::tempdir().expect("data");
     let path = support::write_file(ws.path(), "doc.txt", ORIGINAL);
     let uri = support::uri(&path);
-    // The agent edits the very line the person is changing.
+    // The agent read the buffer, so it may edit the very line the person is
+    // changing: the edit goes where the person sees and can undo it.
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "e",
+            "edit_file",
+            json!({"path": "doc.txt", "old_text": "line three (person)", "new_text": "line 3"}),
+        )]),
+        Reply::Text("ok".into()),
+    ])
+    .await;
+    let (ed, _) = Editor::start(cfg(ClientProfile::Neovim, ws.path(), &model, data.path())).await;
+    ed.open(&uri, "plaintext", ORIGINAL).await;
+    ed.change(&uri, "line one\nline two\nline three (person)\n")
+        .await;
+    let out = run(&ed, &model).await;
+    assert!(out.starts_with("Edited"), "{out}");
+    assert_eq!(
+        ed.document(&uri).as_deref(),
+        Some("line one\nline two\nline 3\n")
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), ORIGINAL);
+    ed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_apply_edit_unsaved_changes_in_the_edited_region_are_a_conflict() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let path = support::write_file(ws.path(), "doc.txt", ORIGINAL);
+    let uri = support::uri(&path);
+    // An editor that cannot take edits: the disk gets the edit, so an edit
+    // over the person's unsaved text would be lost on their next save.
     let model = ModelServer::start(vec![
         Reply::ToolCalls(vec![call(
             "e",
@@ -143,10 +200,15 @@ async fn unsaved_changes_in_the_edited_region_are_a_conflict_not_an_overwrite() 
             "write_file",
             json!({"path": "doc.txt", "content": "replaced\n"}),
         )]),
+        Reply::ToolCalls(vec![call(
+            "e2",
+            "edit_file",
+            json!({"path": "doc.txt", "old_text": "line one", "new_text": "line 1"}),
+        )]),
         Reply::Text("ok".into()),
     ])
     .await;
-    let (ed, _) = Editor::start(cfg(ClientProfile::VsCode, ws.path(), &model, data.path())).await;
+    let (ed, _) = Editor::start(cfg(ClientProfile::Bare, ws.path(), &model, data.path())).await;
     ed.open(&uri, "plaintext", ORIGINAL).await;
     let typed = "line one\nline two\nline three (person)\n";
     ed.change(&uri, typed).await;
@@ -161,18 +223,16 @@ async fn unsaved_changes_in_the_edited_region_are_a_conflict_not_an_overwrite() 
         edit_out.contains("Conflict") && edit_out.contains("unsaved changes"),
         "{edit_out}"
     );
-    let write_out = &tool_results(&reqs[2].body)[0].1;
+    let write_out = &tool_results(&reqs[2].body)[1].1;
     assert!(write_out.contains("Conflict"), "{write_out}");
     assert!(apply_edits(&ed).is_empty(), "no buffer edit was sent");
-    assert_eq!(
-        ed.document(&uri).as_deref(),
-        Some(typed),
-        "the person's text is intact"
-    );
+    // An edit away from the person's text reaches the disk alone.
+    let away = &tool_results(&reqs[3].body)[2].1;
+    assert!(away.contains("cannot receive edits"), "{away}");
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
-        ORIGINAL,
-        "the disk is untouched"
+        "line 1\nline two\nline three\n",
+        "the disk has the agent's edit, not the person's unsaved text"
     );
     ed.shutdown().await;
 }

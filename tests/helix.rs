@@ -662,3 +662,108 @@ async fn helix_master_expired_dialog_is_told() {
     }
     assert!(ws.path().join("build/out.txt").exists(), "never run");
 }
+
+/// An agent edit to the file open in Helix goes into Helix's buffer only
+/// (docs/PROTOCOL.md, "Agent edits and open buffers"): nothing is written
+/// behind it, so `u` takes it out, `:w` writes without "the file was modified
+/// by an external process", and `:q` quits once the buffer is clean — each as
+/// after the person's own edit.
+async fn agent_edit_undo_write_quit(build: Build) {
+    let test = format!("helix_{build:?}_agent_edit_undo_write_quit");
+    let Some(hx) = hx_or_skip(&test, build) else {
+        return;
+    };
+    const LIB: &str = "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
+    const EDITED: &str =
+        "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 {\n    a.wrapping_add(b)\n}\n";
+    let ws = workspace();
+    let lib = ws.path().join("src/lib.rs");
+    let data = tempfile::tempdir().expect("data");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "e",
+            "edit_file",
+            json!({"path": "src/lib.rs", "old_text": "a + b", "new_text": "a.wrapping_add(b)"}),
+        )]),
+        Reply::text("Done."),
+    ])
+    .await;
+    let h = Helix::start(
+        &hx,
+        ws.path(),
+        &languages_toml(&model, data.path(), |_| {}),
+        "src/lib.rs",
+    );
+    h.wait_ready().await;
+    h.command("lsp-workspace-command tether.ask \"use wrapping_add\"")
+        .await;
+    if build == Build::Master {
+        // The transcript opened over the file: back to it.
+        h.wait_text("Done.").await;
+        h.command("buffer-previous").await;
+    }
+    let s = h.wait_text("a.wrapping_add(b)").await;
+    assert!(s.contains("[+]"), "the edit is unsaved in the buffer: {s}");
+    wait_until("the turn to end", &h, || model.requests().len() == 2).await;
+    let told = tool_results(&model.requests()[1].body)[0].1.clone();
+    assert!(
+        told.contains("commands you run see the file on disk without it"),
+        "{told}"
+    );
+    assert_eq!(std::fs::read_to_string(&lib).expect("lib.rs"), LIB);
+
+    // `u`: the buffer is the file again, and clean.
+    h.normal_mode().await;
+    h.keys(&["u"]);
+    let s = h
+        .wait_screen("the edit undone", |s| {
+            s.contains("a + b") && !s.contains("wrapping_add")
+        })
+        .await;
+    assert!(!s.contains("[+]"), "clean after undo: {s}");
+    // `U` (redo), then `:w`: written, no complaint about an external change.
+    h.keys(&["U"]);
+    h.wait_text("a.wrapping_add(b)").await;
+    h.command("w").await;
+    wait_until("lib.rs written", &h, || {
+        std::fs::read_to_string(&lib).is_ok_and(|t| t == EDITED)
+    })
+    .await;
+    let s = h
+        .wait_screen("the buffer clean after :w", |s| !s.contains("[+]"))
+        .await;
+    assert!(!s.contains("external"), "{s}");
+    // `:q` quits: nothing unsaved, nothing changed behind the buffer. (On
+    // master the transcript is open too, unsaved by design: `:q` names it
+    // alone, and `:q!` leaves it.)
+    h.command("q").await;
+    if build == Build::Master {
+        let s = h.wait_text("unsaved buffer remaining").await;
+        assert!(
+            s.contains("1 unsaved buffer remaining: [\".tether/ask.tether.md\"]"),
+            "{s}"
+        );
+        h.command("q!").await;
+    }
+    wait_until("Helix to quit", &h, || {
+        !Command::new("tmux")
+            .args(["-L", &h.socket, "has-session", "-t", "t"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&lib).expect("lib.rs"), EDITED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helix_release_agent_edit_then_undo_write_quit_behave() {
+    agent_edit_undo_write_quit(Build::Release).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helix_master_agent_edit_then_undo_write_quit_behave() {
+    agent_edit_undo_write_quit(Build::Master).await;
+}

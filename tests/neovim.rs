@@ -1038,3 +1038,248 @@ async fn help_tether_works() {
     assert_eq!(o.r["unresolved"], json!([]), "every |link| resolves");
     assert_eq!(o.r["missing"], json!([]), "every command has a tag");
 }
+
+/// `src/lib.rs` of the workspace fixture, and after the agent's edit.
+const LIB: &str = "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
+const LIB_EDITED: &str =
+    "/// Adds two numbers.\npub fn add(a: i32, b: i32) -> i32 {\n    a.wrapping_add(b)\n}\n";
+/// The person's own unsaved change (case 2), on line 1, away from the edit.
+const NOTE: &str = "/// Adds two numbers (my unsaved note).\n";
+
+/// `text` with the person's note in place of line 1.
+fn with_note(text: &str) -> String {
+    format!("{NOTE}{}", text.split_once('\n').map(|x| x.1).unwrap_or(""))
+}
+
+/// What one agent-edit scenario left: the outcome, the disk afterwards, and
+/// the tool results the model got (the edit's, then `cat`'s).
+struct EditRun {
+    o: Outcome,
+    disk: String,
+    edit_result: String,
+    cat_output: String,
+}
+
+/// The model edits `a + b` in the open `src/lib.rs`, then runs `cat` on it;
+/// the person then does `action` (see tests/neovim/agent_edit.lua).
+async fn agent_edit(nvim: &Path, case: &str, action: &str) -> EditRun {
+    let ws = workspace();
+    let data = tempfile::tempdir().expect("data dir");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "e",
+            "edit_file",
+            json!({"path": "src/lib.rs", "old_text": "a + b", "new_text": "a.wrapping_add(b)"}),
+        )]),
+        Reply::ToolCalls(vec![call(
+            "c",
+            "run_command",
+            json!({"command": "cat src/lib.rs"}),
+        )]),
+        Reply::text("Done."),
+    ])
+    .await;
+    let o = Scenario::new(nvim, "agent_edit", ws.path(), data.path())
+        .model(&model)
+        .env("TETHER_TEST_CASE", case)
+        .env("TETHER_TEST_ACTION", action)
+        .run()
+        .await;
+    let reqs = model.requests();
+    assert_eq!(reqs.len(), 3, "{case}/{action}: edit, cat, reply");
+    let edit_result = tool_results(&reqs[1].body)[0].1.clone();
+    let cat_output = tool_results(&reqs[2].body)
+        .last()
+        .map(|r| r.1.clone())
+        .expect("cat's result");
+    let disk = std::fs::read_to_string(ws.path().join("src/lib.rs")).expect("read lib.rs");
+    // Whatever the person does next, Neovim never found the file changed
+    // behind its buffer: no W11/W12, no "changed since reading it" on :w.
+    assert_eq!(
+        o.r["changed_shell"],
+        json!([]),
+        "{case}/{action}: a timestamp check saw the file changed behind the buffer"
+    );
+    // The edit is applied without an echo in the message area.
+    assert!(
+        !o.messages.contains("Workspace edit"),
+        "{case}/{action}: {}",
+        o.messages
+    );
+    assert!(o.errors().is_empty(), "{case}/{action}: {:?}", o.errors());
+    EditRun {
+        o,
+        disk,
+        edit_result,
+        cat_output,
+    }
+}
+
+fn state(o: &Outcome, at: &str) -> (String, Value, bool) {
+    let s = &o.r[at];
+    assert!(s.is_object(), "no snapshot {at}: {}", o.r);
+    (
+        s["buffer"].as_str().unwrap_or_default().to_string(),
+        s["disk"].clone(),
+        s["modified"].as_bool().unwrap_or(false),
+    )
+}
+
+/// Case 1: a clean buffer. The plugin saves the agent's edit, so commands
+/// see it, and every later step behaves as after the person's own saved edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_edit_to_a_clean_buffer_is_saved_and_undo_save_quit_behave() {
+    let Some(nvim) =
+        nvim_or_skip("an_agent_edit_to_a_clean_buffer_is_saved_and_undo_save_quit_behave")
+    else {
+        return;
+    };
+    for action in ["undo", "save", "wqa", "quit", "qa!", "e!", "reload"] {
+        let run = agent_edit(&nvim, "clean", action).await;
+        let o = &run.o;
+        assert_eq!(o.r["before"]["buffer"], LIB, "{action}");
+        // The buffer shows the edit, saved by the editor itself.
+        assert_eq!(
+            state(o, "after_edit"),
+            (LIB_EDITED.to_string(), json!(LIB_EDITED), false),
+            "{action}"
+        );
+        assert_eq!(state(o, "after_checktime"), state(o, "after_edit"));
+        assert!(
+            run.edit_result.contains("The editor saved it."),
+            "{action}: {}",
+            run.edit_result
+        );
+        assert!(
+            run.cat_output.contains("a.wrapping_add(b)"),
+            "{action}: the command saw the edit: {}",
+            run.cat_output
+        );
+        match action {
+            "undo" => {
+                // `u` takes the edit out of the buffer; the file still has it
+                // until the person saves, exactly as after their own edit.
+                assert_eq!(
+                    state(o, "after_undo"),
+                    (LIB.to_string(), json!(LIB_EDITED), true)
+                );
+                assert_eq!(
+                    state(o, "after_undo_checktime"),
+                    (LIB.to_string(), json!(LIB_EDITED), true),
+                    "no reload brings the undone edit back"
+                );
+                assert_eq!(
+                    state(o, "after_undo_write"),
+                    (LIB.to_string(), json!(LIB), false)
+                );
+                assert_eq!(run.disk, LIB);
+            }
+            "save" | "e!" | "reload" => {
+                assert_eq!(
+                    state(o, "after_action"),
+                    (LIB_EDITED.to_string(), json!(LIB_EDITED), false),
+                    "{action}"
+                );
+                assert_eq!(run.disk, LIB_EDITED, "{action}");
+            }
+            _ => {
+                // :wqa, :qa and :qa! leave at once: nothing to save or ask.
+                assert_eq!(o.r["exited"], true, "{action}: {}", o.r);
+                assert!(o.r["errors"].is_null(), "{action}: {}", o.r["errors"]);
+                assert_eq!(run.disk, LIB_EDITED, "{action}");
+            }
+        }
+    }
+}
+
+/// Case 2: the person has an unsaved change elsewhere. The edit goes into
+/// the buffer only; nothing is saved behind the person, no answer to any
+/// prompt loses their text, and "discard" discards both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_edit_beside_unsaved_text_stays_unsaved_and_nothing_is_lost() {
+    let Some(nvim) =
+        nvim_or_skip("an_agent_edit_beside_unsaved_text_stays_unsaved_and_nothing_is_lost")
+    else {
+        return;
+    };
+    let both = with_note(LIB_EDITED);
+    for action in ["undo", "save", "wqa", "quit", "qa!", "e!", "reload"] {
+        let run = agent_edit(&nvim, "dirty", action).await;
+        let o = &run.o;
+        assert_eq!(
+            state(o, "before"),
+            (with_note(LIB), json!(LIB), true),
+            "{action}"
+        );
+        assert_eq!(
+            state(o, "after_edit"),
+            (both.clone(), json!(LIB), true),
+            "{action}: the buffer has both, the disk neither"
+        );
+        assert_eq!(state(o, "after_checktime"), state(o, "after_edit"));
+        assert!(
+            run.edit_result.contains("unsaved changes")
+                && run
+                    .edit_result
+                    .contains("commands you run see the file on disk"),
+            "{action}: the model is told: {}",
+            run.edit_result
+        );
+        assert!(
+            !run.cat_output.contains("wrapping_add"),
+            "{action}: {}",
+            run.cat_output
+        );
+        match action {
+            "undo" => {
+                assert_eq!(
+                    state(o, "after_undo"),
+                    (with_note(LIB), json!(LIB), true),
+                    "`u` removes the agent's edit and keeps the person's"
+                );
+                assert_eq!(state(o, "after_undo_checktime"), state(o, "after_undo"));
+                assert_eq!(
+                    state(o, "after_undo_write"),
+                    (with_note(LIB), json!(with_note(LIB)), false)
+                );
+                assert_eq!(run.disk, with_note(LIB));
+            }
+            "save" => {
+                assert_eq!(state(o, "after_action"), (both.clone(), json!(both), false));
+                assert_eq!(run.disk, both);
+            }
+            "wqa" => {
+                assert_eq!(o.r["exited"], true, "{}", o.r);
+                assert!(o.r["errors"].is_null(), "{}", o.r["errors"]);
+                assert_eq!(run.disk, both, "both edits were written");
+            }
+            "quit" => {
+                // Refused as after the person's own unsaved edit (E37/E162).
+                let errors = o.r["errors"].to_string();
+                assert!(
+                    errors.contains("E37") || errors.contains("E162"),
+                    "{errors}"
+                );
+                assert_eq!(state(o, "after_action"), (both.clone(), json!(LIB), true));
+                assert_eq!(run.disk, LIB);
+            }
+            "qa!" => {
+                assert_eq!(o.r["exited"], true, "{}", o.r);
+                assert_eq!(run.disk, LIB, "both unsaved edits were thrown away");
+            }
+            "e!" => {
+                assert_eq!(
+                    state(o, "after_action"),
+                    (LIB.to_string(), json!(LIB), false),
+                    "discarded, the agent's edit with the person's"
+                );
+                assert_eq!(run.disk, LIB);
+            }
+            "reload" => {
+                assert_eq!(state(o, "after_action"), (both.clone(), json!(LIB), true));
+                assert_eq!(run.disk, LIB);
+            }
+            _ => unreachable!(),
+        }
+    }
+}

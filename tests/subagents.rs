@@ -438,3 +438,42 @@ async fn sixteen_children_with_twenty_calls_each_all_complete_and_are_stored() {
     }
     ed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_follows_the_projects_agents_md_like_its_parent() {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    support::write_file(ws.path(), "AGENTS.md", "Always run `make lint` first.\n");
+    let model = ModelServer::start_with(|body| match child_goal(body) {
+        None if tool_count(body) == 0 => {
+            Reply::ToolCalls(vec![call("d", "delegate", json!({"goal": "check style"}))])
+        }
+        _ => Reply::Text("done".into()),
+    })
+    .await;
+    let (ed, _) = Editor::start(cfg(ws.path(), &model, data.path(), json!({}))).await;
+    let done = ed
+        .request("tether/prompt", json!({"text": "go"}))
+        .await
+        .expect("prompt");
+    support::turn_ended(&ed, &done).await;
+    let reqs = model.requests();
+    let child = reqs
+        .iter()
+        .find(|r| child_goal(&r.body).is_some())
+        .expect("the child asked the model");
+    let system = messages(&child.body)
+        .into_iter()
+        .find(|(r, _)| r == "system")
+        .map(|(_, t)| t)
+        .expect("a system message");
+    let (role, rules) = (
+        system.find("You are a subagent").expect("the child's role"),
+        system
+            .find("Always run `make lint` first.")
+            .unwrap_or_else(|| panic!("the project's AGENTS.md reaches the child: {system}")),
+    );
+    assert!(role < rules, "the role comes first: {system}");
+    assert!(system.contains("git: branch") || system.contains(std::env::consts::OS));
+    ed.shutdown().await;
+}

@@ -739,7 +739,13 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
     // The recent messages kept verbatim, cut where a model response
     // starts (never between a call and its result; the summary joins the
     // first request, so user and assistant keep alternating).
-    let keep = ((budget.window as f64 * KEEP_RECENT / budget.ratio) as usize).max(256);
+    // In a small window the tool schemas and the output reserve leave little
+    // room: the recent messages then get at most half of what is left, or
+    // the kept turn alone would overflow again (a 1.5 K window dead-ended).
+    let target = budget.target_bytes(fixed_bytes);
+    let keep = ((budget.window as f64 * KEEP_RECENT / budget.ratio) as usize)
+        .min(target / 2)
+        .max(256);
     let mut cut = history.len();
     let mut used = 0usize;
     for (i, m) in history.iter().enumerate().rev() {
@@ -773,7 +779,6 @@ pub fn plan(history: &[StoredMessage], budget: &Budget, fixed_bytes: usize, forc
         pruned_before: cut,
         ..current
     };
-    let target = budget.target_bytes(fixed_bytes);
     let summary = last_compaction(history).map(|(_, _, s)| s).unwrap_or("");
     if !force && view_bytes(history, Some((pruned, summary)), cap) <= target {
         return Plan {

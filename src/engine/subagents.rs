@@ -120,6 +120,18 @@ You do not see its conversation; everything you need is in the task. Do the task
 tools, then end with a short, factual summary of what you found or changed (files, results, \
 open problems). Your final message is all the other agent will read.";
 
+/// A child's extra system text: the subagent's role first, then what its
+/// parent was given (the project's AGENTS.md and the environment), so a child
+/// follows the same project rules. A grandchild inherits its parent's text,
+/// which already names the role.
+fn child_instructions(parent: &Agent) -> String {
+    match parent.system_extra.as_deref() {
+        Some(p) if p.starts_with(SUBAGENT_PROMPT) => p.to_string(),
+        Some(p) if !p.trim().is_empty() => format!("{SUBAGENT_PROMPT}\n\n{p}"),
+        _ => SUBAGENT_PROMPT.to_string(),
+    }
+}
+
 struct Report {
     goal: String,
     child_session_id: String,
@@ -228,7 +240,7 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
         max_iterations: cfg.max_iterations,
         depth: parent.depth + 1,
         stream_text: false,
-        system_extra: Some(SUBAGENT_PROMPT.to_string()),
+        system_extra: Some(child_instructions(parent)),
     };
     let mut prompt = task.goal.clone();
     if let Some(c) = task.context.as_deref().filter(|c| !c.trim().is_empty()) {

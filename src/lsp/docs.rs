@@ -129,7 +129,18 @@ pub struct EditorBuffers {
     /// `workspace.workspaceEdit.documentChanges`: send versioned edits.
     pub document_changes: bool,
     pub encoding: Encoding,
+    /// `experimental.tether.savesAgentEdits`: the plugin saves a buffer that
+    /// was clean before an agent edit, before it answers the edit.
+    pub saves_agent_edits: bool,
 }
+
+/// The `label` of a `workspace/applyEdit` that carries an agent's file edit
+/// (`edit_file`, `write_file`). A Tether plugin saves such an edit into a
+/// buffer that was clean before it; chat-file and transcript writes carry
+/// [`TEXT_LABEL`] and are never saved (docs/PROTOCOL.md).
+pub const AGENT_EDIT_LABEL: &str = "Tether: agent edit";
+/// The `label` of Tether's writes into a chat file or the transcript.
+pub const TEXT_LABEL: &str = "Tether";
 
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -181,8 +192,12 @@ impl Buffers for EditorBuffers {
         self.can_apply
     }
 
+    fn saves_agent_edits(&self) -> bool {
+        self.saves_agent_edits
+    }
+
     fn apply_edit(&self, path: &Path, edit: BufferEdit) -> BoxFuture<'static, Result<(), String>> {
-        self.send_edit(path, edit, true)
+        self.send_edit(path, edit, true, AGENT_EDIT_LABEL)
     }
 }
 
@@ -202,6 +217,7 @@ impl EditorBuffers {
                         new_text: text.to_string(),
                     },
                     false,
+                    TEXT_LABEL,
                 )
                 .await
             }
@@ -232,6 +248,7 @@ impl EditorBuffers {
                         new_text: text.to_string(),
                     },
                     false,
+                    TEXT_LABEL,
                 )
                 .await
             }
@@ -247,6 +264,7 @@ impl EditorBuffers {
         path: &Path,
         edit: BufferEdit,
         versioned: bool,
+        label: &'static str,
     ) -> BoxFuture<'static, Result<(), String>> {
         let doc = self.docs.get(path);
         let prepared = doc
@@ -264,7 +282,7 @@ impl EditorBuffers {
         Box::pin(async move {
             let (doc, we) = prepared?;
             let params = ApplyWorkspaceEditParams {
-                label: Some("Tether".into()),
+                label: Some(label.into()),
                 edit: we,
             };
             let sent = tokio::time::timeout(

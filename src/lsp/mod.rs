@@ -378,16 +378,16 @@ impl LanguageServer for Backend {
             .as_ref()
             .and_then(|w| w.work_done_progress)
             .unwrap_or(false);
+        let caps_json = serde_json::to_value(&params.capabilities).unwrap_or(Value::Null);
         let buffers = Arc::new(EditorBuffers {
             docs: self.docs.clone(),
             client: self.client.clone(),
             can_apply,
             document_changes,
             encoding,
+            saves_agent_edits: plain::saves_agent_edits(&caps_json),
         });
-        let plain = !plain::takes_updates(
-            &serde_json::to_value(&params.capabilities).unwrap_or(Value::Null),
-        );
+        let plain = !plain::takes_updates(&caps_json);
         let show_document = params
             .capabilities
             .window

@@ -30,6 +30,17 @@ pub fn takes_updates(capabilities: &Value) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the client's Tether plugin saves a buffer that was clean before
+/// an agent edit (`capabilities.experimental.tether.savesAgentEdits`), so
+/// that commands see the edit (docs/PROTOCOL.md, "Agent edits and open
+/// buffers").
+pub fn saves_agent_edits(capabilities: &Value) -> bool {
+    capabilities
+        .pointer("/experimental/tether/savesAgentEdits")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// The editor family, for advice in its own words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditorKind {
@@ -275,6 +286,20 @@ mod tests {
                 serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
             let caps = v.pointer("/capabilities").expect("capabilities");
             assert!(!takes_updates(caps), "{} takes no updates", p.display());
+        }
+    }
+
+    #[test]
+    fn only_a_declared_plugin_saves_agent_edits() {
+        assert!(saves_agent_edits(&serde_json::json!(
+            {"experimental": {"tether": {"updates": true, "savesAgentEdits": true}}}
+        )));
+        for caps in [
+            serde_json::json!({}),
+            serde_json::json!({"experimental": {"tether": {"updates": true}}}),
+            serde_json::json!({"experimental": {"tether": {"savesAgentEdits": "yes"}}}),
+        ] {
+            assert!(!saves_agent_edits(&caps), "{caps}");
         }
     }
 }

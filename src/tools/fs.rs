@@ -422,10 +422,25 @@ fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].matches('\n').count() + 1
 }
 
-/// Commits a change to `path` so that the editor's buffer (when open) and
-/// the disk both get it, without touching text the person typed and has not
-/// saved. `edit` is in the coordinates of the text the agent saw (the buffer
-/// when open, else the disk); `full_new` is that text with the edit applied.
+/// Reads the real file `t` as text, `None` when it cannot be read.
+async fn disk_text(t: &Target) -> Option<String> {
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || realpath::read_checked(&t2, MAX_FILE_BYTES))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Commits a change to `path` (docs/PROTOCOL.md, "Agent edits and open
+/// buffers"). The editor owns its open buffers: a file open in an editor
+/// that takes edits gets the edit only through `workspace/applyEdit`, never
+/// on disk behind the buffer, so undo, save, quit and reload mean what the
+/// person thinks. A Tether plugin saves a buffer that was clean before the
+/// edit; otherwise the edit stays unsaved and the model is told that commands
+/// see the disk. A file that is not open is written on disk. `edit` is in the
+/// coordinates of the text the agent saw (the buffer when open, else the
+/// disk); `full_new` is that text with the edit applied.
 /// Returns a note for the model, or an error (nothing was changed).
 async fn commit(
     ctx: &ToolCtx,
@@ -438,26 +453,80 @@ async fn commit(
         return Ok(String::new());
     };
     let path = path.as_path();
-    let disk = {
-        let t2 = t.clone();
-        tokio::task::spawn_blocking(move || realpath::read_checked(&t2, MAX_FILE_BYTES))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
-    let disk_new = match disk.as_deref() {
-        None => full_new.to_string(),
-        Some(d) => match unsaved_region(d, &buffer) {
-            None => full_new.to_string(),
+    let disk = disk_text(t).await;
+    if !ctx.buffers.can_apply() {
+        return commit_behind_buffer(ctx, t, path, &buffer, disk.as_deref(), edit).await;
+    }
+    let had_unsaved = disk.as_deref() != Some(buffer.as_str());
+    ctx.buffers.apply_edit(path, edit).await.map_err(|e| {
+        format!(
+            "The editor did not apply the edit to {} ({e}); nothing was changed.",
+            ctx.display(path)
+        )
+    })?;
+    // A plugin that saves agent edits has saved before answering: the disk
+    // then holds what the buffer holds.
+    if disk_text(t).await.as_deref() == Some(full_new) {
+        return Ok(if had_unsaved {
+            String::new()
+        } else {
+            " The editor saved it.".to_string()
+        });
+    }
+    let shown = ctx.display(path);
+    Ok(if had_unsaved {
+        format!(
+            " {shown} is open in the editor with unsaved changes (the person's, or earlier \
+             edits of yours), so the edit went into the editor's buffer and was not saved: \
+             read_file and search see it, but commands you run see the file on disk without \
+             it (and without those changes). Ask the person to save {shown} if a command \
+             needs the edit."
+        )
+    } else if ctx.buffers.saves_agent_edits() {
+        format!(
+            " {shown} is open in the editor and was not saved after the edit: read_file and \
+             search see it, but commands you run see the file on disk without it. Ask the \
+             person to save {shown} if a command needs the edit."
+        )
+    } else {
+        format!(
+            " {shown} is open in the editor, which keeps the edit unsaved in its buffer (the \
+             person can see and undo it): read_file and search see it, but commands you run \
+             see the file on disk without it. Ask the person to save {shown} if a command \
+             needs the edit."
+        )
+    })
+}
+
+/// For an editor that has the file open but cannot take edits: the disk
+/// gets the agent's edit and the editor reloads it, never the person's
+/// unsaved text; an edit that overlaps that text is a conflict.
+async fn commit_behind_buffer(
+    ctx: &ToolCtx,
+    t: &Target,
+    path: &Path,
+    buffer: &str,
+    disk: Option<&str>,
+    edit: BufferEdit,
+) -> Result<String, String> {
+    let full_new = format!(
+        "{}{}{}",
+        &buffer[..edit.start],
+        edit.new_text,
+        &buffer[edit.end..]
+    );
+    let disk_new = match disk {
+        None => full_new,
+        Some(d) => match unsaved_region(d, buffer) {
+            None => full_new,
             Some((rs, rbe, rde)) => {
                 if edit.start <= rbe && rs <= edit.end {
                     return Err(format!(
                         "Conflict: {} has unsaved changes in the editor at lines {}–{}, where this edit applies. \
                          Nothing was changed. Ask the person to save or undo their changes there, then read the file again.",
                         ctx.display(path),
-                        line_of(&buffer, rs),
-                        line_of(&buffer, rbe)
+                        line_of(buffer, rs),
+                        line_of(buffer, rbe)
                     ));
                 }
                 // The edit is wholly before or after the person's changes:
@@ -471,23 +540,8 @@ async fn commit(
             }
         },
     };
-    let note = if ctx.buffers.can_apply() {
-        ctx.buffers.apply_edit(path, edit).await.map_err(|e| {
-            format!(
-                "The editor did not apply the edit to {} ({e}); nothing was changed.",
-                ctx.display(path)
-            )
-        })?;
-        if disk.as_deref().is_some_and(|d| d != buffer) {
-            " The person's unsaved changes elsewhere in the file were kept unsaved."
-        } else {
-            ""
-        }
-    } else {
-        " (The editor cannot receive edits; it will see the file change on disk.)"
-    };
     write_target(ctx, t, &disk_new).await?;
-    Ok(note.to_string())
+    Ok(" (The editor cannot receive edits; it will see the file change on disk.)".to_string())
 }
 
 pub async fn write_file(ctx: &ToolCtx, path: &str, content: &str) -> ToolResult {

@@ -46,6 +46,12 @@ pub trait Buffers: Send + Sync {
         false
     }
 
+    /// Whether the editor's Tether plugin saves a buffer that an agent edit
+    /// found clean (`capabilities.experimental.tether.savesAgentEdits`).
+    fn saves_agent_edits(&self) -> bool {
+        false
+    }
+
     /// Applies `edit` to the editor's buffer of `path`, so the person sees it
     /// and can undo it. Fails when the editor refuses or the buffer changed.
     fn apply_edit(

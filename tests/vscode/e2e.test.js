@@ -12,8 +12,10 @@
 // stays and the model is told; Stop cancels a slow reply; a settings change
 // restarts the server with the new initializationOptions and "Tether: Ask"
 // continues the session; a reply with a remote image is shown with a link in
-// its place and the webview sends no request; a missing binary gives a clear
-// message.
+// its place and the webview sends no request; an agent edit to an open file
+// is saved when the file was clean and left unsaved beside the person's own
+// unsaved text, and Ctrl+Z, Revert File and Ctrl+S behave as after the
+// person's own edit; a missing binary gives a clear message.
 //
 // Environment: CODE_SERVER (the code-server executable; default: the one
 // .ci/vscode-e2e.sh installs), TETHER_VSIX (the packaged extension),
@@ -45,6 +47,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEP_TIMEOUT = 60_000;
 
 const SLOW = Array.from({ length: 20 }, (_, i) => `${i + 1}`).join(', ') + '. Done counting.';
+const CALC = 'first line\ntotal = a + b\nlast line\n';
+const CALC_EDITED = 'first line\ntotal = sum(a, b)\nlast line\n';
 const HELLO = 'Hello from the scripted model. I can read, change and run things in this workspace.';
 
 let tmp;
@@ -242,6 +246,7 @@ before(async () => {
   fs.mkdirSync(path.join(workspace, 'dist'));
   fs.writeFileSync(path.join(workspace, 'dist', 'bundle.js'), 'console.log(1)\n');
   fs.writeFileSync(path.join(workspace, 'README.md'), '# Demo project\n\nbuild/ holds generated files.\n');
+  fs.writeFileSync(path.join(workspace, 'calc.txt'), CALC);
 
   bait = net.createServer((socket) => {
     baitConnections.push(Date.now());
@@ -268,6 +273,13 @@ before(async () => {
         'and ![logo][l]. Remote images stay unloaded.\n\n' +
         `[l]: https://127.0.0.1:${bait.address().port}/logo.png`,
     }),
+    // Agent edits to an open file: case 1 (clean), then case 2 (the person's
+    // unsaved note) three times. Each: the edit, `cat`, a reply.
+    ...[1, 2, 3, 4].flatMap((n) => [
+      () => ({ toolCalls: [{ name: 'edit_file', arguments: { path: 'calc.txt', old_text: 'a + b', new_text: 'sum(a, b)' } }] }),
+      () => ({ toolCalls: [{ name: 'run_command', arguments: { command: 'cat calc.txt' } }] }),
+      () => ({ text: `Edit ${n} done.` }),
+    ]),
   ]);
   log('scripted model at', model.url);
 
@@ -297,6 +309,9 @@ before(async () => {
     'chat.commandCenter.enabled': false,
     'chat.disableAIFeatures': true,
     'window.commandCenter': false,
+    // Desktop VS Code's default (the web build's is afterDelay): the agent-edit
+    // steps need to see what is saved when.
+    'files.autoSave': 'off',
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
   const env = cleanEnv(home);
@@ -611,6 +626,140 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
       context.off('request', watch);
       context.off('requestfailed', watchFailed);
     }
+  });
+
+  // Agent edits and open documents (docs/PROTOCOL.md, "Agent edits and open
+  // buffers"): the edit goes into the document, never behind it on disk.
+  const calcPath = path.join(workspace, 'calc.txt');
+  const disk = () => fs.readFileSync(calcPath, 'utf8');
+  // The editor's visible lines in screen order (Monaco reuses line elements,
+  // so the DOM order may differ), without the empty last line.
+  const editorText = async () =>
+    (
+      await page
+        .locator('.editor-instance .view-lines')
+        .first()
+        .evaluate((el) =>
+          [...el.querySelectorAll('.view-line')]
+            .map((l) => ({ top: parseFloat(l.style.top) || 0, text: l.textContent ?? '' }))
+            .sort((a, b) => a.top - b.top)
+            .map((l) => l.text)
+            .join('\n'),
+        )
+    )
+      .replace(/\u00a0/g, ' ')
+      .replace(/\n+$/, '');
+  const lines = (text) => text.replace(/\n$/, '');
+  const calcTab = () => page.locator('.tabs-container .tab', { hasText: 'calc.txt' }).first();
+  const isDirty = async () => /\bdirty\b/.test((await calcTab().getAttribute('class')) ?? '');
+  const focusEditor = async () => {
+    await page.locator('.editor-instance .view-lines').first().click();
+  };
+  const conflict = () => page.locator('.notifications-toasts .notification-toast', { hasText: /newer|Failed to save/i });
+  const quickOpen = async (name) => {
+    await page.keyboard.press('ControlOrMeta+P');
+    await page.locator('.quick-input-widget input').fill(name);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible' });
+    await page.keyboard.press('Enter');
+  };
+  const openCalc = async () => {
+    await quickOpen('calc.txt');
+    await until('calc.txt open', async () => (await editorText()) === lines(CALC));
+  };
+  const agentEdit = async (n, prompt) => {
+    await chat.locator('#prompt').fill(prompt);
+    await chat.locator('#prompt').press('Enter');
+    await chat.locator('.msg.assistant:not(.streaming) .md', { hasText: `Edit ${n} done.` }).waitFor();
+    await chat.locator('#activity').waitFor({ state: 'hidden' });
+    const reqs = model.requests;
+    const told = (i) =>
+      reqs[i].messages
+        .filter((m) => m.role === 'tool')
+        .pop()
+        .content;
+    return { edit: told(reqs.length - 2), cat: told(reqs.length - 1) };
+  };
+
+  await step('case 1: an agent edit to a clean open file is saved; Ctrl+Z then Ctrl+S undo it without a conflict', async () => {
+    await closeEditors();
+    await openCalc();
+    const told = await agentEdit(1, 'Use sum in calc.txt');
+    await until('the edit in the editor', async () => (await editorText()) === lines(CALC_EDITED));
+    await screenshot('agent-edit-clean');
+    assert.equal(disk(), CALC_EDITED, 'the extension saved it');
+    assert.equal(await isDirty(), false, 'saved, so not dirty');
+    assert.match(told.edit, /The editor saved it\./);
+    assert.match(told.cat, /sum\(a, b\)/, 'the command saw the edit');
+    // Ctrl+Z takes it out of the document; the file keeps it until saved.
+    await focusEditor();
+    await page.keyboard.press('ControlOrMeta+Z');
+    await until('the edit undone', async () => (await editorText()) === lines(CALC));
+    await until('the tab dirty', isDirty);
+    assert.equal(disk(), CALC_EDITED);
+    await page.keyboard.press('ControlOrMeta+S');
+    await until('the undo saved', () => disk() === CALC);
+    await until('the tab clean', async () => !(await isDirty()));
+    assert.equal(await conflict().count(), 0, 'no "file is newer" conflict');
+    await screenshot('agent-edit-clean-undone');
+  });
+
+  await step("case 2: beside the person's unsaved note the edit stays unsaved; Ctrl+Z, Revert File, Don't Save, a reload and Ctrl+S behave", async () => {
+    const typeNote = async () => {
+      await focusEditor();
+      await page.keyboard.press('ControlOrMeta+Home');
+      await page.keyboard.type('my note');
+      await page.keyboard.press('Enter');
+      await until('the note typed', async () => (await editorText()) === `my note\n${lines(CALC)}`);
+    };
+    await typeNote();
+    let told = await agentEdit(2, 'Use sum in calc.txt again');
+    await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
+    await screenshot('agent-edit-dirty');
+    assert.equal(disk(), CALC, 'nothing saved behind the person');
+    assert.equal(await isDirty(), true);
+    assert.match(told.edit, /unsaved changes/);
+    assert.match(told.edit, /commands you run see the file on disk/);
+    assert.doesNotMatch(told.cat, /sum\(a, b\)/);
+    // Ctrl+Z removes the agent's edit and keeps the person's note.
+    await focusEditor();
+    await page.keyboard.press('ControlOrMeta+Z');
+    await until('the agent edit undone', async () => (await editorText()) === `my note\n${lines(CALC)}`);
+    // Revert File discards both; the disk never had either.
+    await runCommand('File: Revert File');
+    await until('reverted', async () => (await editorText()) === lines(CALC));
+    await until('the tab clean', async () => !(await isDirty()));
+    assert.equal(disk(), CALC);
+    // Again, then close it and answer "Don't Save": both are discarded.
+    await typeNote();
+    told = await agentEdit(3, 'And once more');
+    await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
+    await focusEditor();
+    await runCommand('View: Close Editor');
+    const ask = page.locator('.monaco-dialog-box');
+    await ask.waitFor({ state: 'visible' });
+    await screenshot('agent-edit-dirty-close');
+    await ask.getByRole('button', { name: "Don't Save" }).click();
+    await ask.waitFor({ state: 'hidden' });
+    assert.equal(disk(), CALC, "Don't Save discarded both");
+    await openCalc();
+    // Again, then a reload check (switching editors), then Ctrl+S: both
+    // saved, no conflict dialog.
+    await typeNote();
+    told = await agentEdit(4, 'And a last time');
+    await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
+    assert.equal(disk(), CALC);
+    await quickOpen('README.md');
+    await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor();
+    await quickOpen('calc.txt');
+    await until('calc.txt shown again', async () => (await editorText()).startsWith('my note'));
+    assert.equal(await editorText(), `my note\n${lines(CALC_EDITED)}`, 'nothing reloaded from disk');
+    await focusEditor();
+    await page.keyboard.press('ControlOrMeta+S');
+    await until('both saved', () => disk() === `my note\n${CALC_EDITED}`);
+    await until('the tab clean', async () => !(await isDirty()));
+    assert.equal(await conflict().count(), 0, 'no "file is newer" conflict');
+    await screenshot('agent-edit-dirty-saved');
+    assert.equal(model.requests.length, 20);
   });
 
   await step('a missing binary gives a clear message', async () => {

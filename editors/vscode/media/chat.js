@@ -5,7 +5,7 @@
 // escaped here.
 // @ts-check
 (function () {
-  // @ts-ignore
+  // @ts-expect-error: the webview defines it
   const vscode = acquireVsCodeApi();
   const log = /** @type {HTMLElement} */ (document.getElementById('log'));
   const prompt = /** @type {HTMLTextAreaElement} */ (document.getElementById('prompt'));
@@ -84,7 +84,10 @@
       }
       case 'plan':
         return `<div class="plan" data-id="${esc(e.id)}"><div class="label">Plan</div><ul>${(e.entries || [])
-          .map((p) => `<li class="plan-${esc(p.status)}"><span class="check">${p.status === 'completed' ? '☑' : p.status === 'in_progress' ? '◐' : '☐'}</span>${esc(p.content)}</li>`)
+          .map(
+            (p) =>
+              `<li class="plan-${esc(p.status)}"><span class="check">${p.status === 'completed' ? '☑' : p.status === 'in_progress' ? '◐' : '☐'}</span>${esc(p.content)}</li>`,
+          )
           .join('')}</ul></div>`;
       case 'notice':
         return `<div class="notice ${esc(e.level)}" data-id="${esc(e.id)}">${inline(e.text)}</div>`;
@@ -121,7 +124,11 @@
     const empty = log.querySelector(':scope > .empty');
     const hasEntries = log.querySelector(':scope > [data-id]');
     if (!hasEntries && !empty) {
-      log.appendChild(toElement('<div class="empty">Ask Tether to read, change or run something in this workspace. Dangerous commands ask you first.</div>'));
+      log.appendChild(
+        toElement(
+          '<div class="empty">Ask Tether to read, change or run something in this workspace. Dangerous commands ask you first.</div>',
+        ),
+      );
     } else if (hasEntries && empty) {
       empty.remove();
     }
@@ -136,10 +143,14 @@
     hint.textContent = b ? 'A turn is running — Stop it or wait.' : '';
   }
 
-  log.addEventListener('toggle', (ev) => {
-    const d = /** @type {HTMLElement} */ (ev.target);
-    if (d instanceof HTMLDetailsElement && d.dataset.id) openState.set(d.dataset.id, d.open);
-  }, true);
+  log.addEventListener(
+    'toggle',
+    (ev) => {
+      const d = /** @type {HTMLElement} */ (ev.target);
+      if (d instanceof HTMLDetailsElement && d.dataset.id) openState.set(d.dataset.id, d.open);
+    },
+    true,
+  );
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -70,9 +70,7 @@ export function approvalIdOf(p: ShowMessageRequestParams): string | undefined {
 export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | undefined {
   const item = (p.actions ?? []).find(
     (a): a is ActionItem & ApprovalItem =>
-      !!a &&
-      typeof a.action === 'string' &&
-      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read'),
+      !!a && typeof a.action === 'string' && (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read'),
   );
   if (!item) return undefined;
   const kind: ActionKind = item.kind ?? 'command';
@@ -220,9 +218,7 @@ export function choiceOf(a: ActionItem): ApprovalChoice | undefined {
 
 /** The server's items in dialog order (unknown extra items keep their place at the end). */
 export function orderedActions(actions: ActionItem[]): ActionItem[] {
-  const known = DIALOG_CHOICES.map((c) => actions.find((a) => choiceOf(a) === c)).filter(
-    (a): a is ActionItem => a !== undefined,
-  );
+  const known = DIALOG_CHOICES.map((c) => actions.find((a) => choiceOf(a) === c)).filter((a): a is ActionItem => a !== undefined);
   const rest = actions.filter((a) => !known.includes(a));
   return [...known, ...rest];
 }

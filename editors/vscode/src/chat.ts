@@ -207,7 +207,10 @@ export class ChatController implements vscode.WebviewViewProvider, vscode.Dispos
     } catch (e) {
       const msg = e instanceof ResponseError ? e.message : e instanceof Error ? e.message : String(e);
       transcript.endTurn(run.turnId);
-      transcript.addNotice(run.cts.token.isCancellationRequested ? 'warning' : 'error', run.cts.token.isCancellationRequested ? 'Stopped.' : `Tether: ${msg}`);
+      transcript.addNotice(
+        run.cts.token.isCancellationRequested ? 'warning' : 'error',
+        run.cts.token.isCancellationRequested ? 'Stopped.' : `Tether: ${msg}`,
+      );
     } finally {
       this.running.delete(run);
       run.cts.dispose();

@@ -94,7 +94,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ serv
       ch.focusPrompt();
     }),
     vscode.commands.registerCommand('tether.client.ask', async (text?: unknown) => {
-      const prompt = typeof text === 'string' ? text : await vscode.window.showInputBox({ prompt: 'Ask Tether', placeHolder: 'What should Tether do?' });
+      const prompt =
+        typeof text === 'string' ? text : await vscode.window.showInputBox({ prompt: 'Ask Tether', placeHolder: 'What should Tether do?' });
       if (!prompt?.trim()) return;
       await ch.reveal();
       await ch.send(prompt.trim());
@@ -117,7 +118,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ serv
             },
         label: sel.isEmpty ? rel : contextLabel(rel, sel.start.line, sel.end.line),
       };
-      const prompt = await vscode.window.showInputBox({ prompt: `Ask Tether about ${ctx.label}`, placeHolder: 'Explain this / fix this / …' });
+      const prompt = await vscode.window.showInputBox({
+        prompt: `Ask Tether about ${ctx.label}`,
+        placeHolder: 'Explain this / fix this / …',
+      });
       if (!prompt?.trim()) return;
       await ch.reveal();
       await ch.send(prompt.trim(), [ctx]);

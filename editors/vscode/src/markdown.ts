@@ -13,8 +13,7 @@ const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typograph
 const SAFE_LINK = /^(https?:|mailto:)/i;
 md.validateLink = (url: string) => SAFE_LINK.test(url.trim());
 
-const defaultLinkOpen =
-  md.renderer.rules.link_open ?? ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
+const defaultLinkOpen = md.renderer.rules.link_open ?? ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
 md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
   tokens[idx].attrSet('title', tokens[idx].attrGet('href') ?? '');
   return defaultLinkOpen(tokens, idx, options, env, self);

@@ -4,6 +4,9 @@
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
+  ApplyWorkspaceEditParams,
+  ApplyWorkspaceEditRequest,
+  ApplyWorkspaceEditResult,
   LanguageClient,
   LanguageClientOptions,
   MessageType,
@@ -17,6 +20,7 @@ import {
   WorkDoneProgress,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
+import { documentsToSave, LspWorkspaceEdit, versionMismatch } from './agentEdits';
 import { ActionItem, approvalDialog, approvalIdOf, isApprovalRequest, KnownApproval, replyFor } from './approval';
 import { initializationOptions, missingBinaryMessage, resolveBinary } from './settings';
 import { Update } from './transcript';
@@ -35,6 +39,8 @@ export class TetherServer implements vscode.Disposable {
   private starting: Promise<void> | undefined;
   /** What `tether/update` said about approvals, by id (the dialog shows it). */
   private approvals = new Map<string, KnownApproval>();
+  /** Edits from the server are applied one after the other, in order. */
+  private edits: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly output: vscode.OutputChannel,
@@ -92,7 +98,8 @@ export class TetherServer implements vscode.Disposable {
     // without it, `tether.ask` turns are also written into a transcript file.
     client.registerFeature({
       fillClientCapabilities: (caps) => {
-        caps.experimental = { ...(caps.experimental ?? {}), tether: { updates: true } };
+        // savesAgentEdits: an agent edit into a clean document is saved (agentEdits.ts).
+        caps.experimental = { ...(caps.experimental ?? {}), tether: { updates: true, savesAgentEdits: true } };
       },
       initialize: () => {},
       getState: () => ({ kind: 'static' }),
@@ -101,6 +108,12 @@ export class TetherServer implements vscode.Disposable {
     // Registered before start(): the client installs these after its own
     // defaults, so Tether's approvals get a modal dialog instead of a toast.
     client.onRequest(ShowMessageRequest.type, (params) => this.showMessageRequest(params));
+    // Agent edits: applied, then saved when the document was clean before.
+    client.onRequest(ApplyWorkspaceEditRequest.type, (params) => {
+      const done = this.edits.then(() => this.applyEdit(client, params));
+      this.edits = done.catch(() => undefined);
+      return done;
+    });
     client.onNotification(ShowMessageNotification.type, (params) => {
       this.defaultShowMessage(params.type, params.message);
       this.events.onMessage(params.type, params.message);
@@ -152,6 +165,34 @@ export class TetherServer implements vscode.Disposable {
     }
   }
 
+  /**
+   * `workspace/applyEdit`, as the language client applies it (versions
+   * checked), and then, for an agent edit, the documents that were clean
+   * before it are saved before the server gets the answer: the disk then has
+   * the edit for the agent's next command (docs/PROTOCOL.md).
+   */
+  private async applyEdit(client: LanguageClient, params: ApplyWorkspaceEditParams): Promise<ApplyWorkspaceEditResult> {
+    const p2c = client.protocol2CodeConverter;
+    const open = new Map<string, vscode.TextDocument>();
+    for (const d of vscode.workspace.textDocuments) open.set(d.uri.toString(), d);
+    const doc = (uri: string) => open.get(p2c.asUri(uri).toString());
+    const edit = params.edit as LspWorkspaceEdit;
+    if (versionMismatch(edit, (uri) => doc(uri)?.version)) {
+      return { applied: false, failureReason: 'the document changed since the server made the edit' };
+    }
+    const save = documentsToSave(params.label, edit, (uri) => doc(uri)?.isDirty);
+    const applied = await vscode.workspace.applyEdit(await p2c.asWorkspaceEdit(params.edit));
+    if (!applied) return { applied: false };
+    for (const uri of save) {
+      const d = doc(uri);
+      if (!d || !d.isDirty) continue;
+      // Not saved (a failing save participant, a read-only file…): the server
+      // sees the disk differ and tells the model the edit is unsaved.
+      if (!(await d.save())) this.output.appendLine(`Tether: could not save ${d.uri.fsPath} after the agent's edit`);
+    }
+    return { applied: true };
+  }
+
   /** Tether's approvals: a modal dialog. Anything else: VS Code's default toast. */
   private async showMessageRequest(params: ShowMessageRequestParams): Promise<ActionItem | null> {
     if (!isApprovalRequest(params)) {
@@ -162,11 +203,7 @@ export class TetherServer implements vscode.Disposable {
     const dialog = approvalDialog(params, id ? this.approvals.get(id) : undefined);
     this.events.onApprovalDialog(true);
     try {
-      const chosen = await vscode.window.showWarningMessage(
-        dialog.message,
-        { modal: true, detail: dialog.detail },
-        ...dialog.items,
-      );
+      const chosen = await vscode.window.showWarningMessage(dialog.message, { modal: true, detail: dialog.detail }, ...dialog.items);
       const reply = replyFor(params, chosen);
       this.output.appendLine(`Approval ${id ?? ''}: ${reply ? reply.title : 'dismissed (deny)'}`);
       return reply;

@@ -96,12 +96,7 @@ export function expandPath(p: string, home: string, workspaceFolder?: string): s
  * workspace folder) must exist and be executable; a bare name is looked up on
  * `PATH`.
  */
-export function resolveBinary(
-  configured: unknown,
-  env: NodeJS.ProcessEnv,
-  home: string,
-  workspaceFolder?: string,
-): ResolvedBinary {
+export function resolveBinary(configured: unknown, env: NodeJS.ProcessEnv, home: string, workspaceFolder?: string): ResolvedBinary {
   const raw = nonEmptyString(configured) ?? 'tether';
   const p = expandPath(raw, home, workspaceFolder);
   if (p.includes('/') || p.includes(path.sep)) {

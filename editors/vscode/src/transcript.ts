@@ -202,10 +202,7 @@ export class Transcript {
   /** The subagent group an `agent` label belongs to (created when no subagent update named it). */
   private subagentForAgent(agent: string): { entry: SubagentEntry; top: Entry } {
     for (const { entry, top } of this.byId.values()) {
-      if (
-        entry.type === 'subagent' &&
-        (entry.childSessionId === agent || entry.goal === agent || agent.includes(entry.childSessionId))
-      ) {
+      if (entry.type === 'subagent' && (entry.childSessionId === agent || entry.goal === agent || agent.includes(entry.childSessionId))) {
         return { entry, top };
       }
     }
@@ -360,7 +357,10 @@ export class Transcript {
   finishTurn(result: { turnId?: string; stopReason: string; text?: string; error?: string }): void {
     const streamed = this.entries.some((e) => e.type === 'assistant' && e.turnId === result.turnId);
     if (!streamed && result.text) {
-      this.add({ id: this.nextId('assistant'), type: 'assistant', turnId: result.turnId, text: result.text, streaming: false }, this.entries);
+      this.add(
+        { id: this.nextId('assistant'), type: 'assistant', turnId: result.turnId, text: result.text, streaming: false },
+        this.entries,
+      );
     }
     this.endTurn(result.turnId);
     const n = stopReasonNotice(result.stopReason, result.error);

@@ -41,7 +41,9 @@ test('the message is read into command, directory, reason and agent', () => {
   assert.equal(info.agent, 'the main agent');
   assert.match(info.scopeNote ?? '', /exact command/);
 
-  const multi = parseApprovalMessage('Tether wants to run:\n\n    git push --force \\\n      origin main\n\nin /w\n\nWhy it asks: force push\nAsked by: the main agent');
+  const multi = parseApprovalMessage(
+    'Tether wants to run:\n\n    git push --force \\\n      origin main\n\nin /w\n\nWhy it asks: force push\nAsked by: the main agent',
+  );
   assert.equal(multi.action, 'git push --force \\\n  origin main');
 
   const edit = parseApprovalMessage(editMessage);
@@ -92,7 +94,7 @@ test('a long command is clipped in the headline but complete in the detail', () 
   assert.ok(d.detail.includes(long));
 });
 
-test('the reply is the server\'s own item (with approvalId), or null when dismissed', () => {
+test("the reply is the server's own item (with approvalId), or null when dismissed", () => {
   const p = request(commandMessage, 'ap-9');
   assert.deepEqual(replyFor(p, { title: 'Allow once' }), { title: 'Allow once', approvalId: 'ap-9' });
   assert.deepEqual(replyFor(p, { title: 'Deny' }), { title: 'Deny', approvalId: 'ap-9' });

@@ -20,7 +20,16 @@ test('streamed text deltas build one assistant message until a tool call', () =>
   assert.equal(a.type === 'assistant' && a.text, 'Hello from the scripted model');
   assert.equal(a.type === 'assistant' && a.streaming, true);
 
-  t.apply(up({ kind: 'toolCall', toolCallId: 'c1', tool: 'run_command', title: 'run rm -rf build', status: 'pending', input: { command: 'rm -rf build' } }));
+  t.apply(
+    up({
+      kind: 'toolCall',
+      toolCallId: 'c1',
+      tool: 'run_command',
+      title: 'run rm -rf build',
+      status: 'pending',
+      input: { command: 'rm -rf build' },
+    }),
+  );
   assert.equal(a.type === 'assistant' && a.streaming, false, 'a tool call closes the streamed text');
   t.apply(up({ kind: 'text', delta: 'Done.' }));
   assert.deepEqual(types(t), ['user', 'assistant', 'tool', 'assistant']);
@@ -78,7 +87,15 @@ test('subagents nest their tool calls, by child session or by agent label', () =
   const t = new Transcript(S);
   t.apply(up({ kind: 'subagent', childSessionId: 'child-1', goal: 'read the docs', status: 'running' }));
   // Updates from the child session itself.
-  t.apply({ sessionId: 'child-1', turnId: 'x', kind: 'toolCall', toolCallId: 'k1', tool: 'read_file', title: 'read README.md', status: 'running' });
+  t.apply({
+    sessionId: 'child-1',
+    turnId: 'x',
+    kind: 'toolCall',
+    toolCallId: 'k1',
+    tool: 'read_file',
+    title: 'read README.md',
+    status: 'running',
+  });
   // Updates on the parent session labelled with the agent.
   t.apply(up({ kind: 'toolCall', toolCallId: 'k2', tool: 'search', title: 'search TODO', status: 'running', agent: 'read the docs' }));
   t.apply(up({ kind: 'subagent', childSessionId: 'child-1', goal: 'read the docs', status: 'completed', summary: 'It says hi.' }));
@@ -86,7 +103,10 @@ test('subagents nest their tool calls, by child session or by agent label', () =
   const sub = t.entries[0];
   assert.ok(sub.type === 'subagent');
   if (sub.type !== 'subagent') return;
-  assert.deepEqual(sub.children.map((c) => c.id), ['tool:k1', 'tool:k2']);
+  assert.deepEqual(
+    sub.children.map((c) => c.id),
+    ['tool:k1', 'tool:k2'],
+  );
   assert.equal(sub.status, 'completed');
   assert.equal(sub.summary, 'It says hi.');
   assert.ok(t.accepts({ sessionId: 'child-1', turnId: 'x' }));
@@ -101,14 +121,24 @@ test('takeChanged reports only the top-level entries that changed', () => {
   const t = new Transcript(S);
   t.addUser('hi');
   t.apply(up({ kind: 'text', delta: 'a' }));
-  assert.deepEqual(t.takeChanged().map((e) => e.type), ['user', 'assistant']);
+  assert.deepEqual(
+    t.takeChanged().map((e) => e.type),
+    ['user', 'assistant'],
+  );
   t.apply(up({ kind: 'text', delta: 'b' }));
-  assert.deepEqual(t.takeChanged().map((e) => e.type), ['assistant']);
+  assert.deepEqual(
+    t.takeChanged().map((e) => e.type),
+    ['assistant'],
+  );
   assert.deepEqual(t.takeChanged(), []);
   t.apply(up({ kind: 'subagent', childSessionId: 'c', goal: 'g', status: 'running' }));
   t.takeChanged();
   t.apply({ sessionId: 'c', turnId: 'x', kind: 'toolCall', toolCallId: 'k', tool: 'search', title: 's', status: 'running' });
-  assert.deepEqual(t.takeChanged().map((e) => e.id), ['sub:c'], 'a nested change re-renders its subagent');
+  assert.deepEqual(
+    t.takeChanged().map((e) => e.id),
+    ['sub:c'],
+    'a nested change re-renders its subagent',
+  );
 });
 
 test('the turn end stops streaming; the result adds text only when none streamed, and says why it stopped', () => {

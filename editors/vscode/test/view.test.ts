@@ -4,7 +4,9 @@ import { renderMarkdown } from '../src/markdown';
 import { activityFor, contextLabel, inputText, toView } from '../src/view';
 
 test('markdown renders, raw HTML is escaped and script links are dropped', () => {
-  const html = renderMarkdown('**Hello** `x`\n\n```sh\nls\n```\n\n<script>alert(1)</script> [a](javascript:alert(1)) [b](https://example.org)');
+  const html = renderMarkdown(
+    '**Hello** `x`\n\n```sh\nls\n```\n\n<script>alert(1)</script> [a](javascript:alert(1)) [b](https://example.org)',
+  );
   assert.match(html, /<strong>Hello<\/strong>/);
   assert.match(html, /<code>x<\/code>/);
   assert.match(html, /<pre><code class="language-sh">ls\n<\/code><\/pre>/);
@@ -25,7 +27,10 @@ test('an image in a reply is a link the person may follow, never loaded', () => 
     ].join('\n'),
   );
   assert.ok(!/<img/i.test(html), html);
-  assert.match(html, /<a class="image-link" href="https:\/\/attacker.example\/p.png\?d=SECRET" title="[^"]+">\[image “chart” from attacker.example \(not loaded\)\]<\/a>/);
+  assert.match(
+    html,
+    /<a class="image-link" href="https:\/\/attacker.example\/p.png\?d=SECRET" title="[^"]+">\[image “chart” from attacker.example \(not loaded\)\]<\/a>/,
+  );
   assert.match(html, /href="https:\/\/d.example\/r.png"/);
   assert.match(html, /href="https:\/\/a.example\/i.png"/);
   assert.match(html, /image from e.example/);
@@ -56,7 +61,10 @@ test('tool input shows the command for run_command, JSON otherwise', () => {
 test('status line follows the turn', () => {
   const base = { sessionId: 's', turnId: 't' };
   assert.equal(activityFor({ ...base, kind: 'text', delta: 'x' }), 'Replying…');
-  assert.equal(activityFor({ ...base, kind: 'toolCall', toolCallId: 'c', tool: 'run_command', title: 'run make', status: 'running' }), 'Running run make…');
+  assert.equal(
+    activityFor({ ...base, kind: 'toolCall', toolCallId: 'c', tool: 'run_command', title: 'run make', status: 'running' }),
+    'Running run make…',
+  );
   assert.equal(activityFor({ ...base, kind: 'approval', approvalId: 'a', status: 'asked', reason: 'r' }), 'Waiting for your approval…');
   assert.equal(activityFor({ ...base, kind: 'usage', promptTokens: 1, completionTokens: 1 }), undefined);
 });

@@ -672,6 +672,25 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 write_check(s, out, snip);
                 s.remember(out, Some(super::FileSrc::Remote));
             }
+            // `curl -X DELETE https://api…/users/1`: a request that deletes on
+            // a server, which no sandbox on this machine can undo.
+            if name == "curl" {
+                let mut methods = opt_value(args, &["-X", "--request"]);
+                methods.extend(flow::bundled_value(args, 'X'));
+                let attached = args.iter().filter_map(|a| {
+                    a.text
+                        .strip_prefix("--request=")
+                        .or_else(|| a.text.strip_prefix("-X"))
+                });
+                if methods
+                    .iter()
+                    .map(|m| m.text.as_str())
+                    .chain(attached)
+                    .any(|m| m.eq_ignore_ascii_case("DELETE"))
+                {
+                    hit(s, Ask, "sends a DELETE request to a server");
+                }
+            }
         }
         "tar" | "unzip" => {
             let names: &[&str] = if name == "tar" {
@@ -809,7 +828,7 @@ fn mv(s: &mut Script, args: &[Arg], snip: &str) {
                 "moves /, a system directory or a home directory",
                 snip,
             );
-        } else if paths::is_secret(&src.text) {
+        } else if flow::secret_path(&src.text) {
             s.cx.hit(Ask, "moves credentials, keys or shell start-up files", snip);
         } else if paths::is_system(&src.text) {
             s.cx.hit(Ask, "moves a system path", snip);
@@ -1153,13 +1172,14 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
         _ => false,
     };
     Stage {
+        // `xargs curl`, `timeout 5 nc …`: the program a wrapper runs counts.
+        network: flow::NETWORK.contains(&name),
         fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer.as_str()),
         decode,
         text: literal_output(name, args),
         consumer: consumer(&argv),
         argv: Vec::new(),
         secret: false,
-        network: false,
         unpacks: false,
         to_file: false,
     }

@@ -1074,9 +1074,37 @@ fn parallel(s: &mut Script, args: &[Arg], snip: &str) {
         s.cx.hit(Ask, "parallel runs commands read from its input", snip);
         return;
     }
-    let mut script = words::join(&template);
-    script.text = script.text.replace("{}", "x");
-    s.nested(&script, snip);
+    // Each argument after `:::` fills the template's `{}` (or is appended when
+    // the template has none): `parallel rm -rf ::: ~/a` runs `rm -rf ~/a`.
+    let mut inputs: Vec<String> = operands(args, V)
+        .into_iter()
+        .skip_while(|a| !matches!(a.text.as_str(), ":::" | ":::+"))
+        .filter(|a| !a.text.starts_with(":::"))
+        .take(16)
+        .map(|a| {
+            if a.dynamic {
+                "x".to_string()
+            } else {
+                a.text.clone()
+            }
+        })
+        .collect();
+    if inputs.is_empty() {
+        inputs.push("x".to_string());
+    }
+    let base_script = words::join(&template);
+    for input in inputs {
+        let mut script = base_script.clone();
+        script.text = if script.text.contains("{}") {
+            script.text.replace("{}", &input)
+        } else {
+            format!("{} {input}", script.text)
+        };
+        s.nested(&script, snip);
+        if s.cx.class == Forbidden {
+            return;
+        }
+    }
 }
 
 /// `tmux new-session 'cmd'`, `tmux send-keys 'cmd' Enter`, `tmux run-shell`.

@@ -125,6 +125,12 @@ show_next = function()
     tether = { message = params.message, approval_id = job.approval_id, type = params.type },
   }
   local answered = false
+  if builtin_select() then
+    -- Neovim's own select blocks in inputlist(): nothing is redrawn until it
+    -- is answered (updates wait in the queue). Draw the chat as it is now,
+    -- with the tool call and the approval being asked, before it blocks.
+    pcall(vim.cmd, 'redraw')
+  end
   local ok, err = pcall(vim.ui.select, params.actions or {}, opts, function(choice)
     if answered then
       return

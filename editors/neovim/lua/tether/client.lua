@@ -67,6 +67,11 @@ local function handlers()
     ['window/showMessageRequest'] = function(...)
       return require('tether.approval').handler(...)
     end,
+    -- Agent edits: applied without an echo, and saved when the buffer was
+    -- clean before (docs/PROTOCOL.md, "Agent edits and open buffers").
+    ['workspace/applyEdit'] = function(...)
+      return require('tether.edits').handler(...)
+    end,
     ['tether/update'] = function(_, params, ctx)
       if type(params) ~= 'table' then
         return
@@ -97,12 +102,13 @@ function M.lsp_config()
   cfg.init_options = next(o.init_options) ~= nil and vim.deepcopy(o.init_options) or nil
   cfg.handlers = vim.tbl_extend('force', handlers(), o.lsp.handlers or {})
   -- This client shows `tether/update` (docs/PROTOCOL.md): without the marker
-  -- the server also writes `tether.ask` turns into a transcript file.
+  -- the server also writes `tether.ask` turns into a transcript file. It
+  -- also saves agent edits into clean buffers (tether.edits).
   cfg.capabilities = vim.tbl_deep_extend(
     'force',
     vim.lsp.protocol.make_client_capabilities(),
     o.lsp.capabilities or {},
-    { experimental = { tether = { updates = true } } }
+    { experimental = { tether = { updates = true, savesAgentEdits = true } } }
   )
   local user_exit = o.lsp.on_exit
   cfg.on_exit = function(code, signal, client_id)
