@@ -61,6 +61,8 @@ pub fn run(args: Args) -> ExitCode {
         return match jsonl(stdin.lock(), &mut out, &root) {
             Ok(0) => ExitCode::SUCCESS,
             Ok(_) => ExitCode::from(1),
+            // Nobody reads the answers any more (`… | head -1`): success.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tether check: {e}");
                 ExitCode::from(1)
@@ -95,7 +97,14 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         human_line(&verdict)
     };
-    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+    // A closed stdout (`… | head -0`) still gets the answer: the exit code.
+    if let Err(e) = writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e),
+        })
+    {
         eprintln!("tether check: writing the answer: {e}");
         return ExitCode::from(1);
     }

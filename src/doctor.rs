@@ -127,16 +127,17 @@ pub async fn run(json_out: bool, root: Option<PathBuf>) -> CliResult {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tether")),
     };
     let report = diagnose(&inputs).await;
-    if json_out {
+    let printed = if json_out {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::failed(format!("cannot render the report: {e}")))?;
-        term::print_raw(&term::json_for_terminal(json))?;
-        term::print_raw("\n")?;
+        term::print_raw(&term::json_for_terminal(json)).and_then(|()| term::print_raw("\n"))
     } else {
         // Settings, model ids and error texts come from files and servers:
         // shown, never obeyed.
-        term::print(&render(&report))?;
-    }
+        term::print(&render(&report))
+    };
+    // A closed stdout (`tether doctor | head -1`) keeps the verdict: the exit code.
+    term::unless_closed(printed)?;
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
@@ -509,7 +510,7 @@ async fn probe_endpoint(
                 .map(str::to_string)
         })
         .unwrap_or(text);
-    let message: String = message.chars().take(200).collect();
+    let message = crate::text::prefix(&message, crate::text::Max::Chars(200));
     let fix = if status == 404 {
         format!(
             "check the model name: {}",

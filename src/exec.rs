@@ -12,24 +12,12 @@ use std::sync::{Arc, Mutex};
 use clap::Subcommand;
 
 use crate::config::{Config, Sources};
-use crate::engine::{Engine, EngineParts, EventSink};
-use crate::gate::{Answer, DenyCause, FixedAnswer, Gate};
-use crate::model::ModelClient;
+use crate::engine::{Assembled, Engine, EventSink, Frontend};
+use crate::gate::{Answer, DenyCause, FixedAnswer};
 use crate::protocol::{PromptParams, StopReason, ToolStatus, Update, UpdateKind};
 use crate::store::{Store, Write};
 use crate::term::{self, CliError, CliResult, PrintableStream};
-use crate::tools::{NoBuffers, Redactor};
-
-/// Logs go to stderr only; stdout belongs to the protocol or the reply.
-pub fn init_tracing(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
+use crate::tools::NoBuffers;
 
 /// The reply goes to stdout, events to stderr, both shown with
 /// [`term::printable`]: the model's text never reaches the terminal as
@@ -111,14 +99,12 @@ impl EventSink for ExecSink {
                         let brief = output
                             .as_deref()
                             .and_then(|o| o.lines().next())
-                            .unwrap_or("")
-                            .chars()
-                            .take(120)
-                            .collect::<String>();
+                            .map(|l| crate::text::prefix(l, crate::text::Max::Chars(120)))
+                            .unwrap_or("");
                         event(&format!(
                             "tether: {who}{} {title}: {}",
                             status_mark(s),
-                            field(&brief)
+                            field(brief)
                         ));
                     }
                 }
@@ -204,21 +190,22 @@ pub async fn run(
     approve: bool,
     root: Option<PathBuf>,
 ) -> CliResult {
-    init_tracing("warn");
     let root = match root.map(Ok).unwrap_or_else(std::env::current_dir) {
-        Ok(r) => crate::tools::normalize(&std::path::absolute(&r).unwrap_or(r)),
+        Ok(r) => crate::engine::workspace_root(&r),
         Err(e) => {
             return Err(CliError::failed(format!(
                 "cannot determine the workspace root: {e}"
             )))
         }
     };
-    let mut cfg = load_config(Some(root.clone())).map_err(CliError::failed)?;
-    cfg.tools.supervisor = std::env::current_exe().ok();
+    let sources = Sources {
+        workspace_root: Some(root.clone()),
+        ..Sources::from_process_env()
+    };
+    let cfg = Config::load(&sources).map_err(|e| CliError::failed(e.to_string()))?;
     for w in &cfg.warnings {
         event(&format!("tether: {w}"));
     }
-    let store = open_store_at(&cfg.data_dir);
     let answer = if approve {
         Answer::AllowOnce
     } else {
@@ -226,26 +213,19 @@ pub async fn run(
             "tether exec has nobody to ask, so it was denied (run with --approve to allow what would ask)".into(),
         ))
     };
-    let gate = Gate::new(
-        cfg.approval.clone(),
-        cfg.delegation.approvals,
-        Arc::new(FixedAnswer(answer)),
-        store.clone(),
-        vec![root.clone()],
+    let Assembled { engine, notices } = Engine::assemble(
+        cfg,
+        Frontend {
+            root,
+            env: sources.env,
+            asker: Arc::new(FixedAnswer(answer)),
+            buffers: Arc::new(NoBuffers),
+            tool_sources: Vec::new(),
+        },
     );
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
-    let redactor = Redactor::from_env(&env, &key.iter().map(String::as_str).collect::<Vec<_>>());
-    let model = ModelClient::from_config(&cfg);
-    let engine = Engine::new(EngineParts {
-        config: Arc::new(cfg),
-        store,
-        model,
-        gate,
-        buffers: Arc::new(NoBuffers),
-        root,
-        redactor: Arc::new(redactor),
-    });
+    for n in notices {
+        event(&n);
+    }
     let sink = Arc::new(ExecSink::default());
     let handle = engine
         .start_turn(
@@ -344,7 +324,6 @@ fn open_store_at(dir: &std::path::Path) -> Store {
 /// [`term::printable`] (one-line fields with [`term::printable_line`]);
 /// `export` is JSON, escaped by [`term::json_for_terminal`].
 pub async fn sessions(action: SessionsCmd) -> CliResult {
-    init_tracing("warn");
     let store = open_store()?;
     let describe = |e: crate::store::StoreError| match e {
         crate::store::StoreError::NoSession(id) => CliError::failed(format!(
@@ -464,7 +443,6 @@ pub async fn sessions(action: SessionsCmd) -> CliResult {
 
 /// `tether rules …`.
 pub async fn rules(action: RulesCmd) -> CliResult {
-    init_tracing("warn");
     let store = open_store()?;
     let failed = |e: crate::store::StoreError| CliError::failed(e.to_string());
     match action {

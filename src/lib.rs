@@ -6,7 +6,8 @@
 //! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
 //!   [`store`] (SQLite, one writer), [`config`];
 //! - [`protocol`]: Tether's wire types, shared by all of the above and the tests;
-//! - [`term`]: text made safe for a person's screen (control characters shown).
+//! - [`term`]: text made safe for a person's screen (control characters shown);
+//!   [`text`]: text cut to a size.
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
@@ -21,4 +22,5 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod term;
+pub mod text;
 pub mod tools;

@@ -98,6 +98,18 @@ with --jsonl 0 when every line was judged, 1 when some line was an error; \
     },
 }
 
+/// Logs go to stderr only (`TETHER_LOG` filters them); stdout belongs to the
+/// protocol, the reply or the listing.
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Cmd::Supervise { parent, argv }) = &cli.command {
@@ -134,9 +146,16 @@ fn main() -> ExitCode {
                 .report();
         }
     };
+    let command = command.unwrap_or(Cmd::Lsp);
+    match &command {
+        Cmd::Lsp => init_tracing("info"),
+        Cmd::Exec { .. } | Cmd::Sessions { .. } | Cmd::Rules { .. } => init_tracing("warn"),
+        // The report is the output; nothing else is written.
+        Cmd::Doctor { .. } | Cmd::Check { .. } | Cmd::Supervise { .. } => {}
+    }
     // The commands return their failure; it is printed here, once (a closed
     // stdout, as in `tether rules list | head -1`, is success).
-    let result = match command.unwrap_or(Cmd::Lsp) {
+    let result = match command {
         Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
         Cmd::Exec {
             prompt,

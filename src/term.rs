@@ -164,6 +164,15 @@ impl CliError {
     }
 }
 
+/// What was printed, with a closed stdout (`… | head -1`: nobody reads the
+/// rest) counted as success, for commands whose exit code is their answer.
+pub fn unless_closed(printed: Result<(), CliError>) -> Result<(), CliError> {
+    match printed {
+        Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// What a command-line command ends with.
 pub type CliResult = Result<std::process::ExitCode, CliError>;
 

@@ -311,6 +311,43 @@ async fn a_closed_stdout_is_success_for_every_listing_and_exec() {
     assert!(stderr.contains("turn ended: end_turn"), "exec: {stderr}");
 }
 
+/// `tether check` and `tether doctor` into a closed stdout: no "Broken pipe"
+/// failure; `check` still answers with its exit code (0 safe, 4 forbidden),
+/// and `--jsonl` stops reading, successfully.
+#[test]
+fn check_and_doctor_into_a_closed_stdout_still_answer() {
+    let e = env();
+    let lines = e.home.join("lines.jsonl");
+    std::fs::write(&lines, "{\"command\": \"ls\"}\n".repeat(64)).expect("lines");
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["check", "--", "ls"], 0),
+        (vec!["check", "--json", "--", "rm", "-rf", "/"], 4),
+        (vec!["check", "--jsonl"], 0),
+        (vec!["doctor"], 0),
+        (vec!["doctor", "--json"], 0),
+    ];
+    for (args, code) in cases {
+        let with_input = |mut cmd: Command| {
+            if args.contains(&"--jsonl") {
+                cmd.stdin(Stdio::from(std::fs::File::open(&lines).expect("open")));
+            }
+            cmd
+        };
+        // Each prints something when stdout is open.
+        let open = run(with_input(tether(&e, None, &args)));
+        assert!(!open.stdout.is_empty(), "{args:?}");
+        let expected = open.status.code();
+        if args[0] == "check" {
+            assert_eq!(expected, Some(code), "{args:?}");
+        }
+        let out = into_closed_pipe(with_input(tether(&e, None, &args)));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), expected, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
 /// `s` holds no control character but `\n` and `\t`.
 fn clean(s: &str) -> bool {
     s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t')

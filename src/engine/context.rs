@@ -215,7 +215,7 @@ impl Agent {
         history: &mut Vec<StoredMessage>,
     ) -> super::turn::LoopOutcome {
         let mut out = super::turn::LoopOutcome::default();
-        let tools = crate::tools::specs(self.allowed());
+        let tools = self.tools().specs();
         let mut sent = Sent::new(&self.system_prompt(), &tools);
         let mut budget = self.prepare(history, &mut sent, &mut out).await;
         if budget.window == 0 {
@@ -311,8 +311,7 @@ impl Agent {
         shown: String,
         l: super::repeat::Loop,
     ) -> super::turn::LoopOutcome {
-        let keep = crate::model::floor_char_boundary(&shown, l.keep);
-        let kept = shown[..keep].to_string();
+        let kept = crate::text::prefix(&shown, crate::text::Max::Bytes(l.keep)).to_string();
         out.text.push_str(&kept);
         out.last_text = kept.clone();
         self.append(history, super::turn::assistant(kept, None))

@@ -67,9 +67,9 @@ pub fn load(root: &Path, personal: Option<&Path>) -> Instructions {
         if room == 0 {
             break;
         }
-        let cut = crate::model::floor_char_boundary(&text, room);
-        let mut body = text[..cut].trim().to_string();
-        if cut < text.len() {
+        let kept = crate::text::prefix(&text, crate::text::Max::Bytes(room));
+        let mut body = kept.trim().to_string();
+        if kept.len() < text.len() {
             body.push_str(&format!(
                 "\n[… cut: the file has {} bytes, Tether reads at most {room}]",
                 text.len()

@@ -7,6 +7,8 @@
 //! (the LSP server, `tether exec`) plugs in by providing a sink, a gate and
 //! the editor's buffers.
 
+mod assemble;
+mod calls;
 pub mod context;
 pub mod instructions;
 mod repeat;
@@ -14,6 +16,8 @@ mod scheduler;
 pub mod slash;
 mod subagents;
 mod turn;
+
+pub use assemble::{workspace_root, Assembled, Frontend};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,7 +31,7 @@ use crate::gate::Gate;
 use crate::model::ModelClient;
 use crate::protocol::{PromptParams, PromptResult, SessionId, TurnId, Update};
 use crate::store::{Store, Write};
-use crate::tools::{Buffers, Redactor};
+use crate::tools::{Buffers, Redactor, ToolSource};
 
 /// Where the engine reports. Implementations must not block.
 pub trait EventSink: Send + Sync {
@@ -66,6 +70,9 @@ pub struct EngineParts {
     pub buffers: Arc<dyn Buffers>,
     pub root: PathBuf,
     pub redactor: Arc<Redactor>,
+    /// Tools contributed at run time (e.g. a tool server's), added to every
+    /// agent's registry after the built-in ones.
+    pub tool_sources: Vec<Arc<dyn ToolSource>>,
 }
 
 struct RunningTurn {

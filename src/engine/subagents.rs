@@ -5,15 +5,111 @@
 //! `delegation.max_children`; larger batches queue. A child that fails does
 //! not fail its siblings; the parent gets one report per task, in task order.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::join_all;
-use serde_json::json;
+use futures::future::{join_all, BoxFuture};
+use serde::Deserialize;
+use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::turn::{Agent, LoopOutcome};
 use crate::protocol::{StopReason, SubagentStatus, UpdateKind};
-use crate::tools::{first_line, Task, ToolCtx, ToolResult};
+use crate::text::Max;
+use crate::tools::registry::{args, function_spec};
+use crate::tools::{first_line, Access, Call, Tool, ToolCtx, ToolResult};
+
+/// The `delegate` tool of one agent: it runs subagents of that agent, so the
+/// engine adds it to the agent's registry (while `delegation.max_depth`
+/// allows).
+pub(super) struct Delegate(pub Arc<Agent>);
+
+impl Tool for Delegate {
+    fn name(&self) -> &str {
+        "delegate"
+    }
+
+    fn spec(&self) -> Value {
+        function_spec(
+            "delegate",
+            "Hand work to subagents that run in parallel, each with its own fresh context and the same tools. Give each a precise goal and the context it needs (it does not see this conversation). Returns each subagent's status and summary, in task order.",
+            json!({"type": "object", "properties": {
+                "goal": {"type": "string", "description": "One task (or use tasks)"},
+                "context": {"type": "string"},
+                "tasks": {"type": "array", "items": {"type": "object", "properties": {
+                    "goal": {"type": "string"},
+                    "context": {"type": "string"}
+                }, "required": ["goal"]}}
+            }}),
+        )
+    }
+
+    fn prepare(&self, raw_args: &str) -> Result<Box<dyn Call>, String> {
+        let a: DelegateArgs = args("delegate", raw_args)?;
+        let mut tasks = a.tasks.unwrap_or_default();
+        if let Some(goal) = a.goal {
+            tasks.insert(
+                0,
+                Task {
+                    goal,
+                    context: a.context,
+                },
+            );
+        }
+        tasks.retain(|t| !t.goal.trim().is_empty());
+        if tasks.is_empty() {
+            return Err(
+                "Invalid arguments for `delegate`: give a goal, or tasks: [{goal, context?}]."
+                    .into(),
+            );
+        }
+        Ok(Box::new(DelegateCall {
+            parent: self.0.clone(),
+            tasks,
+        }))
+    }
+}
+
+struct DelegateCall {
+    parent: Arc<Agent>,
+    tasks: Vec<Task>,
+}
+
+impl Call for DelegateCall {
+    fn title(&self) -> String {
+        match self.tasks.as_slice() {
+            [one] => format!("Delegate: {}", first_line(&one.goal, 60)),
+            many => format!("Delegate {} tasks", many.len()),
+        }
+    }
+
+    fn access(&self, _root: &Path) -> Access {
+        Access::Command
+    }
+
+    fn run<'a>(&'a self, ctx: &'a ToolCtx) -> BoxFuture<'a, ToolResult> {
+        Box::pin(delegate(&self.parent, self.tasks.clone(), ctx))
+    }
+}
+
+/// One subagent task.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Task {
+    pub goal: String,
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DelegateArgs {
+    #[serde(default)]
+    goal: Option<String>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    tasks: Option<Vec<Task>>,
+}
 
 /// Longest summary handed back to the parent; the full transcript stays in
 /// the child session.
@@ -48,7 +144,7 @@ struct Report {
 }
 
 /// Runs the tasks as subagents of `parent`; the tool result lists them in order.
-pub(super) async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) -> ToolResult {
+async fn delegate(parent: &Agent, tasks: Vec<Task>, ctx: &ToolCtx) -> ToolResult {
     let cfg = &parent.engine.config().delegation;
     let n = tasks.len();
     let limit = Semaphore::new(cfg.max_children.max(1));
@@ -170,13 +266,8 @@ async fn run_child(parent: &Agent, i: usize, n: usize, task: Task, ctx: &ToolCtx
     if status == SubagentStatus::Cancelled && summary.trim().is_empty() {
         summary = "Cancelled.".into();
     }
-    if summary.len() > SUMMARY_CAP {
-        let cut = crate::model::floor_char_boundary(&summary, SUMMARY_CAP);
-        summary.truncate(cut);
-        summary.push_str(&format!(
-            "… [summary cut; full transcript in session {child_id}]"
-        ));
-    }
+    let cut_mark = format!("… [summary cut; full transcript in session {child_id}]");
+    let summary = crate::text::truncate(&summary, Max::Bytes(SUMMARY_CAP), &cut_mark).into_owned();
     parent.events.emit(UpdateKind::Subagent {
         child_session_id: child_id.clone(),
         goal: task.goal.clone(),

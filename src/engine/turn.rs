@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::Sent;
 use super::repeat::{Loop, RepeatGuard};
-use super::{scheduler, Engine, EventSink};
+use super::{Engine, EventSink};
 use crate::gate::{ApprovalEvents, Gate};
 use crate::model::{ModelClient, ModelError, StreamEvent};
 use crate::protocol::{PromptParams, PromptResult, Role, StopReason, Update, UpdateKind};
@@ -215,6 +215,7 @@ pub(super) struct LoopOutcome {
 
 /// One agent: the main agent of a turn or a subagent. Everything it may use
 /// is here, passed in; nothing is reached through globals.
+#[derive(Clone)]
 pub(super) struct Agent {
     pub engine: Arc<Engine>,
     pub model: ModelClient,
@@ -293,12 +294,28 @@ impl Agent {
         }
     }
 
-    /// Which optional tools this agent has.
-    pub fn allowed(&self) -> tools::Allowed {
-        tools::Allowed {
-            delegate: self.depth < self.engine.config().delegation.max_depth,
-            todo: self.depth == 0,
+    /// The tools this agent has: the built-in ones (a subagent has no
+    /// `todo`), the engine's tool sources', and `delegate` while
+    /// `delegation.max_depth` allows.
+    pub fn tools(&self) -> tools::Registry {
+        let mut registry = tools::Registry::builtin();
+        if self.depth > 0 {
+            registry.remove("todo");
         }
+        for source in &self.engine.parts.tool_sources {
+            for tool in source.tools(&self.session_id) {
+                if let Err(e) = registry.add(tool) {
+                    tracing::warn!("tool not offered to the model: {e}");
+                }
+            }
+        }
+        if self.depth < self.engine.config().delegation.max_depth {
+            let delegate = super::subagents::Delegate(Arc::new(self.clone()));
+            if let Err(e) = registry.add(Arc::new(delegate)) {
+                tracing::warn!("delegate not offered to the model: {e}");
+            }
+        }
+        registry
     }
 
     pub fn tool_ctx(&self) -> ToolCtx {
@@ -334,8 +351,8 @@ impl Agent {
     /// Model → tools → model, until the model stops calling tools.
     pub async fn run_loop(&self, history: &mut Vec<StoredMessage>) -> LoopOutcome {
         let engine = &self.engine;
-        let allowed = self.allowed();
-        let tool_specs = tools::specs(allowed);
+        let registry = self.tools();
+        let tool_specs = registry.specs();
         let ctx = self.tool_ctx();
         let mut out = LoopOutcome::default();
         let system = self.system_prompt();
@@ -473,7 +490,14 @@ impl Agent {
             )
             .await;
             out.tool_calls += completion.tool_calls.len();
-            let results = scheduler::run_batch(&completion.tool_calls, &ctx, self).await;
+            let results = super::calls::run(
+                &completion.tool_calls,
+                &registry,
+                &ctx,
+                &self.events,
+                engine.store(),
+            )
+            .await;
             for (call, result) in completion.tool_calls.iter().zip(results) {
                 self.append(
                     history,
@@ -624,7 +648,7 @@ impl Turn {
                 }
                 None => (content, String::new()),
             };
-            let body: String = body.chars().take(50_000).collect();
+            let body = crate::text::prefix(&body, crate::text::Max::Chars(50_000));
             text.push_str(&format!("\n\nContext: {shown}{where_}\n```\n{body}\n```"));
         }
         text

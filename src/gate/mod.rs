@@ -124,6 +124,10 @@ pub enum Decision {
 /// Where a decision reports to: the turn's event stream.
 pub trait ApprovalEvents: Send + Sync {
     fn approval(&self, update: UpdateKind);
+    /// Any other update a tool reports on the same stream (the plan).
+    fn update(&self, update: UpdateKind) {
+        self.approval(update);
+    }
 }
 
 /// A file a tool is about to touch, resolved the way the kernel will: the

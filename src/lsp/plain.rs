@@ -128,11 +128,7 @@ impl DenialAdvice {
         // pushes the line past the width.
         let room = STATUS_WIDTH.saturating_sub(fixed).max(16);
         let command = crate::tools::first_line(&command, room.saturating_sub(1));
-        let command = if command.chars().count() > room {
-            command.chars().take(room).collect()
-        } else {
-            command
-        };
+        let command = crate::text::prefix(&command, crate::text::Max::Chars(room));
         format!("Tether denied `{command}`: {}", self.fix)
     }
 }

@@ -25,6 +25,7 @@ pub mod sse;
 pub mod window;
 pub mod wire;
 
+use crate::text::{prefix, truncate, Max};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -589,7 +590,7 @@ impl ModelClient {
             Err(wire::ChunkError::Json(msg)) => {
                 tracing::warn!(
                     "skipping an unreadable stream chunk ({msg}): {}",
-                    self.redact(snippet(data, 200)).as_str()
+                    self.redact(prefix(data, Max::Bytes(200))).as_str()
                 );
                 Ok(Flow::More)
             }
@@ -611,7 +612,7 @@ impl ModelClient {
             Err(wire::ChunkError::Json(msg)) => {
                 return Err(AttemptError::Fatal(ModelError::Malformed(format!(
                     "{msg}; the body starts with: {}",
-                    self.redact(snippet(text, 300))
+                    self.redact(prefix(text, Max::Bytes(300)))
                 ))))
             }
         };
@@ -678,7 +679,7 @@ fn error_message(text: &str, status: reqwest::StatusCode) -> String {
                 .map(str::to_string),
         };
         if let Some(m) = msg.filter(|m| !m.trim().is_empty()) {
-            return snippet(m.trim(), MAX_ERROR_BODY).to_string() + ellipsis(&m, MAX_ERROR_BODY);
+            return truncate(m.trim(), Max::Bytes(MAX_ERROR_BODY), "…").into_owned();
         }
     }
     if text.is_empty() {
@@ -687,20 +688,7 @@ fn error_message(text: &str, status: reqwest::StatusCode) -> String {
             .unwrap_or("no error message")
             .to_string();
     }
-    snippet(text, MAX_ERROR_BODY).to_string() + ellipsis(text, MAX_ERROR_BODY)
-}
-
-fn ellipsis(s: &str, max: usize) -> &'static str {
-    if s.trim().len() > max {
-        "…"
-    } else {
-        ""
-    }
-}
-
-/// At most `max` bytes of `s`, cut on a char boundary.
-fn snippet(s: &str, max: usize) -> &str {
-    &s[..floor_char_boundary(s, max)]
+    truncate(text, Max::Bytes(MAX_ERROR_BODY), "…").into_owned()
 }
 
 /// The delay a server asks for: `retry-after-ms` (OpenAI, Azure), else
@@ -786,17 +774,7 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     }
 }
 
-/// The largest index `<= i` that is a char boundary of `s`.
-pub fn floor_char_boundary(s: &str, i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    let mut i = i;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
+pub use crate::text::floor_char_boundary;
 
 #[cfg(test)]
 mod tests {

@@ -180,7 +180,7 @@ pub fn is_overflow_error(message: &str) -> bool {
 
 /// The first run of digits within the next few characters.
 fn first_number(s: &str) -> Option<u64> {
-    let s: String = s.chars().take(24).collect();
+    let s = crate::text::prefix(s, crate::text::Max::Chars(24));
     let start = s.find(|c: char| c.is_ascii_digit())?;
     let digits: String = s[start..]
         .chars()

@@ -64,14 +64,11 @@ pub fn rfc3339(ms: i64) -> String {
 /// 80 characters (no model call).
 pub fn title_from_prompt(text: &str) -> String {
     let line = text.trim().lines().next().unwrap_or("").trim();
-    let mut t: String = line.chars().take(80).collect();
-    if line.chars().count() > 80 {
-        t.push('…');
-    }
+    let t = crate::text::truncate(line, crate::text::Max::Chars(80), "…");
     if t.is_empty() {
         "untitled".to_string()
     } else {
-        t
+        t.into_owned()
     }
 }
 

@@ -4,6 +4,7 @@
 //! `check_read`, writes with `check_edit_at`), and the tool then opens exactly
 //! what was judged, with links refused. Writes are atomic.
 
+use crate::text::Max;
 use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
@@ -127,13 +128,7 @@ pub async fn read_file(
         if n < start || n >= start.saturating_add(limit) {
             continue;
         }
-        let shown: String = if line.chars().count() > MAX_LINE_CHARS {
-            let mut s: String = line.chars().take(MAX_LINE_CHARS).collect();
-            s.push_str(" […line cut]");
-            s
-        } else {
-            line.to_string()
-        };
+        let shown = crate::text::truncate(line, Max::Chars(MAX_LINE_CHARS), " […line cut]");
         out.push_str(&format!("{n:>6}\t{shown}\n"));
     }
     if text.is_empty() {
@@ -329,7 +324,7 @@ pub async fn search(
             for (i, line) in text.lines().enumerate() {
                 if re.is_match(line) {
                     if out.len() < MAX_MATCHES {
-                        let shown: String = line.chars().take(300).collect();
+                        let shown = crate::text::prefix(line, Max::Chars(300));
                         out.push(format!("{rel}:{}: {}", i + 1, shown.trim_end()));
                     } else {
                         more += 1;

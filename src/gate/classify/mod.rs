@@ -235,12 +235,12 @@ fn snippet(s: &str) -> String {
             out.push(' ');
         }
         out.push_str(w);
-        if out.chars().count() > SNIPPET_CHARS {
-            let cut: String = out.chars().take(SNIPPET_CHARS).collect();
-            return cut + "…";
+        // Past this many bytes there are more chars than are kept.
+        if out.len() > 4 * SNIPPET_CHARS {
+            break;
         }
     }
-    out
+    crate::text::truncate(&out, crate::text::Max::Chars(SNIPPET_CHARS), "…").into_owned()
 }
 
 /// Parses and walks one script (the top level or a nested `bash -c` string).

@@ -30,7 +30,7 @@ use serde_json::Value;
 pub const MARK: &str = "[REDACTED]";
 
 /// The rule list, carried as data (see its header for sources and licence).
-const RULES_TOML: &str = include_str!("secret_rules.toml");
+const RULES_TOML: &str = include_str!("../secret_rules.toml");
 
 /// Environment values shorter than this are not treated as secrets
 /// (redacting "1" would mangle every output).

@@ -270,7 +270,10 @@ struct Fail {
 
 impl Fail {
     fn describe(&self, src: &str) -> String {
-        let near: String = src.get(self.at..).unwrap_or("").chars().take(12).collect();
+        let near = crate::text::prefix(
+            src.get(self.at..).unwrap_or(""),
+            crate::text::Max::Chars(12),
+        );
         if near.is_empty() {
             format!("{} at the end", self.what)
         } else {
