@@ -215,6 +215,7 @@ pub async fn run(
     };
     let mut cfg = load_config(Some(root.clone())).map_err(CliError::failed)?;
     cfg.tools.supervisor = std::env::current_exe().ok();
+    crate::sandbox::install(&mut cfg);
     for w in &cfg.warnings {
         event(&format!("tether: {w}"));
     }

@@ -783,6 +783,7 @@ impl LanguageServer for Backend {
         let mut cfg =
             Config::load(&sources).map_err(|e| RpcError::invalid_params(e.to_string()))?;
         cfg.tools.supervisor = std::env::current_exe().ok();
+        crate::sandbox::install(&mut cfg);
         self.max_message
             .store(cfg.max_message_bytes, Ordering::Relaxed);
         let can_show = params

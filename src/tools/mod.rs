@@ -287,11 +287,13 @@ fn all_specs() -> Vec<Value> {
         ),
         f(
             "run_command",
-            "Run a shell command (bash) in the workspace, without a terminal or stdin. Dangerous commands need the person's approval. Output is capped.",
+            "Run a shell command (bash) in the workspace, without a terminal or stdin. Dangerous commands need the person's approval. Output is capped. On Linux it runs in an OS sandbox: it can write only inside the workspace and $TMPDIR, and has no network unless the person turned it on. When the sandbox stops a command that really needs more, call again with escalate: true and a justification; the person decides.",
             json!({"type": "object", "properties": {
                 "command": {"type": "string"},
                 "cwd": {"type": "string", "description": "Working directory, default the workspace root"},
-                "timeout_secs": {"type": "integer", "description": "Default 120"}
+                "timeout_secs": {"type": "integer", "description": "Default 120"},
+                "escalate": {"type": "boolean", "description": "Ask the person to run this command outside the sandbox (only after the sandbox stopped it, or when it must write outside the workspace or use the network)"},
+                "justification": {"type": "string", "description": "With escalate: why the command must run outside the sandbox, shown to the person"}
             }, "required": ["command"]}),
         ),
         f(
@@ -365,6 +367,10 @@ pub struct CommandArgs {
     pub cwd: Option<String>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub escalate: bool,
+    #[serde(default)]
+    pub justification: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -420,6 +426,9 @@ pub enum Parsed {
         command: String,
         cwd: Option<String>,
         timeout_secs: Option<u64>,
+        /// Run outside the OS sandbox, if the person allows it.
+        escalate: bool,
+        justification: Option<String>,
     },
     Todo {
         items: Vec<crate::protocol::PlanEntry>,
@@ -484,6 +493,8 @@ pub fn parse(tool: &str, raw: &str, allowed: Allowed) -> Result<Parsed, String> 
                 command: a.command,
                 cwd: a.cwd,
                 timeout_secs: a.timeout_secs,
+                escalate: a.escalate,
+                justification: a.justification,
             }
         }
         "todo" if allowed.todo => {
@@ -586,7 +597,12 @@ impl Parsed {
                 command,
                 cwd,
                 timeout_secs,
-            } => command::run_tool(ctx, &command, cwd.as_deref(), timeout_secs).await,
+                escalate,
+                justification,
+            } => {
+                let escalation = escalate.then_some(justification.as_deref().unwrap_or(""));
+                command::run_tool(ctx, &command, cwd.as_deref(), timeout_secs, escalation).await
+            }
             Parsed::Todo { items } => {
                 ToolResult::ok(format!("Plan updated ({} items).", items.len()))
             }
