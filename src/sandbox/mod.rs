@@ -268,7 +268,13 @@ impl Sandbox {
                 writable.push(r.clone());
                 writable.extend(git_dirs(r));
             }
-            writable.extend(self.config.writable.iter().cloned());
+            let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+            writable.extend(self.config.writable.iter().map(|p| {
+                match (p.strip_prefix("~"), &home) {
+                    (Ok(rest), Some(h)) => PathBuf::from(h).join(rest),
+                    _ => p.clone(),
+                }
+            }));
         }
         // A path that does not exist cannot be opened for a rule (and could
         // be anything by the time it exists): left out.
@@ -530,8 +536,9 @@ pub fn network_filter() -> Vec<libc::sock_filter> {
 }
 
 /// Tell-tale output of a command the sandbox stopped.
-const DENIAL_SIGNS: [&str; 6] = [
+const DENIAL_SIGNS: [&str; 7] = [
     "permission denied",
+    "failure writing output",
     "operation not permitted",
     "read-only file system",
     "invalid cross-device link",
@@ -567,7 +574,7 @@ pub fn denial_note(policy: &Policy) -> String {
         "no network"
     };
     format!(
-        "sandbox: the command ran in Tether's OS sandbox (writes only inside the workspace and $TMPDIR, {net}) and was probably stopped by it. \
+        "sandbox: the command ran in Tether's OS sandbox (writes only inside the workspace and $TMPDIR, {net}) and may have been stopped by it. \
          Prefer a way that stays inside the workspace. If it really needs to write elsewhere or reach the network, call run_command again \
          with the same command, \"escalate\": true and a \"justification\" saying why; the person decides."
     )

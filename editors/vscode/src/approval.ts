@@ -72,7 +72,7 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
     (a): a is ActionItem & ApprovalItem =>
       !!a &&
       typeof a.action === 'string' &&
-      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read'),
+      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read' || a.kind === 'unsandboxed'),
   );
   if (!item) return undefined;
   const kind: ActionKind = item.kind ?? 'command';
@@ -91,6 +91,9 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
 function scopeNote(kind: ActionKind): string {
   if (kind === 'read') {
     return '"Allow for session" and "Always allow" apply to this directory and below; files with keys or credentials are asked about every time.';
+  }
+  if (kind === 'unsandboxed') {
+    return '"Allow for session" and "Always allow" apply to this exact command, run outside the sandbox.';
   }
   return `"Allow for session" and "Always allow" apply to this exact ${kind === 'edit' ? 'path' : 'command'}.`;
 }
