@@ -100,10 +100,16 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
             let p = e.path();
             let meta = std::fs::symlink_metadata(&p).expect("lstat");
             let v = if meta.file_type().is_symlink() {
-                format!("link {}", std::fs::read_link(&p).expect("readlink").display())
+                format!(
+                    "link {}",
+                    std::fs::read_link(&p).expect("readlink").display()
+                )
             } else if meta.is_dir() {
                 stack.push(p.clone());
                 "dir".to_string()
+            } else if !meta.is_file() {
+                // A FIFO or a socket: never opened (a FIFO would block).
+                format!("special {:o}", meta.permissions().mode())
             } else {
                 format!(
                     "file {:o} {}",
@@ -115,6 +121,20 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
         }
     }
     m
+}
+
+/// Fails naming every path that appeared, vanished or changed.
+fn assert_unchanged(
+    before: &BTreeMap<PathBuf, String>,
+    after: &BTreeMap<PathBuf, String>,
+    where_: &str,
+) {
+    let changed: Vec<&PathBuf> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "changed {where_}: {changed:?}");
 }
 
 /// A loopback TCP server that answers every connection with a tiny HTTP
@@ -319,7 +339,8 @@ fn write_attempts(w: &World, tmp_probe: &Path) -> Vec<Attempt> {
 }
 
 /// A DNS query for `example.com`, type A, as python sends it.
-const DNS_QUERY: &str = r#"b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01'"#;
+const DNS_QUERY: &str =
+    r#"b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01'"#;
 
 /// At least 10 ways to reach the network (the test's loopback servers).
 fn network_attempts(s: &Servers) -> Vec<Attempt> {
@@ -444,10 +465,8 @@ async fn writes_outside_and_network_fail_in_the_sandbox_and_run_when_the_escalat
     }
     let w = world();
     let servers = Servers::start();
-    let tmp_probe = std::env::temp_dir().join(format!(
-        "tether-sandbox-probe-{}",
-        std::process::id()
-    ));
+    let tmp_probe =
+        std::env::temp_dir().join(format!("tether-sandbox-probe-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp_probe);
     let writes = write_attempts(&w, &tmp_probe);
     let net = network_attempts(&servers);
@@ -518,7 +537,10 @@ async fn writes_outside_and_network_fail_in_the_sandbox_and_run_when_the_escalat
     let udp = servers.udp_seen();
     assert!(udp.iter().any(|d| d.contains("n07")), "{udp:?}");
     assert!(udp.iter().any(|d| d.contains("n08")), "{udp:?}");
-    assert!(udp.iter().any(|d| d.contains("example")), "DNS query: {udp:?}");
+    assert!(
+        udp.iter().any(|d| d.contains("example")),
+        "DNS query: {udp:?}"
+    );
     let _ = std::fs::remove_file(&tmp_probe);
 }
 
@@ -529,10 +551,8 @@ async fn in_the_sandbox_nothing_outside_changes_and_no_packet_leaves() {
     }
     let w = world();
     let servers = Servers::start();
-    let tmp_probe = std::env::temp_dir().join(format!(
-        "tether-sandbox-probe-only-{}",
-        std::process::id()
-    ));
+    let tmp_probe =
+        std::env::temp_dir().join(format!("tether-sandbox-probe-only-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp_probe);
     let mut attempts = write_attempts(&w, &tmp_probe);
     attempts.extend(network_attempts(&servers));
@@ -545,16 +565,25 @@ async fn in_the_sandbox_nothing_outside_changes_and_no_packet_leaves() {
     let home_before = snapshot(&w.home);
     let (code, stdout, stderr) = exec(&w, &model, true, "");
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(snapshot(&w.out), out_before, "nothing outside changed");
-    assert_eq!(snapshot(&w.home), home_before, "nothing in the home changed");
+    assert_unchanged(&out_before, &snapshot(&w.out), "outside the workspace");
+    assert_unchanged(&home_before, &snapshot(&w.home), "in the home directory");
     assert!(!tmp_probe.exists(), "nothing written elsewhere in /tmp");
     assert!(w.ws.join("moveme.txt").exists(), "a failed mv lost nothing");
-    assert_eq!(servers.tcp_seen(), Vec::<String>::new(), "no TCP connection");
+    assert_eq!(
+        servers.tcp_seen(),
+        Vec::<String>::new(),
+        "no TCP connection"
+    );
     assert_eq!(servers.udp_seen(), Vec::<String>::new(), "no datagram");
     let results = results_by_id(&model.chat_requests()[1].body);
     assert_eq!(results.len(), attempts.len());
     for a in &attempts {
-        assert!(!results[&a.id].starts_with("exit code 0"), "{}: {}", a.id, results[&a.id]);
+        assert!(
+            !results[&a.id].starts_with("exit code 0"),
+            "{}: {}",
+            a.id,
+            results[&a.id]
+        );
     }
 }
 
@@ -682,10 +711,15 @@ async fn in_an_editor_the_person_decides_the_escalation_and_their_deny_holds() {
         .filter(|r| r.method == "window/showMessageRequest")
         .map(|r| r.params)
         .collect();
-    assert_eq!(asked.len(), 1, "one dialog, for the escalation only: {asked:?}");
+    assert_eq!(
+        asked.len(),
+        1,
+        "one dialog, for the escalation only: {asked:?}"
+    );
     let msg = asked[0]["message"].as_str().unwrap_or("");
     assert!(
-        msg.contains("Run outside the sandbox?") && msg.contains("the build writes its cache there"),
+        msg.contains("Run outside the sandbox?")
+            && msg.contains("the build writes its cache there"),
         "{msg}"
     );
     assert_eq!(asked[0]["actions"][0]["kind"], "unsandboxed");
@@ -714,7 +748,9 @@ async fn everyday_work_is_unchanged_inside_the_sandbox() {
         return;
     }
     let base = tempfile::tempdir().expect("base");
-    let ws = std::fs::canonicalize(base.path()).expect("canon").join("ws");
+    let ws = std::fs::canonicalize(base.path())
+        .expect("canon")
+        .join("ws");
     let data = ws.parent().expect("parent").join("data");
     std::fs::create_dir_all(&data).expect("data");
     support::write_file(
@@ -747,7 +783,13 @@ async fn everyday_work_is_unchanged_inside_the_sandbox() {
     // One after the other (git add must not race make).
     let mut script: Vec<Reply> = steps
         .iter()
-        .map(|(name, cmd, _)| Reply::ToolCalls(vec![call(name, "run_command", json!({"command": cmd, "timeout_secs": 600}))]))
+        .map(|(name, cmd, _)| {
+            Reply::ToolCalls(vec![call(
+                name,
+                "run_command",
+                json!({"command": cmd, "timeout_secs": 600}),
+            )])
+        })
         .collect();
     script.push(Reply::text("done"));
     let model = ModelServer::start(script).await;
