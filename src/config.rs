@@ -857,6 +857,37 @@ mod tests {
     }
 
     #[test]
+    fn the_workspace_can_only_tighten_the_sandbox() {
+        use crate::sandbox::Mode;
+        let c = Config::load(&Sources::default()).expect("load");
+        assert_eq!(c.sandbox.mode, Mode::WorkspaceWrite, "on by default");
+        assert!(!c.sandbox.network, "no network by default");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".tether")).expect("mkdir");
+        let ws_config = |text: &str| {
+            std::fs::write(dir.path().join(".tether/config.toml"), text).expect("write");
+            Config::load(&Sources {
+                env: BTreeMap::new(),
+                init_options: Some(serde_json::json!({"sandbox": {"network": true}})),
+                workspace_root: Some(dir.path().to_path_buf()),
+            })
+            .expect("load")
+        };
+        let c = ws_config("[sandbox]\nmode = \"off\"\nwritable = [\"/\"]\n");
+        assert_eq!(c.sandbox.mode, Mode::WorkspaceWrite, "not loosened");
+        assert!(
+            c.sandbox.writable.is_empty(),
+            "no writable paths from the workspace"
+        );
+        assert!(c.sandbox.network, "the person's own setting stays");
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        let c = ws_config("[sandbox]\nmode = \"read-only\"\nnetwork = false\n");
+        assert_eq!(c.sandbox.mode, Mode::ReadOnly, "tightened");
+        assert!(!c.sandbox.network, "tightened");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
     fn missing_model_names_the_settings() {
         let c = Config::load(&Sources::default()).expect("load");
         let e = c.check_model().expect_err("no model");

@@ -104,7 +104,12 @@ pub fn run(parent: i32, sandbox: Option<&crate::sandbox::Policy>, argv: &[String
     let child = match cmd.spawn() {
         Ok(c) => c.id() as libc::pid_t,
         Err(e) => {
-            eprintln!("tether supervise: cannot run {prog}: {e}");
+            let how = if sandbox.is_some() {
+                " in the sandbox"
+            } else {
+                ""
+            };
+            eprintln!("tether supervise: cannot run {prog}{how}: {e}");
             return ExitCode::from(127);
         }
     };
