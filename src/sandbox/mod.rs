@@ -598,6 +598,40 @@ mod tests {
     }
 
     #[test]
+    fn read_only_writes_only_the_temp_dir_and_paths_must_exist() {
+        let Ok(Some(sb)) = Sandbox::start(&SandboxConfig {
+            mode: Mode::ReadOnly,
+            network: false,
+            writable: vec![PathBuf::from("/")],
+        }) else {
+            eprintln!("SKIP: no sandbox on this kernel");
+            return;
+        };
+        let ws = tempfile::tempdir().expect("ws");
+        let tmp = sb.session_tmp("s/../1").expect("tmp");
+        assert!(tmp.starts_with(&sb.temp.0), "a session id cannot climb out");
+        let p = sb.policy(&[ws.path().to_path_buf()], &tmp);
+        assert_eq!(p.writable, vec![tmp.clone()]);
+        let ww = Sandbox {
+            config: SandboxConfig {
+                mode: Mode::WorkspaceWrite,
+                network: true,
+                writable: vec![PathBuf::from("/nonexistent-tether-path")],
+            },
+            ..sb.clone()
+        };
+        let p = ww.policy(&[ws.path().to_path_buf()], &tmp);
+        assert_eq!(p.writable, vec![tmp.clone(), ws.path().to_path_buf()]);
+        assert!(p.network);
+        let temp_root = sb.temp.0.clone();
+        drop((sb, ww));
+        assert!(
+            !temp_root.exists(),
+            "the temp root goes with the last clone"
+        );
+    }
+
+    #[test]
     fn modes_order_by_strictness() {
         assert!(Mode::Off.strictness() < Mode::WorkspaceWrite.strictness());
         assert!(Mode::WorkspaceWrite.strictness() < Mode::ReadOnly.strictness());
