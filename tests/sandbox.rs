@@ -388,6 +388,9 @@ fn network_attempts(s: &Servers) -> Vec<Attempt> {
             "python3 -c \"import socket; socket.socket(socket.AF_INET6, socket.SOCK_STREAM); print('v6 socket')\"".into(),
             None,
         ),
+        // Not the network, but another way out: a signal to a process
+        // outside the sandbox (this test).
+        attempt("s01", format!("kill -0 {}", std::process::id()), None),
         attempt(
             "n12",
             format!("curl -sS --max-time 5 -X POST --data-binary @seed.txt http://127.0.0.1:{p}/n12"),

@@ -20,6 +20,10 @@
 //!   as well (no port allowed), a second lock on the same door. A network
 //!   namespace was not chosen: it needs unprivileged user namespaces (which
 //!   containers and AppArmor often forbid) and costs more per command.
+//! - **Signals and abstract sockets: Landlock scopes** (ABI ≥ 6): a command
+//!   cannot signal a process outside its sandbox (the editor, the server, the
+//!   person's other programs) nor connect to an abstract Unix socket made
+//!   outside it. The supervisor is outside, so it still signals in.
 //! - **`.git/hooks` and `.git/config` are not kept read-only.** Landlock only
 //!   adds rights beneath a directory, never takes them away below it, and
 //!   creating a file in the root needs the create right on the root, which
@@ -351,7 +355,7 @@ impl Prepared {
     pub fn new(policy: &Policy) -> Result<Prepared, String> {
         use landlock::{
             Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-            RulesetAttr, RulesetCreatedAttr, ABI,
+            RulesetAttr, RulesetCreatedAttr, Scope, ABI,
         };
         let support = Support::detect();
         if !support.usable() {
@@ -367,6 +371,11 @@ impl Prepared {
             .set_compatibility(CompatLevel::BestEffort)
             .handle_access(write)
             .map_err(|e| err("landlock ruleset", &e))?;
+        if support.landlock_abi >= 6 {
+            rs = rs
+                .scope(Scope::from_all(ABI::V6))
+                .map_err(|e| err("landlock scopes", &e))?;
+        }
         if !policy.network && support.landlock_abi >= 4 {
             rs = rs
                 .handle_access(AccessNet::from_all(ABI::V4))
