@@ -11,7 +11,7 @@
 //!   path leads to, so links made in the same command, `/proc/self/root/…` and
 //!   `..` lead nowhere new; a hard link from outside into a writable tree is
 //!   refused (`EXDEV`) because it would gain rights.
-//! - **Network: seccomp**, a raw BPF filter (a dozen instructions, so no
+//! - **Network: seccomp**, a raw BPF filter (two dozen instructions, so no
 //!   crate): `socket(2)` for any family but `AF_UNIX` fails with `EACCES`
 //!   (a clean "Permission denied", never a SIGSYS kill), and `io_uring_setup`
 //!   fails (io_uring can open sockets without `socket(2)`). On x86_64 the x32
