@@ -37,7 +37,7 @@ export interface KnownApproval {
 /** The fields a person needs to decide, read from the request (and the update, when known). */
 export interface ApprovalInfo {
   approvalId?: string;
-  kind: 'command' | 'edit' | 'read' | 'unknown';
+  kind: ActionKind | 'unknown';
   /** The command to run, or the path to write. */
   action?: string;
   cwd?: string;
