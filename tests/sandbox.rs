@@ -826,3 +826,42 @@ async fn everyday_work_is_unchanged_inside_the_sandbox() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subagents_commands_run_in_the_same_sandbox() {
+    if !sandbox_possible() {
+        return;
+    }
+    let w = world();
+    let target = w.out.join("from-subagent");
+    let cmd = format!("echo x > {}", target.display());
+    let model = ModelServer::start_with(move |body| {
+        let msgs = support::model::messages(body);
+        let sub = msgs
+            .iter()
+            .any(|(role, text)| role == "user" && text.contains("SUBTASK"));
+        let answered = msgs.iter().any(|(role, _)| role == "tool");
+        match (sub, answered) {
+            (true, false) => {
+                Reply::ToolCalls(vec![call("sub1", "run_command", json!({"command": cmd}))])
+            }
+            (true, true) => Reply::text("sub done"),
+            (false, false) => Reply::ToolCalls(vec![call(
+                "d1",
+                "delegate",
+                json!({"goal": "SUBTASK: write the file outside"}),
+            )]),
+            (false, true) => Reply::text("done"),
+        }
+    })
+    .await;
+    let (code, stdout, stderr) = exec(&w, &model, true, "");
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(!target.exists(), "the subagent's command was sandboxed too");
+    let seen = model
+        .chat_requests()
+        .into_iter()
+        .find_map(|r| results_by_id(&r.body).get("sub1").cloned());
+    let seen = seen.expect("the subagent's command ran and its result went back");
+    assert!(seen.contains("sandbox:"), "{seen}");
+}
