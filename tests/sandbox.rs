@@ -8,8 +8,9 @@
 //! it and how to ask. Then the same commands, escalated and allowed, do run —
 //! so every attempt is one that would have worked. Without a person the
 //! escalation is denied with the reason; in an editor the person is asked
-//! ("Run outside the sandbox?") and their Deny holds. And everyday work —
-//! cargo, git, python, node, make, ls/grep/rg — is unchanged inside.
+//! ("Run outside the sandbox?") and their Deny holds. A subagent's commands
+//! run in the same sandbox. And everyday work — cargo, git, python, node,
+//! make, ls/grep/rg — is unchanged inside.
 
 mod support;
 
