@@ -333,6 +333,7 @@ fn git_dirs(root: &Path) -> Vec<PathBuf> {
 fn make_temp_root() -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let base = std::env::temp_dir();
+    remove_stale_temp_roots(&base);
     let dir = base.join(format!(
         "tether-sandbox-{}-{}",
         std::process::id(),
@@ -340,6 +341,33 @@ fn make_temp_root() -> std::io::Result<PathBuf> {
     ));
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)
+}
+
+/// Removes the temp roots of servers that died without cleaning up (a
+/// SIGKILL): ours (same owner), named for a process that no longer exists.
+fn remove_stale_temp_roots(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: geteuid(2) cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("tether-sandbox-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A sandbox built before `fork` and entered in the child before `exec`.
@@ -608,6 +636,9 @@ mod tests {
 
     #[test]
     fn read_only_writes_only_the_temp_dir_and_paths_must_exist() {
+        // A temp root left by a server that was SIGKILLed (no such pid).
+        let stale = std::env::temp_dir().join("tether-sandbox-4294967-stale");
+        std::fs::create_dir_all(stale.join("session")).expect("stale root");
         let Ok(Some(sb)) = Sandbox::start(&SandboxConfig {
             mode: Mode::ReadOnly,
             network: false,
@@ -616,6 +647,7 @@ mod tests {
             eprintln!("SKIP: no sandbox on this kernel");
             return;
         };
+        assert!(!stale.exists(), "a dead server's temp root is removed");
         let ws = tempfile::tempdir().expect("ws");
         let tmp = sb.session_tmp("s/../1").expect("tmp");
         assert!(tmp.starts_with(&sb.temp.0), "a session id cannot climb out");
