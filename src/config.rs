@@ -108,6 +108,9 @@ pub struct ToolsConfig {
     /// The `tether` binary that supervises commands (set by the binary
     /// itself, not by users); `None` runs commands directly.
     pub supervisor: Option<PathBuf>,
+    /// The OS sandbox commands run in (set by the frontend from
+    /// [`Config::sandbox`] and what the kernel offers); `None`: none.
+    pub sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +136,8 @@ pub struct Config {
     pub approval: ApprovalConfig,
     pub delegation: DelegationConfig,
     pub tools: ToolsConfig,
+    /// `[sandbox]`: the OS sandbox of commands.
+    pub sandbox: crate::sandbox::SandboxConfig,
     pub model_options: ModelOptions,
     /// The model's context window in tokens, when the person states it
     /// (`model_context_window`); otherwise it is discovered or learned.
@@ -207,6 +212,7 @@ pub struct Layer {
     pub approval: ApprovalLayer,
     pub delegation: DelegationLayer,
     pub tools: ToolsLayer,
+    pub sandbox: SandboxLayer,
     #[serde(alias = "modelOptions")]
     pub model_options: ModelLayer,
     #[serde(alias = "modelContextWindow")]
@@ -254,6 +260,14 @@ pub struct ToolsLayer {
     pub kill_grace_ms: Option<u64>,
     #[serde(alias = "batchDeadlineSecs")]
     pub batch_deadline_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SandboxLayer {
+    pub mode: Option<crate::sandbox::Mode>,
+    pub network: Option<bool>,
+    pub writable: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -417,7 +431,9 @@ impl Config {
                 kill_grace_ms: 300,
                 batch_deadline_secs: 0,
                 supervisor: None,
+                sandbox: None,
             },
+            sandbox: crate::sandbox::SandboxConfig::default(),
             model_options: ModelOptions {
                 connect_timeout_secs: 10,
                 idle_timeout_secs: 120,
@@ -483,6 +499,9 @@ impl Config {
         take("tools.drain_ms", t.drain_ms.is_some());
         take("tools.kill_grace_ms", t.kill_grace_ms.is_some());
         take("tools.batch_deadline_secs", t.batch_deadline_secs.is_some());
+        take("sandbox.mode", l.sandbox.mode.is_some());
+        take("sandbox.network", l.sandbox.network.is_some());
+        take("sandbox.writable", l.sandbox.writable.is_some());
         let m = &l.model_options;
         take(
             "model_options.connect_timeout_secs",
@@ -524,6 +543,9 @@ impl Config {
         set(&mut self.tools.drain_ms, t.drain_ms);
         set(&mut self.tools.kill_grace_ms, t.kill_grace_ms);
         set(&mut self.tools.batch_deadline_secs, t.batch_deadline_secs);
+        set(&mut self.sandbox.mode, l.sandbox.mode);
+        set(&mut self.sandbox.network, l.sandbox.network);
+        set(&mut self.sandbox.writable, l.sandbox.writable);
         let m = l.model_options;
         set(
             &mut self.model_options.connect_timeout_secs,
@@ -625,8 +647,47 @@ impl Config {
                 );
             }
         }
+        self.apply_workspace_sandbox(l.sandbox, path);
         for w in &self.warnings {
             tracing::warn!("{w}");
+        }
+    }
+
+    /// `[sandbox]` from the workspace: a stricter mode and the network off
+    /// are taken; a looser mode, the network on and more writable paths
+    /// are ignored with a warning.
+    fn apply_workspace_sandbox(&mut self, l: SandboxLayer, path: &Path) {
+        let origin = || Origin::Workspace(path.to_path_buf());
+        if let Some(mode) = l.mode {
+            if mode.strictness() >= self.sandbox.mode.strictness() {
+                self.sandbox.mode = mode;
+                self.origins.insert("sandbox.mode", origin());
+            } else {
+                self.warnings.push(format!(
+                    "{}: sandbox.mode = \"{}\" ignored: a workspace config can only tighten the sandbox (currently \"{}\")",
+                    path.display(),
+                    mode.as_str(),
+                    self.sandbox.mode.as_str()
+                ));
+            }
+        }
+        match l.network {
+            Some(false) => {
+                self.sandbox.network = false;
+                self.origins.insert("sandbox.network", origin());
+            }
+            Some(true) if !self.sandbox.network => self.warnings.push(format!(
+                "{}: sandbox.network = true ignored: a workspace config can only tighten the sandbox",
+                path.display()
+            )),
+            _ => {}
+        }
+        if l.writable.is_some_and(|w| !w.is_empty()) {
+            self.warnings.push(format!(
+                "{}: sandbox.writable ignored: a workspace config can only tighten the sandbox; add writable paths in {}",
+                path.display(),
+                self.user_config_display()
+            ));
         }
     }
 
@@ -793,6 +854,37 @@ mod tests {
         let c = Config::load(&sources).expect("load");
         assert_eq!(c.approval.read_outside, ApprovalMode::Ask, "not loosened");
         assert!(c.warnings.iter().any(|w| w.contains("read_outside")));
+    }
+
+    #[test]
+    fn the_workspace_can_only_tighten_the_sandbox() {
+        use crate::sandbox::Mode;
+        let c = Config::load(&Sources::default()).expect("load");
+        assert_eq!(c.sandbox.mode, Mode::WorkspaceWrite, "on by default");
+        assert!(!c.sandbox.network, "no network by default");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".tether")).expect("mkdir");
+        let ws_config = |text: &str| {
+            std::fs::write(dir.path().join(".tether/config.toml"), text).expect("write");
+            Config::load(&Sources {
+                env: BTreeMap::new(),
+                init_options: Some(serde_json::json!({"sandbox": {"network": true}})),
+                workspace_root: Some(dir.path().to_path_buf()),
+            })
+            .expect("load")
+        };
+        let c = ws_config("[sandbox]\nmode = \"off\"\nwritable = [\"/\"]\n");
+        assert_eq!(c.sandbox.mode, Mode::WorkspaceWrite, "not loosened");
+        assert!(
+            c.sandbox.writable.is_empty(),
+            "no writable paths from the workspace"
+        );
+        assert!(c.sandbox.network, "the person's own setting stays");
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        let c = ws_config("[sandbox]\nmode = \"read-only\"\nnetwork = false\n");
+        assert_eq!(c.sandbox.mode, Mode::ReadOnly, "tightened");
+        assert!(!c.sandbox.network, "tightened");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub async fn diagnose(inputs: &Inputs) -> Report {
         }
         settings = settings_of(cfg);
         checks.extend(model_checks(cfg).await);
+        checks.push(sandbox_check(cfg));
         if let Some(root) = &inputs.workspace_root {
             checks.push(instructions_check(cfg, root));
         }
@@ -256,6 +257,8 @@ fn settings_of(cfg: &Config) -> Vec<Setting> {
             cfg.tools.command_timeout_secs.to_string(),
         ),
         ("tools.max_parallel", cfg.tools.max_parallel.to_string()),
+        ("sandbox.mode", cfg.sandbox.mode.as_str().into()),
+        ("sandbox.network", cfg.sandbox.network.to_string()),
         (
             "model_options.max_tokens",
             cfg.model_options
@@ -287,6 +290,54 @@ fn settings_of(cfg: &Config) -> Vec<Setting> {
             },
         })
         .collect()
+}
+
+/// What the kernel offers for the OS sandbox, and what commands get.
+fn sandbox_check(cfg: &Config) -> Check {
+    use crate::sandbox::{Mode, Support};
+    let support = Support::detect();
+    let kernel = support.describe();
+    if cfg.sandbox.mode == Mode::Off {
+        return Check::problem(
+            "sandbox",
+            Status::Warn,
+            format!("off (sandbox.mode = \"off\"); the kernel offers {kernel}"),
+            "commands run with your full rights; set [sandbox] mode = \"workspace-write\" to confine them",
+        );
+    }
+    if !cfg!(target_os = "linux") || !support.usable() {
+        return Check::problem(
+            "sandbox",
+            Status::Warn,
+            format!("not possible here: {kernel}; commands run with your full rights and the approval classifier is the only gate"),
+            "a Linux kernel with Landlock (5.13+, enabled in the `lsm=` boot list) and seccomp",
+        );
+    }
+    let net = if cfg.sandbox.network {
+        "network on"
+    } else {
+        "no network (seccomp)"
+    };
+    Check::ok(
+        "sandbox",
+        format!(
+            "{}: {kernel}; commands write only in the workspace{} and a session temp dir, {net}",
+            cfg.sandbox.mode.as_str(),
+            if cfg.sandbox.writable.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {}",
+                    cfg.sandbox
+                        .writable
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    )
 }
 
 /// Where a person changes a setting that came from `origin`.

@@ -20,6 +20,7 @@ pub mod gate;
 pub mod lsp;
 pub mod model;
 pub mod protocol;
+pub mod sandbox;
 pub mod store;
 pub mod term;
 pub mod text;

@@ -93,6 +93,15 @@ with --jsonl 0 when every line was judged, 1 when some line was an error; \
     Supervise {
         #[arg(long)]
         parent: i32,
+        /// Run the command in the OS sandbox (see tether::sandbox).
+        #[arg(long)]
+        sandbox: bool,
+        /// A path the sandboxed command may write beneath (repeated).
+        #[arg(long = "sandbox-write")]
+        sandbox_write: Vec<std::path::PathBuf>,
+        /// Leave the network on in the sandbox.
+        #[arg(long = "sandbox-net")]
+        sandbox_net: bool,
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
@@ -112,9 +121,20 @@ fn init_tracing(default_level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Cmd::Supervise { parent, argv }) = &cli.command {
+    if let Some(Cmd::Supervise {
+        parent,
+        sandbox,
+        sandbox_write,
+        sandbox_net,
+        argv,
+    }) = &cli.command
+    {
+        let policy = sandbox.then(|| tether::sandbox::Policy {
+            writable: sandbox_write.clone(),
+            network: *sandbox_net,
+        });
         // No runtime, no threads: the supervisor must stay tiny.
-        return tether::tools::supervise::run(*parent, argv);
+        return tether::tools::supervise::run(*parent, policy.as_ref(), argv);
     }
     let command = match cli.command {
         // Pure and synchronous: no runtime needed.

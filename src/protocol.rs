@@ -449,16 +449,25 @@ pub enum ActionKind {
     /// A file read outside the workspace or of a secret (`read_file`,
     /// `list_dir`, `search`).
     Read,
+    /// A shell command run outside the OS sandbox (`run_command` with
+    /// `escalate`): allowing it sandboxed never allows it outside.
+    Unsandboxed,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 3] = [ActionKind::Command, ActionKind::Edit, ActionKind::Read];
+    pub const ALL: [ActionKind; 4] = [
+        ActionKind::Command,
+        ActionKind::Edit,
+        ActionKind::Read,
+        ActionKind::Unsandboxed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Command => "command",
             ActionKind::Edit => "edit",
             ActionKind::Read => "read",
+            ActionKind::Unsandboxed => "unsandboxed",
         }
     }
 

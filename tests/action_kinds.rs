@@ -86,19 +86,26 @@ async fn check(gate: &Gate, kind: ActionKind, text: &str, root: &Path) -> Decisi
         ActionKind::Edit => gate.check_edit(&PathBuf::from(text), ctx).await,
         // Reads are remembered by directory, never as exact text (tests/boundary.rs).
         ActionKind::Command | ActionKind::Read => gate.check_command(text, ctx).await,
+        // Running it outside the OS sandbox (tests/sandbox.rs).
+        ActionKind::Unsandboxed => {
+            gate.check_unsandboxed(text, "it writes /etc/hosts", ctx)
+                .await
+        }
     }
 }
 
-fn other(kind: ActionKind) -> ActionKind {
-    match kind {
-        ActionKind::Command | ActionKind::Read => ActionKind::Edit,
-        ActionKind::Edit => ActionKind::Command,
-    }
-}
+/// Kinds with the same text that must stay apart: an allowed command never
+/// allows an edit, and a command allowed in the sandbox never lets it out.
+const PAIRS: [(ActionKind, ActionKind); 4] = [
+    (ActionKind::Command, ActionKind::Edit),
+    (ActionKind::Edit, ActionKind::Command),
+    (ActionKind::Command, ActionKind::Unsandboxed),
+    (ActionKind::Unsandboxed, ActionKind::Command),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_for_session_on_one_kind_never_allows_the_other_kind_with_the_same_text() {
-    for first in [ActionKind::Command, ActionKind::Edit] {
+    for (first, second) in PAIRS {
         let ws = tempfile::tempdir().expect("ws");
         let data = tempfile::tempdir().expect("data");
         let store = Store::open(data.path());
@@ -110,7 +117,6 @@ async fn allow_for_session_on_one_kind_never_allows_the_other_kind_with_the_same
         assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
         assert_eq!(allow.asked(), vec![(first, TEXT.to_string())]);
         // ...but the other kind with the same text is asked about.
-        let second = other(first);
         let asked_before = allow.asked().len();
         assert_eq!(check(&g, second, TEXT, ws.path()).await, Decision::Allow);
         assert_eq!(
@@ -125,7 +131,7 @@ async fn allow_for_session_on_one_kind_never_allows_the_other_kind_with_the_same
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_allow_on_one_kind_never_allows_the_other_kind_with_the_same_text() {
-    for first in [ActionKind::Command, ActionKind::Edit] {
+    for (first, second) in PAIRS {
         let ws = tempfile::tempdir().expect("ws");
         let data = tempfile::tempdir().expect("data");
         let store = Store::open(data.path());
@@ -149,7 +155,6 @@ async fn always_allow_on_one_kind_never_allows_the_other_kind_with_the_same_text
             "the stored rule allowed the {first}"
         );
         // ...but is asked about the other kind, and their Deny holds.
-        let second = other(first);
         assert!(matches!(
             check(&g, second, TEXT, ws.path()).await,
             Decision::Deny(_)

@@ -53,8 +53,10 @@ impl Engine {
     pub fn assemble(mut config: Config, frontend: Frontend) -> Assembled {
         // Commands run under this binary's `tether supervise`.
         config.tools.supervisor = std::env::current_exe().ok();
+        // …inside the OS sandbox when the kernel can build one.
+        let unsandboxed = crate::sandbox::install(&mut config).map(|n| format!("Tether: {n}"));
         let store = Store::open(&config.data_dir);
-        let notices = [store.take_notice(), store.take_warning()]
+        let notices = [unsandboxed, store.take_notice(), store.take_warning()]
             .into_iter()
             .flatten()
             .collect();

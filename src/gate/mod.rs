@@ -60,11 +60,17 @@ impl Question {
                 self.action,
                 self.cwd.display()
             ),
+            ActionKind::Unsandboxed => format!(
+                "Run outside the sandbox? Tether wants to run, with your full rights (writes anywhere, network on):\n\n    {}\n\nin {}",
+                self.action,
+                self.cwd.display()
+            ),
         };
         let scope = match self.kind {
             ActionKind::Edit => "apply to this exact path",
             ActionKind::Read => "apply to this directory and below; files with keys or credentials are asked about every time",
             ActionKind::Command => "apply to this exact command",
+            ActionKind::Unsandboxed => "apply to this exact command, run outside the sandbox",
         };
         format!(
             "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" {scope}.",
@@ -249,6 +255,47 @@ impl Gate {
                 reason: format!("the command classifier failed ({e})"),
             });
         self.decide(ActionKind::Command, command, verdict, ctx)
+            .await
+    }
+
+    /// Decides whether `command` may run outside the OS sandbox: always a
+    /// question for the person (with the model's `justification` as the
+    /// reason, and the classifier's too when it would ask), remembered as
+    /// [`ActionKind::Unsandboxed`]; forbidden stays forbidden, and without a
+    /// person (policy `deny`, no dialog) it is a deny with the reason.
+    pub async fn check_unsandboxed(
+        &self,
+        command: &str,
+        justification: &str,
+        ctx: AskContext<'_>,
+    ) -> Decision {
+        let owned = command.to_string();
+        let verdict = tokio::task::spawn_blocking(move || classify::classify_command(&owned))
+            .await
+            .unwrap_or_else(|e| Verdict {
+                class: Class::Ask,
+                reason: format!("the command classifier failed ({e})"),
+            });
+        if verdict.class == Class::Forbidden {
+            return self
+                .decide(ActionKind::Command, command, verdict, ctx)
+                .await;
+        }
+        let why: String = justification.trim().chars().take(500).collect();
+        let mut reason = format!(
+            "the OS sandbox stopped it or would stop it, and the model asks to run it outside: \"{why}\""
+        );
+        if verdict.class == Class::Ask {
+            reason.push_str(&format!(
+                "; the command also needs approval: {}",
+                verdict.reason
+            ));
+        }
+        let verdict = Verdict {
+            class: Class::Ask,
+            reason,
+        };
+        self.decide(ActionKind::Unsandboxed, command, verdict, ctx)
             .await
     }
 

@@ -85,17 +85,28 @@ pub fn all() -> Vec<Arc<dyn Tool>> {
         }),
         Arc::new(Entry::<CommandArgs> {
             name: "run_command",
-            description: "Run a shell command (bash) in the workspace, without a terminal or stdin. Dangerous commands need the person's approval. Output is capped.",
+            description: "Run a shell command (bash) in the workspace, without a terminal or stdin. Dangerous commands need the person's approval. Output is capped. On Linux it runs in an OS sandbox: it can write only inside the workspace and $TMPDIR, and has no network unless the person turned it on. When the sandbox stops a command that really needs more, call again with escalate: true and a justification; the person decides.",
             parameters: || json!({"type": "object", "properties": {
                 "command": {"type": "string"},
                 "cwd": {"type": "string", "description": "Working directory, default the workspace root"},
-                "timeout_secs": {"type": "integer", "description": "Default 120"}
+                "timeout_secs": {"type": "integer", "description": "Default 120"},
+                "escalate": {"type": "boolean", "description": "Ask the person to run this command outside the sandbox (only after the sandbox stopped it, or when it must write outside the workspace or use the network)"},
+                "justification": {"type": "string", "description": "With escalate: why the command must run outside the sandbox, shown to the person"}
             }, "required": ["command"]}),
             check: Entry::accept,
             title: |a| format!("Run `{}`", first_line(&a.command, 80)),
             access: |_, _| Access::Command,
             run: |a, ctx| {
-                Box::pin(command::run_tool(ctx, &a.command, a.cwd.as_deref(), a.timeout_secs))
+                let escalation = a
+                    .escalate
+                    .then_some(a.justification.as_deref().unwrap_or(""));
+                Box::pin(command::run_tool(
+                    ctx,
+                    &a.command,
+                    a.cwd.as_deref(),
+                    a.timeout_secs,
+                    escalation,
+                ))
             },
         }),
         Arc::new(Entry::<TodoArgs> {
@@ -167,6 +178,11 @@ pub struct CommandArgs {
     pub cwd: Option<String>,
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Run outside the OS sandbox, if the person allows it.
+    #[serde(default)]
+    pub escalate: bool,
+    #[serde(default)]
+    pub justification: Option<String>,
 }
 
 #[derive(Deserialize)]

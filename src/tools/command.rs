@@ -192,6 +192,9 @@ pub struct Spec<'a> {
     pub supervisor: Option<&'a std::path::Path>,
     /// Called with the output so far, at most every [`PROGRESS_EVERY`].
     pub progress: Option<&'a (dyn Fn(String) + Send + Sync)>,
+    /// Run in the OS sandbox with this policy (needs `supervisor`), with
+    /// `TMPDIR` set to the given directory.
+    pub sandbox: Option<(&'a crate::sandbox::Policy, &'a std::path::Path)>,
 }
 
 /// How often running output is reported to the editor.
@@ -249,10 +252,21 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
             let mut c = Command::new(sup);
             c.arg("supervise")
                 .arg("--parent")
-                .arg(std::process::id().to_string())
-                .arg("--")
-                .arg(shell);
+                .arg(std::process::id().to_string());
+            if let Some((policy, tmp)) = spec.sandbox {
+                c.args(policy.to_args()).env("TMPDIR", tmp);
+            }
+            c.arg("--").arg(shell);
             c
+        }
+        None if spec.sandbox.is_some() => {
+            return Finished {
+                exit: Exit::SpawnFailed(
+                    "the OS sandbox needs the supervisor; the command did not run".into(),
+                ),
+                output: String::new(),
+                duration: started.elapsed(),
+            }
         }
         None => Command::new(shell),
     };
@@ -438,12 +452,15 @@ fn unreachable_exit() -> Exit {
     Exit::SpawnFailed("progress reporting stopped unexpectedly".into())
 }
 
-/// The `run_command` tool: gate, run, report.
+/// The `run_command` tool: gate, run (in the OS sandbox unless the person
+/// let this command out), report. `escalation`: the model asks to run it
+/// outside the sandbox, with this justification.
 pub async fn run_tool(
     ctx: &ToolCtx,
     command: &str,
     cwd: Option<&str>,
     timeout_secs: Option<u64>,
+    escalation: Option<&str>,
 ) -> ToolResult {
     if command.trim().is_empty() {
         return ToolResult::failed("command is empty");
@@ -454,7 +471,24 @@ pub async fn run_tool(
     if !dir.is_dir() {
         return ToolResult::failed(format!("cwd {} is not a directory", dir.display()));
     }
-    match ctx.gate.check_command(command, ctx.ask_ctx(&dir)).await {
+    let sandbox = ctx.tools.sandbox.as_ref();
+    let escalating = escalation.is_some() && sandbox.is_some();
+    if let Some(why) = escalation.filter(|_| escalating) {
+        if why.trim().is_empty() {
+            return ToolResult::failed(
+                "escalate needs a justification: say in `justification` why this command must run outside the sandbox; the person reads it before deciding",
+            );
+        }
+    }
+    let decision = match escalation.filter(|_| escalating) {
+        Some(why) => {
+            ctx.gate
+                .check_unsandboxed(command, why, ctx.ask_ctx(&dir))
+                .await
+        }
+        None => ctx.gate.check_command(command, ctx.ask_ctx(&dir)).await,
+    };
+    match decision {
         Decision::Allow => {}
         Decision::Deny(msg) => {
             return if ctx.cancel.is_cancelled() {
@@ -472,6 +506,17 @@ pub async fn run_tool(
             .unwrap_or(ctx.tools.command_timeout_secs)
             .clamp(1, 24 * 3600),
     );
+    let confined = match sandbox.filter(|_| !escalating) {
+        Some(s) => match s.session_tmp(&ctx.turn_session_id) {
+            Ok(tmp) => Some((s.policy(ctx.gate.real_roots(), &tmp), tmp)),
+            Err(e) => {
+                return ToolResult::failed(format!(
+                    "the command did not run: cannot create the sandbox's temp dir ({e})"
+                ))
+            }
+        },
+        None => None,
+    };
     let f = spawn_and_wait(
         Spec {
             command,
@@ -483,16 +528,28 @@ pub async fn run_tool(
             remove_env: &ctx.secret_env,
             supervisor: ctx.tools.supervisor.as_deref(),
             progress: ctx.progress.as_deref(),
+            sandbox: confined.as_ref().map(|(p, t)| (p, t.as_path())),
         },
         &ctx.cancel,
     )
     .await;
     let output = ctx.redactor.redact(&f.output);
-    let body = if output.trim().is_empty() {
+    let stopped = confined.as_ref().is_some_and(|(policy, _)| match f.exit {
+        Exit::Signal(s) => {
+            s == libc::SIGSYS || crate::sandbox::looks_denied(&output, policy.network)
+        }
+        Exit::Code(c) => c != 0 && crate::sandbox::looks_denied(&output, policy.network),
+        _ => false,
+    });
+    let mut body = if output.trim().is_empty() {
         "(no output)".to_string()
     } else {
         output
     };
+    if let (true, Some((policy, _))) = (stopped, &confined) {
+        body.push_str("\n\n");
+        body.push_str(&crate::sandbox::denial_note(policy));
+    }
     match f.exit {
         Exit::Code(0) => ToolResult::ok(format!("exit code 0\n{body}")),
         Exit::Code(c) => ToolResult::failed(format!("exit code {c}\n{body}")),
@@ -558,6 +615,7 @@ mod tests {
                 remove_env: &[],
                 supervisor: None,
                 progress: None,
+                sandbox: None,
             },
             &CancellationToken::new(),
         )

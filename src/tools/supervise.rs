@@ -39,11 +39,22 @@ const PARENT_POLL: Duration = Duration::from_millis(500);
 /// in uninterruptible sleep cannot die until the kernel lets it).
 const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
 
-/// Runs `argv` under supervision; returns its exit status (128+signal when killed).
-pub fn run(parent: i32, argv: &[String]) -> ExitCode {
+/// Runs `argv` under supervision, in the OS sandbox when `sandbox` is given;
+/// returns its exit status (128+signal when killed).
+pub fn run(parent: i32, sandbox: Option<&crate::sandbox::Policy>, argv: &[String]) -> ExitCode {
     let Some((prog, args)) = argv.split_first() else {
         eprintln!("tether supervise: nothing to run");
         return ExitCode::from(2);
+    };
+    // Built before the fork (it opens the writable paths); entered in the
+    // child. A sandbox that cannot be built fails the command: it never runs
+    // with less confinement than asked for.
+    let mut prepared = match sandbox.map(crate::sandbox::Prepared::new).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tether supervise: cannot set up the sandbox ({e}); the command did not run");
+            return ExitCode::from(126);
+        }
     };
     // SAFETY: plain syscalls before any thread exists; `set` is a local.
     let set = unsafe {
@@ -72,23 +83,33 @@ pub fn run(parent: i32, argv: &[String]) -> ExitCode {
     cmd.args(args);
     // SAFETY: only async-signal-safe calls between fork and exec: restore the
     // dispositions and the mask this process changed (ignored signals and the
-    // mask would otherwise be inherited across exec).
+    // mask would otherwise be inherited across exec), then enter the sandbox
+    // (syscalls on what was prepared before the fork; this process has no
+    // other thread).
     unsafe {
         use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::signal(libc::SIGHUP, libc::SIG_DFL);
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if let Some(p) = prepared.as_mut() {
+                p.enter()?;
+            }
             Ok(())
         });
     }
     let child = match cmd.spawn() {
         Ok(c) => c.id() as libc::pid_t,
         Err(e) => {
-            eprintln!("tether supervise: cannot run {prog}: {e}");
+            let how = if sandbox.is_some() {
+                " in the sandbox"
+            } else {
+                ""
+            };
+            eprintln!("tether supervise: cannot run {prog}{how}: {e}");
             return ExitCode::from(127);
         }
     };

@@ -37,7 +37,7 @@ export interface KnownApproval {
 /** The fields a person needs to decide, read from the request (and the update, when known). */
 export interface ApprovalInfo {
   approvalId?: string;
-  kind: 'command' | 'edit' | 'read' | 'unknown';
+  kind: ActionKind | 'unknown';
   /** The command to run, or the path to write. */
   action?: string;
   cwd?: string;
@@ -70,7 +70,9 @@ export function approvalIdOf(p: ShowMessageRequestParams): string | undefined {
 export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | undefined {
   const item = (p.actions ?? []).find(
     (a): a is ActionItem & ApprovalItem =>
-      !!a && typeof a.action === 'string' && (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read'),
+      !!a &&
+      typeof a.action === 'string' &&
+      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read' || a.kind === 'unsandboxed'),
   );
   if (!item) return undefined;
   const kind: ActionKind = item.kind ?? 'command';
@@ -89,6 +91,9 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
 function scopeNote(kind: ActionKind): string {
   if (kind === 'read') {
     return '"Allow for session" and "Always allow" apply to this directory and below; files with keys or credentials are asked about every time.';
+  }
+  if (kind === 'unsandboxed') {
+    return '"Allow for session" and "Always allow" apply to this exact command, run outside the sandbox.';
   }
   return `"Allow for session" and "Always allow" apply to this exact ${kind === 'edit' ? 'path' : 'command'}.`;
 }
