@@ -1,7 +1,8 @@
 //! Tether: a coding agent that lives inside the editor, served over LSP.
 //!
 //! Layers, top to bottom (no arrow points back up):
-//! - frontends: [`lsp`] (the language server) and [`exec`] (headless, one turn);
+//! - frontends: [`lsp`] (the language server), [`acp`] (Agent Client Protocol)
+//!   and [`exec`] (headless, one turn);
 //! - [`engine`]: sessions, turns, the tool scheduler, the cancellation tree;
 //! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
 //!   [`store`] (SQLite, one writer), [`config`];
@@ -10,6 +11,7 @@
 //!
 //! See `ARCHITECTURE.md` for the invariants each module keeps.
 
+pub mod acp;
 pub mod check;
 pub mod config;
 pub mod doctor;

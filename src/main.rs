@@ -1,4 +1,5 @@
-//! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
+//! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio, `tether acp`
+//! serves the Agent Client Protocol,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
 //! inspect the store, `tether doctor` checks the setup, `tether check` says what the gate
 //! would do with a command.
@@ -25,6 +26,9 @@ struct Cli {
 enum Cmd {
     /// Serve the Language Server Protocol on stdin/stdout (the default).
     Lsp,
+    /// Serve the Agent Client Protocol (v1) on stdin/stdout (Zed, JetBrains,
+    /// codecompanion.nvim, avante.nvim, …).
+    Acp,
     /// Run one turn without an editor: reply on stdout, events on stderr.
     Exec {
         /// The prompt.
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
     // stdout, as in `tether rules list | head -1`, is success).
     let result = match command.unwrap_or(Cmd::Lsp) {
         Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
+        Cmd::Acp => Ok(runtime.block_on(tether::acp::serve_stdio())),
         Cmd::Exec {
             prompt,
             session,

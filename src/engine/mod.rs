@@ -116,6 +116,15 @@ impl Engine {
         &self.parts.root
     }
 
+    /// The model's context window as far as it is known: learned from an
+    /// overflow, configured, or discovered from the server.
+    pub fn context_window(&self) -> Option<u64> {
+        let model = self.parts.model.as_ref().ok()?.model().to_string();
+        self.windows
+            .get(&model)
+            .effective(self.parts.config.model_context_window)
+    }
+
     /// Starts a turn in a new or existing session. Long work runs in a
     /// spawned task; this returns at once.
     pub async fn start_turn(

@@ -1048,7 +1048,7 @@ impl Backend {
 
 /// Points fd 1 at stderr and returns a private duplicate of the original
 /// stdout for the protocol, so stray prints cannot corrupt the framing.
-fn reserve_stdout() -> std::io::Result<std::fs::File> {
+pub(crate) fn reserve_stdout() -> std::io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain fd syscalls; the duplicate is owned by the returned File.
     unsafe {

@@ -1,0 +1,377 @@
+//! `tether acp` driven by a real ACP client written by others: the official
+//! Python SDK (PyPI `agent-client-protocol`, `spawn_agent_process` with a
+//! `Client` subclass, in tests/acp/client.py) against the real binary and
+//! the scripted model server.
+//!
+//! Without the SDK these tests say they were skipped; with
+//! `TETHER_REQUIRE_ACP=1` (CI) its absence fails them.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::model::{call, tool_results, ModelServer, Reply};
+
+const T: Duration = Duration::from_secs(120);
+
+fn python() -> String {
+    std::env::var("TETHER_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether the SDK can be imported; without it the test is skipped, unless
+/// CI requires it.
+fn sdk_available() -> bool {
+    let ok = std::process::Command::new(python())
+        .args(["-c", "import acp, acp.interfaces"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("TETHER_REQUIRE_ACP").is_none(),
+            "TETHER_REQUIRE_ACP is set but the Python ACP SDK is missing (pip install agent-client-protocol)"
+        );
+        eprintln!("skipped: the Python ACP SDK is not installed (pip install agent-client-protocol)");
+    }
+    ok
+}
+
+struct Env {
+    home: tempfile::TempDir,
+    data: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(config: &str) -> Env {
+        let home = tempfile::tempdir().expect("home");
+        let cfg = home.path().join("config/tether/config.toml");
+        std::fs::create_dir_all(cfg.parent().expect("parent")).expect("config dir");
+        std::fs::write(&cfg, config).expect("config");
+        Env {
+            home,
+            data: tempfile::tempdir().expect("data"),
+        }
+    }
+}
+
+/// Runs one scenario of tests/acp/client.py; returns what the client saw.
+async fn client(scenario: &str, ws: &Path, model: &ModelServer, env: &Env, extra: &[(&str, &str)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acp/client.py");
+    let mut cmd = tokio::process::Command::new(python());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("TETHER_") || k.starts_with("OPENAI_") || k.starts_with("XDG_") {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd.arg(script)
+        .arg(scenario)
+        .env("TETHER_BIN", env!("CARGO_BIN_EXE_tether"))
+        .env("ACP_WORKSPACE", ws)
+        .env("HOME", env.home.path())
+        .env("XDG_CONFIG_HOME", env.home.path().join("config"))
+        .env("TETHER_MODEL", "scripted")
+        .env("TETHER_BASE_URL", model.base_url())
+        .env("TETHER_DATA_DIR", env.data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(T, cmd.output())
+        .await
+        .expect("the ACP client finished in time")
+        .expect("run the ACP client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the ACP client failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\n{stderr}"))
+}
+
+/// A streamed text reply with the usage OpenAI and llama.cpp send last.
+fn text_with_usage(text: &str) -> Reply {
+    let chunk = |delta: Value, finish: Option<&str>| {
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "scripted",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut events: Vec<String> = text
+        .split_inclusive(' ')
+        .map(|w| chunk(json!({"content": w}), None))
+        .collect();
+    events.push(chunk(json!({}), Some("stop")));
+    events.push(
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "scripted",
+               "choices": [], "usage": {"prompt_tokens": 1200, "completion_tokens": 8, "total_tokens": 1208}})
+        .to_string(),
+    );
+    Reply::RawSse { events, done: true }
+}
+
+fn kinds_of<'a>(updates: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    updates
+        .iter()
+        .filter(|u| u["sessionUpdate"] == kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prompt_streams_chunks_and_ends_with_end_turn() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = support::workspace();
+    let env = Env::new("model_context_window = 32768\n");
+    let model = ModelServer::start(vec![text_with_usage("Hello from Tether over ACP")]).await;
+    let out = client("stream", ws.path(), &model, &env, &[]).await;
+
+    let init = &out["init"];
+    assert_eq!(init["protocolVersion"], 1);
+    assert_eq!(init["agentCapabilities"]["loadSession"], true);
+    assert_eq!(init["agentCapabilities"]["promptCapabilities"]["embeddedContext"], true);
+    assert_eq!(init["agentInfo"]["name"], "tether");
+
+    assert_eq!(out["stopReason"], "end_turn");
+    let chunks: Vec<&str> = out["chunks"]
+        .as_array()
+        .expect("chunks")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(chunks.len() > 1, "the reply streams in several chunks: {chunks:?}");
+    assert_eq!(chunks.concat(), "Hello from Tether over ACP");
+    let commands = out["commands"].as_array().expect("commands");
+    for c in ["new", "sessions", "cancel", "compact", "help"] {
+        assert!(commands.iter().any(|x| x == c), "/{c} announced: {commands:?}");
+    }
+    let usage = out["usage"].as_array().expect("usage");
+    assert_eq!(usage.len(), 1, "one usage_update per request: {usage:?}");
+    assert_eq!(usage[0]["used"], 1208);
+    assert_eq!(usage[0]["size"], 32768);
+    // The session's prompt reached the model.
+    let reqs = model.chat_requests();
+    assert_eq!(reqs.len(), 1);
+    assert!(reqs[0].raw_body.contains("say hello"));
+}
+
+fn rm_build() -> Vec<Reply> {
+    vec![
+        Reply::ToolCalls(vec![call("rm", "run_command", json!({"command": "rm -rf build"}))]),
+        Reply::text("done"),
+    ]
+}
+
+fn ws_with_build() -> tempfile::TempDir {
+    let ws = support::workspace();
+    support::write_file(ws.path(), "build/out.o", "object");
+    ws
+}
+
+/// The permission request the client saw, checked for what it must show.
+fn check_permission(out: &Value) {
+    let perms = out["permissions"].as_array().expect("permissions");
+    assert_eq!(perms.len(), 1, "asked once: {perms:?}");
+    let p = &perms[0];
+    let ids: Vec<(&str, &str)> = p["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .map(|o| (o["optionId"].as_str().unwrap_or(""), o["kind"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("allow_once", "allow_once"),
+            ("allow_session", "allow_always"),
+            ("always_allow", "allow_always"),
+            ("deny", "reject_once")
+        ],
+        "Tether's four answers, each with its own option id"
+    );
+    assert_eq!(p["toolCall"]["toolCallId"], "rm", "about the model's call");
+    let shown = p["toolCall"]["content"][0]["content"]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(shown.contains("rm -rf build"), "says what runs: {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dangerous_command_rejected_is_not_run() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = ws_with_build();
+    let env = Env::new("");
+    let model = ModelServer::start(rm_build()).await;
+    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "deny")]).await;
+    check_permission(&out);
+    assert_eq!(out["stopReason"], "end_turn");
+    assert!(ws.path().join("build/out.o").exists(), "rm -rf build did not run");
+    let reqs = model.chat_requests();
+    let results = tool_results(&reqs[1].body);
+    assert!(results[0].1.to_lowercase().contains("denied"), "the model is told: {results:?}");
+    let updates = out["updates"].as_array().expect("updates");
+    let last = kinds_of(updates, "tool_call_update")
+        .into_iter()
+        .rev()
+        .find(|u| u["toolCallId"] == "rm")
+        .expect("the call's final update");
+    assert_eq!(last["status"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dangerous_command_allowed_once_runs() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = ws_with_build();
+    let env = Env::new("");
+    let model = ModelServer::start(rm_build()).await;
+    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "allow_once")]).await;
+    check_permission(&out);
+    assert_eq!(out["stopReason"], "end_turn");
+    assert!(!ws.path().join("build").exists(), "rm -rf build ran");
+    let updates = out["updates"].as_array().expect("updates");
+    let announced = kinds_of(updates, "tool_call");
+    assert_eq!(announced[0]["kind"], "execute");
+    let last = kinds_of(updates, "tool_call_update")
+        .into_iter()
+        .rev()
+        .find(|u| u["toolCallId"] == "rm")
+        .expect("the call's final update");
+    assert_eq!(last["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_option_that_was_not_offered_denies() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = ws_with_build();
+    let env = Env::new("");
+    let model = ModelServer::start(rm_build()).await;
+    // `allow_always` is a kind, not one of the ids offered: fail closed.
+    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "allow_always")]).await;
+    assert_eq!(out["stopReason"], "end_turn");
+    assert!(ws.path().join("build/out.o").exists(), "nothing ran");
+    let out = {
+        let model = ModelServer::start(rm_build()).await;
+        client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "cancelled")]).await
+    };
+    assert_eq!(out["stopReason"], "end_turn");
+    assert!(ws.path().join("build/out.o").exists(), "a cancelled outcome runs nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_while_a_permission_is_pending_denies_it() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = ws_with_build();
+    let env = Env::new("");
+    let model = ModelServer::start(rm_build()).await;
+    // The client never answers the permission request; it sends
+    // session/cancel instead.
+    let out = client("cancel", ws.path(), &model, &env, &[]).await;
+    assert_eq!(out["stopReason"], "cancelled");
+    assert_eq!(out["permissions"].as_array().map(Vec::len), Some(1));
+    assert!(ws.path().join("build/out.o").exists(), "nothing ran");
+    let updates = out["updates"].as_array().expect("updates");
+    let last = kinds_of(updates, "tool_call_update")
+        .into_iter()
+        .rev()
+        .find(|u| u["toolCallId"] == "rm")
+        .expect("the call ends");
+    assert_eq!(last["status"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_load_replays_the_stored_conversation() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = support::workspace();
+    support::write_file(ws.path(), "notes.txt", "the number is 42\n");
+    let env = Env::new("");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call("r1", "read_file", json!({"path": "notes.txt"}))]),
+        Reply::text("Noted: 42."),
+        Reply::text("It was 42."),
+    ])
+    .await;
+    let out = client("load", ws.path(), &model, &env, &[]).await;
+    assert_eq!(out["loadSession"], true);
+    assert_eq!(out["firstStop"], "end_turn");
+    assert_eq!(out["user"], json!(["remember the number 42"]));
+    assert_eq!(out["agent"], json!(["Noted: 42."]));
+    let replayed = out["replayed"].as_array().expect("replayed");
+    let call = kinds_of(replayed, "tool_call");
+    assert_eq!(call.len(), 1);
+    assert_eq!(call[0]["toolCallId"], "r1");
+    assert_eq!(call[0]["kind"], "read");
+    let result = kinds_of(replayed, "tool_call_update");
+    assert!(
+        result[0]["content"][0]["content"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the number is 42"),
+        "the tool's result is replayed: {result:?}"
+    );
+    // The loaded session goes on: the model sees the earlier turn.
+    assert_eq!(out["secondStop"], "end_turn");
+    assert_eq!(out["secondChunks"].as_array().map(|c| c.iter().filter_map(Value::as_str).collect::<String>()), Some("It was 42.".into()));
+    let reqs = model.chat_requests();
+    assert!(reqs[2].raw_body.contains("remember the number 42"), "history sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_go_through_the_clients_files() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = support::workspace();
+    support::write_file(ws.path(), "a.txt", "first file\n");
+    let env = Env::new("");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "e1",
+            "edit_file",
+            json!({"path": "a.txt", "old_text": "first", "new_text": "FIRST"}),
+        )]),
+        Reply::text("edited"),
+    ])
+    .await;
+    let out = client("fs", ws.path(), &model, &env, &[]).await;
+    assert_eq!(out["stopReason"], "end_turn");
+    let real = std::fs::canonicalize(ws.path().join("a.txt")).expect("real path");
+    let real = real.display().to_string();
+    assert_eq!(out["reads"], json!([real]), "read through fs/read_text_file");
+    assert_eq!(
+        out["writes"],
+        json!([{"path": real, "content": "FIRST file (unsaved)\n"}]),
+        "the edit applies to the editor's unsaved text and lands through fs/write_text_file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("a.txt")).expect("read"),
+        "first file\n",
+        "the agent did not write the disk itself"
+    );
+    let updates = out["updates"].as_array().expect("updates");
+    let call = kinds_of(updates, "tool_call");
+    assert_eq!(call[0]["kind"], "edit");
+    assert_eq!(call[0]["content"][0]["type"], "diff");
+    assert_eq!(call[0]["content"][0]["newText"], "FIRST");
+    assert_eq!(call[0]["locations"][0]["path"], ws.path().join("a.txt").display().to_string());
+}
