@@ -36,7 +36,9 @@ fn sdk_available() -> bool {
             std::env::var_os("TETHER_REQUIRE_ACP").is_none(),
             "TETHER_REQUIRE_ACP is set but the Python ACP SDK is missing (pip install agent-client-protocol)"
         );
-        eprintln!("skipped: the Python ACP SDK is not installed (pip install agent-client-protocol)");
+        eprintln!(
+            "skipped: the Python ACP SDK is not installed (pip install agent-client-protocol)"
+        );
     }
     ok
 }
@@ -60,7 +62,13 @@ impl Env {
 }
 
 /// Runs one scenario of tests/acp/client.py; returns what the client saw.
-async fn client(scenario: &str, ws: &Path, model: &ModelServer, env: &Env, extra: &[(&str, &str)]) -> Value {
+async fn client(
+    scenario: &str,
+    ws: &Path,
+    model: &ModelServer,
+    env: &Env,
+    extra: &[(&str, &str)],
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acp/client.py");
     let mut cmd = tokio::process::Command::new(python());
     for (k, _) in std::env::vars_os() {
@@ -97,7 +105,8 @@ async fn client(scenario: &str, ws: &Path, model: &ModelServer, env: &Env, extra
         out.status
     );
     let last = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\n{stderr}"))
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\n{stderr}"))
 }
 
 /// A streamed text reply with the usage OpenAI and llama.cpp send last.
@@ -140,7 +149,10 @@ async fn a_prompt_streams_chunks_and_ends_with_end_turn() {
     let init = &out["init"];
     assert_eq!(init["protocolVersion"], 1);
     assert_eq!(init["agentCapabilities"]["loadSession"], true);
-    assert_eq!(init["agentCapabilities"]["promptCapabilities"]["embeddedContext"], true);
+    assert_eq!(
+        init["agentCapabilities"]["promptCapabilities"]["embeddedContext"],
+        true
+    );
     assert_eq!(init["agentInfo"]["name"], "tether");
 
     assert_eq!(out["stopReason"], "end_turn");
@@ -150,11 +162,17 @@ async fn a_prompt_streams_chunks_and_ends_with_end_turn() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(chunks.len() > 1, "the reply streams in several chunks: {chunks:?}");
+    assert!(
+        chunks.len() > 1,
+        "the reply streams in several chunks: {chunks:?}"
+    );
     assert_eq!(chunks.concat(), "Hello from Tether over ACP");
     let commands = out["commands"].as_array().expect("commands");
     for c in ["new", "sessions", "cancel", "compact", "help"] {
-        assert!(commands.iter().any(|x| x == c), "/{c} announced: {commands:?}");
+        assert!(
+            commands.iter().any(|x| x == c),
+            "/{c} announced: {commands:?}"
+        );
     }
     let usage = out["usage"].as_array().expect("usage");
     assert_eq!(usage.len(), 1, "one usage_update per request: {usage:?}");
@@ -168,7 +186,11 @@ async fn a_prompt_streams_chunks_and_ends_with_end_turn() {
 
 fn rm_build() -> Vec<Reply> {
     vec![
-        Reply::ToolCalls(vec![call("rm", "run_command", json!({"command": "rm -rf build"}))]),
+        Reply::ToolCalls(vec![call(
+            "rm",
+            "run_command",
+            json!({"command": "rm -rf build"}),
+        )]),
         Reply::text("done"),
     ]
 }
@@ -188,7 +210,12 @@ fn check_permission(out: &Value) {
         .as_array()
         .expect("options")
         .iter()
-        .map(|o| (o["optionId"].as_str().unwrap_or(""), o["kind"].as_str().unwrap_or("")))
+        .map(|o| {
+            (
+                o["optionId"].as_str().unwrap_or(""),
+                o["kind"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         ids,
@@ -215,13 +242,26 @@ async fn a_dangerous_command_rejected_is_not_run() {
     let ws = ws_with_build();
     let env = Env::new("");
     let model = ModelServer::start(rm_build()).await;
-    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "deny")]).await;
+    let out = client(
+        "permission",
+        ws.path(),
+        &model,
+        &env,
+        &[("ACP_ANSWER", "deny")],
+    )
+    .await;
     check_permission(&out);
     assert_eq!(out["stopReason"], "end_turn");
-    assert!(ws.path().join("build/out.o").exists(), "rm -rf build did not run");
+    assert!(
+        ws.path().join("build/out.o").exists(),
+        "rm -rf build did not run"
+    );
     let reqs = model.chat_requests();
     let results = tool_results(&reqs[1].body);
-    assert!(results[0].1.to_lowercase().contains("denied"), "the model is told: {results:?}");
+    assert!(
+        results[0].1.to_lowercase().contains("denied"),
+        "the model is told: {results:?}"
+    );
     let updates = out["updates"].as_array().expect("updates");
     let last = kinds_of(updates, "tool_call_update")
         .into_iter()
@@ -239,7 +279,14 @@ async fn a_dangerous_command_allowed_once_runs() {
     let ws = ws_with_build();
     let env = Env::new("");
     let model = ModelServer::start(rm_build()).await;
-    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "allow_once")]).await;
+    let out = client(
+        "permission",
+        ws.path(),
+        &model,
+        &env,
+        &[("ACP_ANSWER", "allow_once")],
+    )
+    .await;
     check_permission(&out);
     assert_eq!(out["stopReason"], "end_turn");
     assert!(!ws.path().join("build").exists(), "rm -rf build ran");
@@ -263,15 +310,32 @@ async fn an_option_that_was_not_offered_denies() {
     let env = Env::new("");
     let model = ModelServer::start(rm_build()).await;
     // `allow_always` is a kind, not one of the ids offered: fail closed.
-    let out = client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "allow_always")]).await;
+    let out = client(
+        "permission",
+        ws.path(),
+        &model,
+        &env,
+        &[("ACP_ANSWER", "allow_always")],
+    )
+    .await;
     assert_eq!(out["stopReason"], "end_turn");
     assert!(ws.path().join("build/out.o").exists(), "nothing ran");
     let out = {
         let model = ModelServer::start(rm_build()).await;
-        client("permission", ws.path(), &model, &env, &[("ACP_ANSWER", "cancelled")]).await
+        client(
+            "permission",
+            ws.path(),
+            &model,
+            &env,
+            &[("ACP_ANSWER", "cancelled")],
+        )
+        .await
     };
     assert_eq!(out["stopReason"], "end_turn");
-    assert!(ws.path().join("build/out.o").exists(), "a cancelled outcome runs nothing");
+    assert!(
+        ws.path().join("build/out.o").exists(),
+        "a cancelled outcome runs nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -331,9 +395,17 @@ async fn session_load_replays_the_stored_conversation() {
     );
     // The loaded session goes on: the model sees the earlier turn.
     assert_eq!(out["secondStop"], "end_turn");
-    assert_eq!(out["secondChunks"].as_array().map(|c| c.iter().filter_map(Value::as_str).collect::<String>()), Some("It was 42.".into()));
+    assert_eq!(
+        out["secondChunks"]
+            .as_array()
+            .map(|c| c.iter().filter_map(Value::as_str).collect::<String>()),
+        Some("It was 42.".into())
+    );
     let reqs = model.chat_requests();
-    assert!(reqs[2].raw_body.contains("remember the number 42"), "history sent");
+    assert!(
+        reqs[2].raw_body.contains("remember the number 42"),
+        "history sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -357,7 +429,11 @@ async fn edits_go_through_the_clients_files() {
     assert_eq!(out["stopReason"], "end_turn");
     let real = std::fs::canonicalize(ws.path().join("a.txt")).expect("real path");
     let real = real.display().to_string();
-    assert_eq!(out["reads"], json!([real]), "read through fs/read_text_file");
+    assert_eq!(
+        out["reads"],
+        json!([real]),
+        "read through fs/read_text_file"
+    );
     assert_eq!(
         out["writes"],
         json!([{"path": real, "content": "FIRST file (unsaved)\n"}]),
@@ -373,5 +449,102 @@ async fn edits_go_through_the_clients_files() {
     assert_eq!(call[0]["kind"], "edit");
     assert_eq!(call[0]["content"][0]["type"], "diff");
     assert_eq!(call[0]["content"][0]["newText"], "FIRST");
-    assert_eq!(call[0]["locations"][0]["path"], ws.path().join("a.txt").display().to_string());
+    assert_eq!(
+        call[0]["locations"][0]["path"],
+        ws.path().join("a.txt").display().to_string()
+    );
+}
+
+/// Bad input gets a clear error and the session goes on: no Python needed,
+/// raw lines on the binary's stdin.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_lines_get_errors_and_the_agent_keeps_serving() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let env = Env::new("");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("TETHER_") || k.starts_with("OPENAI_") || k.starts_with("XDG_") {
+            cmd.env_remove(&*k);
+        }
+    }
+    let mut child = cmd
+        .arg("acp")
+        .env("HOME", env.home.path())
+        .env("XDG_CONFIG_HOME", env.home.path().join("config"))
+        .env("TETHER_DATA_DIR", env.data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tether acp");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ws = support::workspace();
+    let input = [
+        "this is not json".to_string(),
+        "[1, 2]".to_string(),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "session/unknown", "params": {}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "session/new", "params": {"cwd": "relative/dir", "mcpServers": []}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "session/prompt", "params": {"sessionId": "nope", "prompt": []}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "session/new", "params": {"cwd": 7}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "initialize", "params": {"protocolVersion": 1}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "session/new", "params": {"cwd": ws.path(), "mcpServers": []}}).to_string(),
+    ];
+    for l in &input {
+        stdin
+            .write_all(format!("{l}\n").as_bytes())
+            .await
+            .expect("write");
+    }
+    stdin.flush().await.expect("flush");
+    let mut by_id = std::collections::BTreeMap::new();
+    let mut anonymous = Vec::new();
+    while by_id.len() < 6 {
+        let line = tokio::time::timeout(T, lines.next_line())
+            .await
+            .expect("an answer in time")
+            .expect("read")
+            .expect("the agent is still there");
+        let v: Value = serde_json::from_str(&line).expect("every line the agent writes is JSON");
+        match v["id"].as_i64() {
+            Some(id) => {
+                by_id.insert(id, v);
+            }
+            None if v.get("method").is_none() => anonymous.push(v),
+            None => {}
+        }
+    }
+    assert_eq!(
+        anonymous.len(),
+        2,
+        "the two bad lines each get an error: {anonymous:?}"
+    );
+    assert_eq!(anonymous[0]["error"]["code"], -32700);
+    assert_eq!(anonymous[1]["error"]["code"], -32600);
+    assert_eq!(by_id[&1]["error"]["code"], -32601);
+    assert_eq!(by_id[&2]["error"]["code"], -32602);
+    assert!(by_id[&2]["error"]["data"]
+        .as_str()
+        .unwrap_or("")
+        .contains("absolute"));
+    assert!(by_id[&3]["error"]["data"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no session nope"));
+    assert_eq!(by_id[&4]["error"]["code"], -32602);
+    assert_eq!(by_id[&5]["result"]["protocolVersion"], 1);
+    assert!(
+        by_id[&6]["result"]["sessionId"].is_string(),
+        "{:?}",
+        by_id[&6]
+    );
+    // EOF on stdin ends the agent.
+    drop(stdin);
+    let status = tokio::time::timeout(T, child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success());
 }

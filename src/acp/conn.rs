@@ -161,7 +161,11 @@ impl Conn {
 
     /// Sends a request to the client and waits for its result. Dropping the
     /// returned future forgets the request (a late answer is ignored).
-    pub async fn request<P: Serialize>(&self, method: &str, params: &P) -> Result<Value, ClientFail> {
+    pub async fn request<P: Serialize>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Value, ClientFail> {
         let params = serde_json::to_value(params)
             .map_err(|e| ClientFail::Error(format!("cannot encode {method}: {e}")))?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -293,7 +297,9 @@ impl Conn {
                             .unwrap_or_else(|| e.to_string()),
                     )),
                     (Some(r), _) => Ok(r),
-                    (None, _) => Err(ClientFail::Error("a response with neither result nor error".into())),
+                    (None, _) => Err(ClientFail::Error(
+                        "a response with neither result nor error".into(),
+                    )),
                 };
                 self.answer(&id, result);
             }

@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use crate::gate::{ActionKind, Answer, DenyCause, Question};
 use crate::protocol::{
-    ContextRef, HistoryMessage, PlanStatus, PromptParams, Role, StopReason, ToolStatus,
-    UpdateKind,
+    ContextRef, HistoryMessage, PlanStatus, PromptParams, Role, StopReason, ToolStatus, UpdateKind,
 };
 
 /// The permission options offered for every question, by option id. The id
@@ -19,7 +18,11 @@ use crate::protocol::{
 /// this session) with an id of its own, so it is never mistaken for
 /// "Always allow" (remembered in the store).
 pub const OPTIONS: [(&str, &str, acp::PermissionOptionKind); 4] = [
-    ("allow_once", "Allow once", acp::PermissionOptionKind::AllowOnce),
+    (
+        "allow_once",
+        "Allow once",
+        acp::PermissionOptionKind::AllowOnce,
+    ),
     (
         "allow_session",
         "Allow for session",
@@ -147,9 +150,9 @@ pub struct Calls {
 pub fn updates(root: &Path, calls: &mut Calls, kind: &UpdateKind) -> Vec<acp::SessionUpdate> {
     match kind {
         UpdateKind::Text { delta } if !delta.is_empty() => {
-            vec![acp::SessionUpdate::AgentMessageChunk(acp::ContentChunk::new(
-                text_block(delta.clone()),
-            ))]
+            vec![acp::SessionUpdate::AgentMessageChunk(
+                acp::ContentChunk::new(text_block(delta.clone())),
+            )]
         }
         UpdateKind::Text { .. } => vec![],
         UpdateKind::ToolCall {
@@ -209,10 +212,9 @@ pub fn updates(root: &Path, calls: &mut Calls, kind: &UpdateKind) -> Vec<acp::Se
             if st.is_final() {
                 calls.announced.remove(tool_call_id);
             }
-            vec![acp::SessionUpdate::ToolCallUpdate(acp::ToolCallUpdate::new(
-                tool_call_id.clone(),
-                fields,
-            ))]
+            vec![acp::SessionUpdate::ToolCallUpdate(
+                acp::ToolCallUpdate::new(tool_call_id.clone(), fields),
+            )]
         }
         UpdateKind::Plan { entries } => vec![acp::SessionUpdate::Plan(acp::Plan::new(
             entries
@@ -237,15 +239,15 @@ pub fn updates(root: &Path, calls: &mut Calls, kind: &UpdateKind) -> Vec<acp::Se
             pruned_outputs,
             summarized_messages,
             ..
-        } => vec![acp::SessionUpdate::AgentThoughtChunk(acp::ContentChunk::new(
-            text_block(crate::engine::context::compaction_line(
+        } => vec![acp::SessionUpdate::AgentThoughtChunk(
+            acp::ContentChunk::new(text_block(crate::engine::context::compaction_line(
                 *tokens_before,
                 *tokens_after,
                 *window,
                 *pruned_outputs,
                 *summarized_messages,
-            )),
-        ))],
+            ))),
+        )],
         // Usage needs the window (the frontend adds it); approvals are
         // the permission requests themselves and the tool call's status;
         // a subagent shows as its `delegate` call; the turn's end is the
@@ -278,11 +280,17 @@ pub fn replay(root: &Path, history: &[HistoryMessage]) -> Vec<acp::SessionUpdate
             )),
             Role::Assistant => {
                 if !m.text.is_empty() {
-                    out.push(acp::SessionUpdate::AgentMessageChunk(acp::ContentChunk::new(
-                        text_block(m.text.clone()),
-                    )));
+                    out.push(acp::SessionUpdate::AgentMessageChunk(
+                        acp::ContentChunk::new(text_block(m.text.clone())),
+                    ));
                 }
-                for c in m.tool_calls.as_ref().and_then(Value::as_array).into_iter().flatten() {
+                for c in m
+                    .tool_calls
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let (Some(id), Some(name)) = (
                         c.get("id").and_then(Value::as_str),
                         c.pointer("/function/name").and_then(Value::as_str),
@@ -316,13 +324,15 @@ pub fn replay(root: &Path, history: &[HistoryMessage]) -> Vec<acp::SessionUpdate
                 if calls.remove(id).is_none() {
                     continue;
                 }
-                out.push(acp::SessionUpdate::ToolCallUpdate(acp::ToolCallUpdate::new(
-                    id.to_string(),
-                    acp::ToolCallUpdateFields::new()
-                        .status(acp::ToolCallStatus::Completed)
-                        .content(vec![text_content(m.text.clone())])
-                        .raw_output(Value::String(m.text.clone())),
-                )));
+                out.push(acp::SessionUpdate::ToolCallUpdate(
+                    acp::ToolCallUpdate::new(
+                        id.to_string(),
+                        acp::ToolCallUpdateFields::new()
+                            .status(acp::ToolCallStatus::Completed)
+                            .content(vec![text_content(m.text.clone())])
+                            .raw_output(Value::String(m.text.clone())),
+                    ),
+                ));
             }
             Role::Compaction => out.push(acp::SessionUpdate::AgentThoughtChunk(
                 acp::ContentChunk::new(text_block("(earlier conversation compacted)")),
@@ -377,7 +387,9 @@ pub fn prompt(session_id: &str, blocks: &[acp::ContentBlock]) -> PromptParams {
                 _ => {}
             },
             acp::ContentBlock::Image(_) | acp::ContentBlock::Audio(_) => {
-                extra.push_str("\n\n(An image or audio attachment was left out: this agent reads text only.)");
+                extra.push_str(
+                    "\n\n(An image or audio attachment was left out: this agent reads text only.)",
+                );
             }
             _ => {}
         }
@@ -404,9 +416,8 @@ pub fn stop_reason(s: StopReason) -> Option<acp::StopReason> {
 pub fn commands(
     defs: &std::collections::BTreeMap<String, crate::config::CommandDef>,
 ) -> Vec<acp::AvailableCommand> {
-    let hint = |h: &str| {
-        acp::AvailableCommandInput::Unstructured(acp::UnstructuredCommandInput::new(h))
-    };
+    let hint =
+        |h: &str| acp::AvailableCommandInput::Unstructured(acp::UnstructuredCommandInput::new(h));
     let mut out = vec![
         acp::AvailableCommand::new("new", "start a new session").input(hint("prompt")),
         acp::AvailableCommand::new("sessions", "list (or search) sessions").input(hint("query")),
@@ -444,14 +455,13 @@ pub fn call_for_question(root: &Path, calls: &Calls, q: &Question) -> Option<Str
                 tool == "run_command"
                     && input.get("command").and_then(Value::as_str) == Some(q.action.as_str())
             }
-            ActionKind::Edit | ActionKind::Read => input
-                .get("path")
-                .and_then(Value::as_str)
-                .is_some_and(|p| {
+            ActionKind::Edit | ActionKind::Read => {
+                input.get("path").and_then(Value::as_str).is_some_and(|p| {
                     let a = abs(root, p);
                     let asked = abs(root, q.action.trim_start_matches("~/"));
                     a == asked || a.ends_with(&q.action) || Path::new(&q.action).ends_with(p)
-                }),
+                })
+            }
         }
     });
     let first = found.next()?;
@@ -523,7 +533,8 @@ mod tests {
     #[test]
     fn options_have_distinct_ids_and_session_is_not_always() {
         let opts = permission_options();
-        let ids: std::collections::HashSet<_> = opts.iter().map(|o| o.option_id.0.clone()).collect();
+        let ids: std::collections::HashSet<_> =
+            opts.iter().map(|o| o.option_id.0.clone()).collect();
         assert_eq!(ids.len(), 4);
         let v = serde_json::to_value(&opts).expect("json");
         assert_eq!(v[1]["optionId"], "allow_session");

@@ -80,7 +80,9 @@ impl Sessions {
 
 struct Server {
     conn: Arc<Conn>,
-    caps: Mutex<ClientCaps>,
+    /// Read when a file is touched, so an engine made before `initialize`
+    /// still follows what the client said.
+    caps: Arc<Mutex<ClientCaps>>,
     sessions: Arc<Sessions>,
     /// One engine per workspace root.
     engines: tokio::sync::Mutex<HashMap<PathBuf, Arc<Engine>>>,
@@ -148,7 +150,10 @@ impl Server {
                     )
                     .mcp_capabilities(acp::McpCapabilities::new().http(false).sse(false)),
             )
-            .agent_info(acp::Implementation::new("tether", env!("CARGO_PKG_VERSION")).title("Tether".to_string()));
+            .agent_info(
+                acp::Implementation::new("tether", env!("CARGO_PKG_VERSION"))
+                    .title("Tether".to_string()),
+            );
         to_value(&resp)
     }
 
@@ -175,7 +180,6 @@ impl Server {
         if let Some(e) = engines.get(root) {
             return Ok(e.clone());
         }
-        let caps = self.caps.lock().map(|c| *c).unwrap_or_default();
         let shared = self.store.lock().ok().and_then(|s| s.clone());
         let root2 = root.to_path_buf();
         let built = tokio::task::spawn_blocking(move || load(&root2, shared))
@@ -198,7 +202,7 @@ impl Server {
             }),
             Arc::new(ClientFiles {
                 conn: self.conn.clone(),
-                caps,
+                caps: self.caps.clone(),
             }),
         );
         engines.insert(root.to_path_buf(), engine.clone());
@@ -221,16 +225,19 @@ impl Server {
     }
 
     fn announce_commands(&self, id: &str, engine: &Engine) {
-        let update = acp::SessionUpdate::AvailableCommandsUpdate(acp::AvailableCommandsUpdate::new(
-            map::commands(&engine.config().commands),
-        ));
+        let update = acp::SessionUpdate::AvailableCommandsUpdate(
+            acp::AvailableCommandsUpdate::new(map::commands(&engine.config().commands)),
+        );
         self.conn.notify(
             acp::CLIENT_METHOD_NAMES.session_update,
             &acp::SessionNotification::new(id.to_string(), update),
         );
     }
 
-    async fn new_session(self: &Arc<Self>, req: acp::NewSessionRequest) -> Result<Value, acp::Error> {
+    async fn new_session(
+        self: &Arc<Self>,
+        req: acp::NewSessionRequest,
+    ) -> Result<Value, acp::Error> {
         let root = Self::root_of(&req.cwd)?;
         let engine = self.engine_for(&root).await?;
         let id = engine.new_session(None, "", None).into_string();
@@ -245,17 +252,24 @@ impl Server {
         Ok(resp)
     }
 
-    async fn load_session(self: &Arc<Self>, req: acp::LoadSessionRequest) -> Result<Value, acp::Error> {
+    async fn load_session(
+        self: &Arc<Self>,
+        req: acp::LoadSessionRequest,
+    ) -> Result<Value, acp::Error> {
         let root = Self::root_of(&req.cwd)?;
         let engine = self.engine_for(&root).await?;
         let id = req.session_id.0.to_string();
-        let history = engine.store().history(id.clone()).await.map_err(|e| match e {
-            crate::store::StoreError::NoSession(_) => err(
-                acp::Error::resource_not_found(None),
-                format!("no session {id}"),
-            ),
-            e => err(acp::Error::internal_error(), e.to_string()),
-        })?;
+        let history = engine
+            .store()
+            .history(id.clone())
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NoSession(_) => err(
+                    acp::Error::resource_not_found(None),
+                    format!("no session {id}"),
+                ),
+                e => err(acp::Error::internal_error(), e.to_string()),
+            })?;
         self.add_session(&id, engine.clone(), root.clone(), req.mcp_servers);
         for u in map::replay(&root, &history) {
             self.conn.notify(
@@ -294,10 +308,12 @@ impl Server {
         if cancel.is_cancelled() {
             handle.cancel.cancel();
         }
-        let result = handle
-            .done
-            .await
-            .map_err(|_| err(acp::Error::internal_error(), "the turn ended without a result"))?;
+        let result = handle.done.await.map_err(|_| {
+            err(
+                acp::Error::internal_error(),
+                "the turn ended without a result",
+            )
+        })?;
         if cancel.is_cancelled() {
             return to_value(&acp::PromptResponse::new(acp::StopReason::Cancelled));
         }
@@ -327,7 +343,8 @@ impl Server {
     async fn stop(&self) {
         let engines: Vec<Arc<Engine>> = self.engines.lock().await.values().cloned().collect();
         for e in engines {
-            let within = Duration::from_millis(e.config().tools.kill_grace_ms) + Duration::from_millis(700);
+            let within =
+                Duration::from_millis(e.config().tools.kill_grace_ms) + Duration::from_millis(700);
             if !e.stop(within).await {
                 tracing::warn!("some turns had not ended after {within:?}");
             }
@@ -422,7 +439,9 @@ impl EventSink for AcpSink {
         }
         let updates = self
             .sessions
-            .with(&self.session_id, |s| map::updates(&self.root, &mut s.calls, &u.kind))
+            .with(&self.session_id, |s| {
+                map::updates(&self.root, &mut s.calls, &u.kind)
+            })
             .unwrap_or_else(|| map::updates(&self.root, &mut map::Calls::default(), &u.kind));
         for x in updates {
             self.send(x);
@@ -430,9 +449,11 @@ impl EventSink for AcpSink {
     }
 
     fn notice(&self, message: String) {
-        self.send(acp::SessionUpdate::AgentMessageChunk(acp::ContentChunk::new(
-            acp::ContentBlock::Text(acp::TextContent::new(format!("\n\n_{message}_\n\n"))),
-        )));
+        self.send(acp::SessionUpdate::AgentMessageChunk(
+            acp::ContentChunk::new(acp::ContentBlock::Text(acp::TextContent::new(format!(
+                "\n\n_{message}_\n\n"
+            )))),
+        ));
     }
 
     fn flush(&self) -> BoxFuture<'static, ()> {
@@ -453,7 +474,10 @@ impl Asker for AcpAsker {
     fn ask(&self, q: Question) -> BoxFuture<'static, Answer> {
         let conn = self.conn.clone();
         let found = self.sessions.with(&q.session_id, |s| {
-            (map::permission_call(&s.root, &s.calls, &q), s.cancel.clone())
+            (
+                map::permission_call(&s.root, &s.calls, &q),
+                s.cancel.clone(),
+            )
         });
         Box::pin(async move {
             let Some((call, session_cancel)) = found else {
@@ -487,7 +511,13 @@ impl Asker for AcpAsker {
 /// buffer here: the client's unsaved text comes with the read.
 struct ClientFiles {
     conn: Arc<Conn>,
-    caps: ClientCaps,
+    caps: Arc<Mutex<ClientCaps>>,
+}
+
+impl ClientFiles {
+    fn caps(&self) -> ClientCaps {
+        self.caps.lock().map(|c| *c).unwrap_or_default()
+    }
 }
 
 impl Buffers for ClientFiles {
@@ -496,10 +526,14 @@ impl Buffers for ClientFiles {
     }
 
     fn reads_through(&self) -> bool {
-        self.caps.read
+        self.caps().read
     }
 
-    fn read_through(&self, session_id: &str, path: &Path) -> BoxFuture<'static, Result<String, String>> {
+    fn read_through(
+        &self,
+        session_id: &str,
+        path: &Path,
+    ) -> BoxFuture<'static, Result<String, String>> {
         let conn = self.conn.clone();
         let req = acp::ReadTextFileRequest::new(session_id.to_string(), path.to_path_buf());
         Box::pin(async move {
@@ -514,7 +548,7 @@ impl Buffers for ClientFiles {
     }
 
     fn writes_through(&self) -> bool {
-        self.caps.write
+        self.caps().write
     }
 
     fn write_through(
@@ -558,7 +592,7 @@ where
     let conn = Conn::start(output);
     let server = Arc::new(Server {
         conn: conn.clone(),
-        caps: Mutex::new(ClientCaps::default()),
+        caps: Arc::new(Mutex::new(ClientCaps::default())),
         sessions: Arc::new(Sessions::default()),
         engines: tokio::sync::Mutex::new(HashMap::new()),
         store: Mutex::new(None),

@@ -459,7 +459,9 @@ async fn read_through(ctx: &ToolCtx, t: &Target) -> Option<Result<String, String
         return Some(Err(format!("{shown} is a directory; use list_dir")));
     }
     if t.file.is_none() {
-        return Some(Err(format!("cannot read {shown}: No such file or directory")));
+        return Some(Err(format!(
+            "cannot read {shown}: No such file or directory"
+        )));
     }
     if t.file.is_some_and(|f| f.len > MAX_FILE_BYTES) {
         return Some(Err(format!("{shown} is too large to read")));
