@@ -548,3 +548,64 @@ async fn bad_lines_get_errors_and_the_agent_keeps_serving() {
         .expect("wait");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_links_and_embedded_resources_reach_the_model() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = support::workspace();
+    let env = Env::new("");
+    let model = ModelServer::start(vec![Reply::text("ok")]).await;
+    let out = client("context", ws.path(), &model, &env, &[]).await;
+    assert_eq!(out["stopReason"], "end_turn");
+    let reqs = model.chat_requests();
+    let body = &reqs[0].raw_body;
+    assert!(body.contains("explain these"), "{body}");
+    assert!(
+        body.contains("pub fn add"),
+        "the linked file's text is context: {body}"
+    );
+    assert!(
+        body.contains("UNSAVED_MARKER = 1"),
+        "the embedded text is context: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_for_session_is_remembered_for_that_session_only() {
+    if !sdk_available() {
+        return;
+    }
+    let ws = support::workspace();
+    let env = Env::new("");
+    let rm = |id: &str| {
+        Reply::ToolCalls(vec![call(
+            id,
+            "run_command",
+            json!({"command": "rm -rf build"}),
+        )])
+    };
+    let model = ModelServer::start(vec![
+        rm("a"),
+        Reply::text("done"),
+        rm("b"),
+        Reply::text("done again"),
+        rm("c"),
+        Reply::text("denied here"),
+    ])
+    .await;
+    let out = client("session_allow", ws.path(), &model, &env, &[]).await;
+    assert_eq!(out["stops"], json!(["end_turn", "end_turn", "end_turn"]));
+    let asked: Vec<&Value> = out["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .map(|p| &p["toolCall"]["toolCallId"])
+        .collect();
+    assert_eq!(
+        asked,
+        [&json!("a"), &json!("c")],
+        "asked in the first session once, and again in a new session"
+    );
+}

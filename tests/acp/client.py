@@ -15,7 +15,14 @@ import json
 import os
 import sys
 
-from acp import spawn_agent_process, text_block, PROTOCOL_VERSION
+from acp import (
+    PROTOCOL_VERSION,
+    embedded_text_resource,
+    resource_block,
+    resource_link_block,
+    spawn_agent_process,
+    text_block,
+)
 from acp.interfaces import Client
 from acp.schema import (
     AllowedOutcome,
@@ -225,7 +232,56 @@ async def scenario_fs():
     }
 
 
+async def scenario_context():
+    """A prompt with a resource link and an embedded resource."""
+    ws = os.environ["ACP_WORKSPACE"]
+    c = Recorder()
+    ctx, conn, _ = await start(c)
+    s = await asyncio.wait_for(conn.new_session(cwd=ws, mcp_servers=[]), TIMEOUT)
+    link = "file://" + os.path.join(os.path.realpath(ws), "src", "lib.rs")
+    r = await asyncio.wait_for(
+        conn.prompt(
+            session_id=s.session_id,
+            prompt=[
+                text_block("explain these"),
+                resource_link_block(name="lib.rs", uri=link),
+                resource_block(
+                    embedded_text_resource("file:///elsewhere/unsaved.py", "UNSAVED_MARKER = 1")
+                ),
+            ],
+        ),
+        TIMEOUT,
+    )
+    await ctx.__aexit__(None, None, None)
+    return {"stopReason": r.stop_reason}
+
+
+async def scenario_session_allow():
+    """"Allow for session": the same command later in the session is not asked again."""
+    ws = os.environ["ACP_WORKSPACE"]
+    c = Recorder(answer="allow_session")
+    ctx, conn, _ = await start(c)
+    s = await asyncio.wait_for(conn.new_session(cwd=ws, mcp_servers=[]), TIMEOUT)
+    stops = []
+    for text in ("clean the build", "clean it again"):
+        r = await asyncio.wait_for(
+            conn.prompt(session_id=s.session_id, prompt=[text_block(text)]), TIMEOUT
+        )
+        stops.append(r.stop_reason)
+    # A new session asks again.
+    s2 = await asyncio.wait_for(conn.new_session(cwd=ws, mcp_servers=[]), TIMEOUT)
+    c.answer = "deny"
+    r = await asyncio.wait_for(
+        conn.prompt(session_id=s2.session_id, prompt=[text_block("and here")]), TIMEOUT
+    )
+    stops.append(r.stop_reason)
+    await ctx.__aexit__(None, None, None)
+    return {"stops": stops, "permissions": c.permissions}
+
+
 SCENARIOS = {
+    "context": scenario_context,
+    "session_allow": scenario_session_allow,
     "stream": scenario_stream,
     "permission": scenario_permission,
     "cancel": scenario_cancel,
