@@ -310,3 +310,77 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    /// A connection whose input and output are in-memory pipes.
+    async fn pair() -> (
+        Arc<Conn>,
+        tokio::io::DuplexStream,
+        tokio::io::Lines<tokio::io::BufReader<tokio::io::DuplexStream>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (agent_in, client_out) = tokio::io::duplex(1 << 16);
+        let (agent_out, client_in) = tokio::io::duplex(1 << 16);
+        let conn = Conn::start(agent_out);
+        let c = conn.clone();
+        let reader = tokio::spawn(async move { c.read_loop(agent_in, |_| {}).await });
+        (
+            conn,
+            client_out,
+            tokio::io::BufReader::new(client_in).lines(),
+            reader,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_request_gets_the_clients_result_or_error_and_fails_when_the_client_goes() {
+        let (conn, mut to_agent, mut from_agent, reader) = pair().await;
+        let c = conn.clone();
+        let ok = tokio::spawn(async move { c.request("fs/read_text_file", &json!({})).await });
+        let sent: Value =
+            serde_json::from_str(&from_agent.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "fs/read_text_file");
+        let reply = json!({"jsonrpc": "2.0", "id": sent["id"], "result": {"content": "x"}});
+        // An answer to an id never used is ignored.
+        to_agent
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":999,\"result\":1}\n")
+            .await
+            .unwrap();
+        to_agent
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(ok.await.unwrap().unwrap(), json!({"content": "x"}));
+
+        let c = conn.clone();
+        let err = tokio::spawn(async move { c.request("fs/write_text_file", &json!({})).await });
+        let sent: Value =
+            serde_json::from_str(&from_agent.next_line().await.unwrap().unwrap()).unwrap();
+        let reply = json!({"jsonrpc": "2.0", "id": sent["id"], "error": {"code": -32000, "message": "read-only buffer"}});
+        to_agent
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .unwrap();
+        match err.await.unwrap() {
+            Err(ClientFail::Error(m)) => assert_eq!(m, "read-only buffer"),
+            other => panic!("expected the client's error, got {other:?}"),
+        }
+
+        let c = conn.clone();
+        let gone =
+            tokio::spawn(async move { c.request("session/request_permission", &json!({})).await });
+        from_agent.next_line().await.unwrap().unwrap();
+        drop(to_agent);
+        reader.await.unwrap();
+        assert!(matches!(gone.await.unwrap(), Err(ClientFail::Gone)));
+        // After the end, a request fails at once.
+        assert!(matches!(
+            conn.request("x", &json!({})).await,
+            Err(ClientFail::Gone)
+        ));
+    }
+}
