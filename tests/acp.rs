@@ -609,3 +609,43 @@ async fn allow_for_session_is_remembered_for_that_session_only() {
         "asked in the first session once, and again in a new session"
     );
 }
+
+/// Files through the client are still judged by the gate first: a write
+/// outside the workspace and a read of a secrets file, both denied, never
+/// reach `fs/*`.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_the_gate_refuses_never_reaches_the_clients_files() {
+    if !sdk_available() {
+        return;
+    }
+    let outer = tempfile::tempdir().expect("outer");
+    let ws = outer.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("ws");
+    support::write_file(&ws, ".env", "API_TOKEN=abc123secretvalue\n");
+    let env = Env::new("");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![
+            call(
+                "w",
+                "write_file",
+                json!({"path": "../escape.txt", "content": "out"}),
+            ),
+            call("r", "read_file", json!({"path": ".env"})),
+        ]),
+        Reply::text("tried"),
+    ])
+    .await;
+    let out = client("fs_boundary", &ws, &model, &env, &[]).await;
+    assert_eq!(out["stopReason"], "end_turn");
+    assert_eq!(out["writes"], json!([]), "no write reached the client");
+    assert_eq!(out["reads"], json!([]), "no read reached the client");
+    assert!(!outer.path().join("escape.txt").exists());
+    let results = tool_results(&model.chat_requests()[1].body);
+    assert_eq!(results.len(), 2);
+    for (id, text) in &results {
+        assert!(
+            !text.contains("abc123secretvalue"),
+            "{id}: nothing of the secret file: {text}"
+        );
+    }
+}

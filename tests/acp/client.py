@@ -279,7 +279,26 @@ async def scenario_session_allow():
     return {"stops": stops, "permissions": c.permissions}
 
 
+async def scenario_fs_boundary():
+    """The gate still judges first: what it refuses never reaches the client's files."""
+    ws = os.environ["ACP_WORKSPACE"]
+    c = Recorder(answer="deny")
+    ctx, conn, _ = await start(c, fs=True)
+    s = await asyncio.wait_for(conn.new_session(cwd=ws, mcp_servers=[]), TIMEOUT)
+    r = await asyncio.wait_for(
+        conn.prompt(session_id=s.session_id, prompt=[text_block("try it")]), TIMEOUT
+    )
+    await ctx.__aexit__(None, None, None)
+    return {
+        "stopReason": r.stop_reason,
+        "reads": c.reads,
+        "writes": c.writes,
+        "permissions": c.permissions,
+    }
+
+
 SCENARIOS = {
+    "fs_boundary": scenario_fs_boundary,
     "context": scenario_context,
     "session_allow": scenario_session_allow,
     "stream": scenario_stream,
