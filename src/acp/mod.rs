@@ -58,7 +58,9 @@ struct Session {
     engine: Arc<Engine>,
     root: PathBuf,
     /// The MCP servers the client gave in `session/new` / `session/load`.
-    /// Kept here, the one place a session's MCP configuration lives.
+    /// Kept here, the one place a session's MCP configuration lives; not
+    /// started yet (the MCP client is wired in separately), which
+    /// `add_session` logs.
     #[allow(dead_code)]
     mcp_servers: Vec<acp::McpServer>,
     calls: map::Calls,
@@ -210,6 +212,12 @@ impl Server {
     }
 
     fn add_session(&self, id: &str, engine: Arc<Engine>, root: PathBuf, mcp: Vec<acp::McpServer>) {
+        if !mcp.is_empty() {
+            tracing::warn!(
+                "session {id}: {} MCP server(s) given by the client are not started by this build",
+                mcp.len()
+            );
+        }
         if let Ok(mut m) = self.sessions.map.lock() {
             m.insert(
                 id.to_string(),
