@@ -90,7 +90,7 @@ async fn prompt(ed: &Editor, text: &str) -> Value {
     let r = ed
         .request_with_timeout("tether/prompt", json!({"text": text}), T)
         .await
-        .expect("prompt");
+        .unwrap_or_else(|e| panic!("prompt: {e:?}\n{}", ed.dump()));
     support::turn_ended(ed, &r).await;
     r
 }

@@ -682,7 +682,7 @@ impl McpManager {
                 headers.insert(name, value);
             }
             config = config.custom_headers(headers);
-            let transport = StreamableHttpClientTransport::from_config(config);
+            let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
             let service = handler
                 .serve(transport)
                 .await
@@ -984,6 +984,26 @@ impl McpCall {
             )),
         }
     }
+}
+
+/// The HTTP client of streamable HTTP servers: rustls with ring and the
+/// Mozilla roots (as the model client), no pooled idle connections, no
+/// redirects (headers and the token are never replayed to another host).
+fn http_client() -> Result<reqwest013::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup for MCP servers failed: {e}"))?
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth();
+    reqwest013::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest013::redirect::Policy::none())
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| format!("the HTTP client for MCP servers could not be built: {e}"))
 }
 
 /// `text` cut to at most `max` bytes (on a character boundary), saying so.
