@@ -133,14 +133,15 @@ async fn an_allow_for_an_mcp_tool_is_for_that_tool_only() {
                 assert_eq!(again, Decision::Allow, "the stored {first} rule holds");
             }
             assert!(
-                matches!(check(&g, second, TEXT, ws.path()).await, Decision::Allow)
-                    && person.asked().len() == 2,
-                "{answer:?} on the {first} did not allow the {second} unasked"
+                matches!(
+                    check(&g2, second, TEXT, ws.path()).await,
+                    Decision::Deny(_)
+                ),
+                "{answer:?} on the {first} did not allow the {second}"
             );
-            assert!(matches!(
-                check(&g2, second, TEXT, ws.path()).await,
-                Decision::Deny(_)
-            ));
+            assert_eq!(deny.asked().last(), Some(&(second, TEXT.to_string())));
+            assert_eq!(check(&g, second, TEXT, ws.path()).await, Decision::Allow);
+            assert_eq!(person.asked().len(), 2, "the {second} was asked about");
             // A tool of another server (or another tool) is its own question.
             if first == m {
                 let before = person.asked().len();

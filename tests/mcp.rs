@@ -434,3 +434,52 @@ async fn a_server_the_workspace_adds_runs_only_once_approved() {
         ed.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_list_shows_each_server_its_tools_and_its_last_error() {
+    let Some(bin) = everything() else { return };
+    let home = tempfile::tempdir().expect("home");
+    let ws = support::workspace();
+    let marker = format!("tether-mcp-list-{}", std::process::id());
+    std::fs::create_dir_all(home.path().join("tether")).expect("dir");
+    std::fs::write(
+        home.path().join("tether/config.toml"),
+        format!(
+            "[mcp_servers.everything]\ncommand = {:?}\nargs = [\"stdio\", {marker:?}]\nenabled_tools = [\"echo\", \"get-sum\"]\n\n\
+             [mcp_servers.broken]\ncommand = \"/nonexistent/mcp-server\"\n",
+            bin.display().to_string()
+        ),
+    )
+    .expect("config");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["mcp", "list", "--json", "--root"])
+        .arg(ws.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("tether mcp list");
+    assert_eq!(out.status.code(), Some(1), "a failed server is an exit 1");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let by = |n: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|s| s["name"] == n)
+            .cloned()
+            .expect("listed")
+    };
+    let ok = by("everything");
+    assert_eq!(ok["status"], "running", "{ok}");
+    assert_eq!(ok["tools"], json!(["everything__echo", "everything__get-sum"]));
+    let broken = by("broken");
+    assert_eq!(broken["status"], "failed");
+    assert!(
+        broken["lastError"].as_str().unwrap_or("").contains("/nonexistent/mcp-server"),
+        "{broken}"
+    );
+    assert!(
+        support::wait_until(|| support::pids_matching(&marker).is_empty(), T).await,
+        "the listed server was stopped"
+    );
+}

@@ -1039,3 +1039,103 @@ impl Options {
         }
     }
 }
+
+/// Starts the configured servers (the user's; a workspace's only show that
+/// they wait for approval), lists them, and stops them: `tether mcp list`
+/// and `tether doctor`.
+pub async fn probe(cfg: &crate::config::Config, root: PathBuf) -> Vec<ServerReport> {
+    let mut opts = Options::from_config(cfg, root);
+    opts.supervisor = std::env::current_exe().ok();
+    let m = McpManager::new(opts);
+    m.start_all_and_wait().await;
+    let r = m.report();
+    m.stop().await;
+    r
+}
+
+impl ServerReport {
+    /// Whether something is wrong with this server.
+    pub fn failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "source": match self.source { Source::User => "user", Source::Workspace => "workspace" },
+            "transport": self.transport,
+            "target": self.target,
+            "status": self.state.as_str(),
+            "tools": self.tools,
+            "lastError": self.last_error,
+            "restarts": self.restarts,
+            "startupMs": self.startup.map(|d| d.as_millis() as u64),
+        })
+    }
+
+    /// One server as lines of text (run through `term` by the caller).
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{} ({} {}{}): {}",
+            self.name,
+            self.transport,
+            self.target,
+            if self.source == Source::Workspace {
+                ", from the workspace config"
+            } else {
+                ""
+            },
+            self.state.as_str()
+        );
+        if let Some(d) = self.startup {
+            s.push_str(&format!(", started in {} ms", d.as_millis()));
+        }
+        if !self.tools.is_empty() {
+            s.push_str(&format!("\n  tools: {}", self.tools.join(", ")));
+        }
+        if let Some(e) = &self.last_error {
+            s.push_str(&format!("\n  last error: {e}"));
+        }
+        if self.state == State::NeedsApproval {
+            s.push_str("\n  runs after the person approves it in the editor's dialog");
+        }
+        s
+    }
+}
+
+/// `tether mcp list [--json] [--root DIR]`: every configured server, its
+/// status, its tools and its last error. Exits 1 when a server failed.
+pub async fn list_cli(json_out: bool, root: Option<PathBuf>) -> crate::term::CliResult {
+    use crate::term::{self, CliError};
+    let root = root
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut sources = crate::config::Sources::from_process_env();
+    sources.workspace_root = Some(root.clone());
+    let cfg = crate::config::Config::load(&sources).map_err(|e| CliError::Failed {
+        message: e.to_string(),
+        code: 2,
+    })?;
+    let reports = probe(&cfg, root).await;
+    let failed = reports.iter().any(ServerReport::failed);
+    if json_out {
+        let v = Value::Array(reports.iter().map(ServerReport::to_json).collect());
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        term::print_raw(&term::json_for_terminal(text))?;
+        term::print_raw("\n")?;
+    } else if reports.is_empty() {
+        term::print(&format!(
+            "No MCP servers configured (add [mcp_servers.NAME] to {}).\n",
+            cfg.user_config_display()
+        ))?;
+    } else {
+        for r in &reports {
+            term::print(&format!("{}\n", r.render()))?;
+        }
+    }
+    Ok(if failed {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
