@@ -508,7 +508,8 @@ pub async fn rules(action: RulesCmd) -> CliResult {
 
 /// The MCP servers of a headless run, started in the background at once.
 fn tether_mcp(cfg: &crate::config::Config, root: &std::path::Path) -> crate::mcp::McpManager {
-    let mcp = crate::mcp::McpManager::new(crate::mcp::Options::from_config(cfg, root.to_path_buf()));
+    let mcp =
+        crate::mcp::McpManager::new(crate::mcp::Options::from_config(cfg, root.to_path_buf()));
     mcp.start_background();
     mcp
 }

@@ -124,7 +124,11 @@ async fn an_allow_for_an_mcp_tool_is_for_that_tool_only() {
             let g = gate(person.clone(), store.clone(), ws.path());
             assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
             assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
-            assert_eq!(person.asked().len(), 1, "{answer:?}: the {first} is remembered");
+            assert_eq!(
+                person.asked().len(),
+                1,
+                "{answer:?}: the {first} is remembered"
+            );
             // A person who now denies: the other kind is asked about and denied.
             let deny = Person::new(Answer::Deny(tether::gate::DenyCause::Person));
             let g2 = gate(deny.clone(), store.clone(), ws.path());
@@ -133,10 +137,7 @@ async fn an_allow_for_an_mcp_tool_is_for_that_tool_only() {
                 assert_eq!(again, Decision::Allow, "the stored {first} rule holds");
             }
             assert!(
-                matches!(
-                    check(&g2, second, TEXT, ws.path()).await,
-                    Decision::Deny(_)
-                ),
+                matches!(check(&g2, second, TEXT, ws.path()).await, Decision::Deny(_)),
                 "{answer:?} on the {first} did not allow the {second}"
             );
             assert_eq!(deny.asked().last(), Some(&(second, TEXT.to_string())));

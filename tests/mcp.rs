@@ -116,16 +116,30 @@ async fn tools_reach_the_model_and_a_read_only_tool_runs_without_asking() {
         Reply::text("done"),
     ])
     .await;
-    let ed = start(ws.path(), &model, data.path(), everything_stdio(&bin), json!({})).await;
+    let ed = start(
+        ws.path(),
+        &model,
+        data.path(),
+        everything_stdio(&bin),
+        json!({}),
+    )
+    .await;
     let r = prompt(&ed, "echo something").await;
     assert_eq!(r["stopReason"], "end_turn", "{r}");
     let reqs = model.chat_requests();
     let first = &reqs[0].body;
     let names = tool_names(first);
-    for n in ["everything__echo", "everything__get-sum", "everything__toggle-simulated-logging"] {
+    for n in [
+        "everything__echo",
+        "everything__get-sum",
+        "everything__toggle-simulated-logging",
+    ] {
         assert!(names.contains(&n.to_string()), "{n} offered: {names:?}");
     }
-    assert!(names.contains(&"read_file".to_string()), "built-ins stay: {names:?}");
+    assert!(
+        names.contains(&"read_file".to_string()),
+        "built-ins stay: {names:?}"
+    );
     let echo = first["tools"]
         .as_array()
         .expect("tools")
@@ -175,7 +189,14 @@ async fn a_tool_not_marked_read_only_asks_and_deny_means_it_is_not_called() {
         Reply::text("allowed"),
     ])
     .await;
-    let ed = start(ws.path(), &model, data.path(), everything_stdio(&bin), json!({})).await;
+    let ed = start(
+        ws.path(),
+        &model,
+        data.path(),
+        everything_stdio(&bin),
+        json!({}),
+    )
+    .await;
 
     let (_id, fut) = ed.request_id("tether/prompt", json!({"text": "toggle logging"}));
     let pending = tokio::spawn(fut);
@@ -228,7 +249,14 @@ async fn a_server_killed_mid_session_is_reported_and_restarted() {
         Reply::text("ok"),
     ])
     .await;
-    let ed = start(ws.path(), &model, data.path(), everything_stdio(&bin), json!({})).await;
+    let ed = start(
+        ws.path(),
+        &model,
+        data.path(),
+        everything_stdio(&bin),
+        json!({}),
+    )
+    .await;
     prompt(&ed, "first").await;
     let before = server_pids(&ed);
     assert!(!before.is_empty(), "the server runs below tether");
@@ -241,14 +269,24 @@ async fn a_server_killed_mid_session_is_reported_and_restarted() {
     ed.wait_stderr("MCP server `everything` stopped", T).await;
     prompt(&ed, "second").await;
     let reqs = model.chat_requests();
-    let out = &tool_results(&reqs[3].body).last().expect("result").1.clone();
+    let out = &tool_results(&reqs[3].body)
+        .last()
+        .expect("result")
+        .1
+        .clone();
     assert!(
         out.contains("had stopped") && out.contains("restarted"),
         "the model is told: {out}"
     );
-    assert!(out.contains("Echo: two"), "and the call ran on the new server: {out}");
+    assert!(
+        out.contains("Echo: two"),
+        "and the call ran on the new server: {out}"
+    );
     let after = server_pids(&ed);
-    assert!(!after.is_empty() && after.iter().all(|p| !before.contains(p)), "{before:?} → {after:?}");
+    assert!(
+        !after.is_empty() && after.iter().all(|p| !before.contains(p)),
+        "{before:?} → {after:?}"
+    );
     ed.shutdown().await;
 }
 
@@ -266,7 +304,14 @@ async fn a_cancelled_turn_cancels_the_call_in_flight() {
         Reply::text("unused"),
     ])
     .await;
-    let ed = start(ws.path(), &model, data.path(), everything_stdio(&bin), json!({})).await;
+    let ed = start(
+        ws.path(),
+        &model,
+        data.path(),
+        everything_stdio(&bin),
+        json!({}),
+    )
+    .await;
     let (_id, fut) = ed.request_id("tether/prompt", json!({"text": "wait"}));
     let pending = tokio::spawn(fut);
     let running = ed
@@ -278,7 +323,10 @@ async fn a_cancelled_turn_cancels_the_call_in_flight() {
     let r = pending.await.expect("join").expect("prompt");
     support::turn_ended(&ed, &r).await;
     assert_eq!(r["stopReason"], "cancelled", "{r}");
-    assert!(started.elapsed() < Duration::from_secs(60), "did not wait for the tool");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "did not wait for the tool"
+    );
     ed.wait_stderr("sent notifications/cancelled", T).await;
     let end = ed
         .updates()
@@ -300,7 +348,14 @@ async fn no_server_survives_the_editor() {
             Reply::text("ok"),
         ])
         .await;
-        let mut ed = start(ws.path(), &model, data.path(), everything_stdio(&bin), json!({})).await;
+        let mut ed = start(
+            ws.path(),
+            &model,
+            data.path(),
+            everything_stdio(&bin),
+            json!({}),
+        )
+        .await;
         prompt(&ed, "go").await;
         let all = support::descendants(ed.pid() as i32);
         assert!(!server_pids(&ed).is_empty(), "a server runs");
@@ -310,7 +365,10 @@ async fn no_server_survives_the_editor() {
             ed.shutdown().await;
         }
         let gone = support::wait_until(
-            || all.iter().all(|&p| support::proc_info(p).is_none_or(|i| i.state == 'Z')),
+            || {
+                all.iter()
+                    .all(|&p| support::proc_info(p).is_none_or(|i| i.state == 'Z'))
+            },
             T,
         )
         .await;
@@ -390,10 +448,17 @@ async fn a_server_from_pypi_with_a_per_tool_override() {
     prompt(&ed, "what time is it").await;
     let reqs = model.chat_requests();
     let names = tool_names(&reqs[0].body);
-    assert!(names.contains(&"time__convert_time".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"time__convert_time".to_string()),
+        "{names:?}"
+    );
     let out = &tool_results(&reqs[1].body)[0].1;
     assert!(out.contains("UTC") && out.contains("datetime"), "{out}");
-    assert_eq!(dialogs(&ed), 0, "approval = \"allow\" for this tool: no dialog");
+    assert_eq!(
+        dialogs(&ed),
+        0,
+        "approval = \"allow\" for this tool: no dialog"
+    );
     ed.shutdown().await;
 }
 
@@ -418,7 +483,10 @@ async fn a_server_the_workspace_adds_runs_only_once_approved() {
         let pending = tokio::spawn(fut);
         let dialog = ed.next_server_request("window/showMessageRequest", T).await;
         let msg = dialog.params["message"].as_str().unwrap_or("");
-        assert!(msg.contains("start repo from") && msg.contains("stdio"), "{msg}");
+        assert!(
+            msg.contains("start repo from") && msg.contains("stdio"),
+            "{msg}"
+        );
         let item = choose_action(&dialog.params, answer).expect("item");
         ed.reply(dialog.id.clone(), Ok(item)).await;
         let r = pending.await.expect("join").expect("prompt");
@@ -471,11 +539,17 @@ async fn mcp_list_shows_each_server_its_tools_and_its_last_error() {
     };
     let ok = by("everything");
     assert_eq!(ok["status"], "running", "{ok}");
-    assert_eq!(ok["tools"], json!(["everything__echo", "everything__get-sum"]));
+    assert_eq!(
+        ok["tools"],
+        json!(["everything__echo", "everything__get-sum"])
+    );
     let broken = by("broken");
     assert_eq!(broken["status"], "failed");
     assert!(
-        broken["lastError"].as_str().unwrap_or("").contains("/nonexistent/mcp-server"),
+        broken["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/nonexistent/mcp-server"),
         "{broken}"
     );
     assert!(

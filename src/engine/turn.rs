@@ -303,7 +303,11 @@ impl Agent {
 
     /// The `tools` array: the built-in tools this agent has, then the MCP
     /// servers' tools (a workspace's servers are asked about first).
-    pub async fn tool_specs(&self, allowed: tools::Allowed, ctx: &ToolCtx) -> Vec<serde_json::Value> {
+    pub async fn tool_specs(
+        &self,
+        allowed: tools::Allowed,
+        ctx: &ToolCtx,
+    ) -> Vec<serde_json::Value> {
         let mut specs = tools::specs(allowed);
         let mcp = self.engine.mcp();
         if !mcp.is_empty() {

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientInfo,
-    ClientRequest, Implementation, ServerResult,
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientInfo, ClientRequest,
+    Implementation, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::{ClientHandler, ServiceExt};
@@ -400,7 +400,12 @@ impl McpManager {
             .inner
             .servers
             .iter()
-            .filter(|s| matches!(s.status().state, Some(State::Running | State::Stopped | State::Starting)))
+            .filter(|s| {
+                matches!(
+                    s.status().state,
+                    Some(State::Running | State::Stopped | State::Starting)
+                )
+            })
             .cloned()
             .collect();
         let started = futures::future::join_all(usable.iter().map(|s| async move {
@@ -435,9 +440,8 @@ impl McpManager {
                 let ann = t.annotations.as_ref();
                 let read_only = ann.and_then(|a| a.read_only_hint) == Some(true);
                 let destructive = ann.and_then(|a| a.destructive_hint) == Some(true);
-                let hinted = ann.is_some_and(|a| {
-                    a.read_only_hint.is_some() || a.destructive_hint.is_some()
-                });
+                let hinted =
+                    ann.is_some_and(|a| a.read_only_hint.is_some() || a.destructive_hint.is_some());
                 let description = format!(
                     "[MCP server `{}`] {}",
                     s.name,
@@ -514,11 +518,7 @@ impl McpManager {
                 ServerReport {
                     name: s.name.clone(),
                     source: s.source,
-                    transport: if s.cfg.url.is_some() {
-                        "http"
-                    } else {
-                        "stdio"
-                    },
+                    transport: if s.cfg.url.is_some() { "http" } else { "stdio" },
                     target: s.cfg.describe(),
                     state: st.state.clone().unwrap_or(State::Stopped),
                     tools,
@@ -566,7 +566,9 @@ impl McpManager {
                 return Err(format!("MCP server `{}`: Tether is stopping", s.name));
             }
             match s.status().state {
-                Some(State::Disabled) => return Err(format!("MCP server `{}` is disabled", s.name)),
+                Some(State::Disabled) => {
+                    return Err(format!("MCP server `{}` is disabled", s.name))
+                }
                 Some(State::NeedsApproval | State::Denied) => {
                     return Err(format!(
                         "MCP server `{}` comes from the workspace's config and was not approved",
@@ -630,7 +632,11 @@ impl McpManager {
                     if !st.stderr_tail.is_empty() {
                         e = format!(
                             "{e}; its last stderr lines: {}",
-                            st.stderr_tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+                            st.stderr_tail
+                                .iter()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(" | ")
                         );
                     }
                     st.state = Some(State::Failed);
@@ -802,10 +808,12 @@ impl McpManager {
                 }
             });
         }
-        let service = handler
-            .serve((stdout, stdin))
-            .await
-            .map_err(|e| format!("MCP server `{}` (`{program}`) did not initialize: {e}", s.name))?;
+        let service = handler.serve((stdout, stdin)).await.map_err(|e| {
+            format!(
+                "MCP server `{}` (`{program}`) did not initialize: {e}",
+                s.name
+            )
+        })?;
         Ok(Live {
             service,
             _proc: Some(guard),
@@ -1022,7 +1030,6 @@ fn cap(text: &str, max: usize) -> String {
         end
     )
 }
-
 
 impl Options {
     /// The manager's options from the merged config: servers, the

@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn errors_and_structured_content() {
-        let (t, err) = to_text(&json!({"content": [{"type": "text", "text": "no"}], "isError": true}));
+        let (t, err) =
+            to_text(&json!({"content": [{"type": "text", "text": "no"}], "isError": true}));
         assert!(err);
         assert_eq!(t, "no");
         let (t, _) = to_text(&json!({"content": [], "structuredContent": {"a": 1}}));
