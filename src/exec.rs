@@ -237,6 +237,7 @@ pub async fn run(
     let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
     let redactor = Redactor::from_env(&env, &key.iter().map(String::as_str).collect::<Vec<_>>());
     let model = ModelClient::from_config(&cfg);
+    let mcp = tether_mcp(&cfg, &root);
     let engine = Engine::new(EngineParts {
         config: Arc::new(cfg),
         store,
@@ -245,6 +246,7 @@ pub async fn run(
         buffers: Arc::new(NoBuffers),
         root,
         redactor: Arc::new(redactor),
+        mcp,
     });
     let sink = Arc::new(ExecSink::default());
     let handle = engine
@@ -502,4 +504,12 @@ pub async fn rules(action: RulesCmd) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The MCP servers of a headless run, started in the background at once.
+fn tether_mcp(cfg: &crate::config::Config, root: &std::path::Path) -> crate::mcp::McpManager {
+    let mcp =
+        crate::mcp::McpManager::new(crate::mcp::Options::from_config(cfg, root.to_path_buf()));
+    mcp.start_background();
+    mcp
 }

@@ -5,7 +5,7 @@
 //!   and [`exec`] (headless, one turn);
 //! - [`engine`]: sessions, turns, the tool scheduler, the cancellation tree;
 //! - services: [`gate`] (approvals and policy), [`tools`], [`model`] (HTTP/SSE),
-//!   [`store`] (SQLite, one writer), [`config`];
+//!   [`store`] (SQLite, one writer), [`config`], [`mcp`] (MCP tool servers);
 //! - [`protocol`]: Tether's wire types, shared by all of the above and the tests;
 //! - [`term`]: text made safe for a person's screen (control characters shown).
 //!
@@ -19,6 +19,7 @@ pub mod engine;
 pub mod exec;
 pub mod gate;
 pub mod lsp;
+pub mod mcp;
 pub mod model;
 pub mod protocol;
 pub mod store;

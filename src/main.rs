@@ -1,7 +1,7 @@
 //! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio, `tether acp`
 //! serves the Agent Client Protocol,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
-//! inspect the store, `tether doctor` checks the setup, `tether check` says what the gate
+//! inspect the store, `tether doctor` checks the setup, `tether mcp list` shows the MCP servers, `tether check` says what the gate
 //! would do with a command.
 
 use std::process::ExitCode;
@@ -20,6 +20,19 @@ struct Cli {
     stdio: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum McpCmd {
+    /// Start each configured server, list its status and tools, stop it.
+    List {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +78,12 @@ enum Cmd {
         /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
         #[arg(long)]
         root: Option<std::path::PathBuf>,
+    },
+    /// MCP tool servers: `tether mcp list` starts the configured servers and
+    /// shows their status, tools and last error.
+    Mcp {
+        #[command(subcommand)]
+        action: McpCmd,
     },
     /// Say what the approval gate would do with a command or a file edit
     /// (exit 0 safe, 3 ask, 4 forbidden; see `tether check --help`).
@@ -153,6 +172,9 @@ fn main() -> ExitCode {
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
         Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
+        Cmd::Mcp {
+            action: McpCmd::List { json, root },
+        } => runtime.block_on(tether::mcp::list_cli(json, root)),
         Cmd::Supervise { .. } | Cmd::Check { .. } => Ok(ExitCode::SUCCESS),
     };
     let code = result.unwrap_or_else(tether::term::CliError::report);

@@ -449,16 +449,25 @@ pub enum ActionKind {
     /// A file read outside the workspace or of a secret (`read_file`,
     /// `list_dir`, `search`).
     Read,
+    /// A tool of an MCP server (`SERVER/TOOL`), or starting a server the
+    /// workspace's own config adds.
+    Mcp,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 3] = [ActionKind::Command, ActionKind::Edit, ActionKind::Read];
+    pub const ALL: [ActionKind; 4] = [
+        ActionKind::Command,
+        ActionKind::Edit,
+        ActionKind::Read,
+        ActionKind::Mcp,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Command => "command",
             ActionKind::Edit => "edit",
             ActionKind::Read => "read",
+            ActionKind::Mcp => "mcp",
         }
     }
 

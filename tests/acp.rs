@@ -649,3 +649,47 @@ async fn what_the_gate_refuses_never_reaches_the_clients_files() {
         );
     }
 }
+
+/// An MCP server written by others (`mcp-server-time` from PyPI), given by
+/// the client in `session/new`, is started and its tool reaches the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_server_given_in_session_new_is_used() {
+    if !sdk_available() {
+        return;
+    }
+    let Some(time) = std::env::var_os("TETHER_MCP_TIME") else {
+        assert!(
+            std::env::var_os("TETHER_REQUIRE_MCP").is_none(),
+            "TETHER_REQUIRE_MCP is set but TETHER_MCP_TIME is not"
+        );
+        eprintln!("skipped: TETHER_MCP_TIME (an mcp-server-time executable) is not set");
+        return;
+    };
+    let time = time.to_string_lossy().into_owned();
+    let ws = support::workspace();
+    let env = Env::new("");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "t1",
+            "time__get_current_time",
+            json!({"timezone": "UTC"}),
+        )]),
+        Reply::text("It is now."),
+    ])
+    .await;
+    let out = client("mcp", ws.path(), &model, &env, &[("ACP_MCP_TIME", &time)]).await;
+    assert_eq!(out["mcpCapabilities"]["http"], true);
+    assert_eq!(out["stopReason"], "end_turn");
+    let reqs = model.chat_requests();
+    assert!(
+        support::model::tool_names(&reqs[0].body).contains(&"time__get_current_time".to_string()),
+        "the server's tool is offered to the model"
+    );
+    let results = tool_results(&reqs[1].body);
+    assert_eq!(results[0].0, "t1");
+    assert!(
+        results[0].1.contains("UTC") && results[0].1.contains("datetime"),
+        "the server answered: {}",
+        results[0].1
+    );
+}

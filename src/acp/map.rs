@@ -449,12 +449,20 @@ pub fn commands(
 /// single such call (then the question is shown as a call of its own).
 pub fn call_for_question(root: &Path, calls: &Calls, q: &Question) -> Option<String> {
     let mut found = calls.announced.iter().filter(|(_, (tool, input))| {
+        if q.kind == ActionKind::Mcp {
+            // `SERVER/TOOL`; the model's call is named `SERVER__TOOL`.
+            return q
+                .action
+                .split_once('/')
+                .is_some_and(|(server, t)| *tool == format!("{server}__{t}"));
+        }
         let Some(input) = input else { return false };
         match q.kind {
             ActionKind::Command => {
                 tool == "run_command"
                     && input.get("command").and_then(Value::as_str) == Some(q.action.as_str())
             }
+            ActionKind::Mcp => false,
             ActionKind::Edit | ActionKind::Read => {
                 input.get("path").and_then(Value::as_str).is_some_and(|p| {
                     let a = abs(root, p);
@@ -477,6 +485,7 @@ pub fn permission_call(root: &Path, calls: &Calls, q: &Question) -> acp::ToolCal
         ActionKind::Command => format!("Run {}", q.action),
         ActionKind::Edit => format!("Write {}", q.action),
         ActionKind::Read => format!("Read {}", q.action),
+        ActionKind::Mcp => format!("Call {}", q.action),
     };
     let fields = acp::ToolCallUpdateFields::new()
         .title(title)
@@ -490,6 +499,7 @@ pub fn permission_call(root: &Path, calls: &Calls, q: &Question) -> acp::ToolCal
                     ActionKind::Command => acp::ToolKind::Execute,
                     ActionKind::Edit => acp::ToolKind::Edit,
                     ActionKind::Read => acp::ToolKind::Read,
+                    ActionKind::Mcp => acp::ToolKind::Other,
                 })
                 .status(acp::ToolCallStatus::Pending),
         ),

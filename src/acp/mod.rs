@@ -5,8 +5,9 @@
 //!
 //! - `initialize`: protocol version 1, `loadSession`, embedded context in
 //!   prompts; the client's `fs` capabilities are remembered.
-//! - `session/new`: the `cwd` is the workspace root (one engine per root,
-//!   one store for all); `mcpServers` are accepted and kept with the session.
+//! - `session/new`: the `cwd` is the workspace root (one engine per root and
+//!   set of MCP servers, one store for all); the client's `mcpServers`
+//!   (stdio, streamable HTTP) are started for the session's engine ([`mcp`]).
 //! - `session/load`: the stored conversation is replayed as updates.
 //! - `session/prompt`: a turn; its events go out as `session/update`s
 //!   ([`map`]) and the response carries the stop reason.
@@ -25,6 +26,7 @@
 
 pub mod conn;
 pub mod map;
+mod mcp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -57,12 +59,6 @@ struct ClientCaps {
 struct Session {
     engine: Arc<Engine>,
     root: PathBuf,
-    /// The MCP servers the client gave in `session/new` / `session/load`.
-    /// Kept here, the one place a session's MCP configuration lives; not
-    /// started yet (the MCP client is wired in separately), which
-    /// `add_session` logs.
-    #[allow(dead_code)]
-    mcp_servers: Vec<acp::McpServer>,
     calls: map::Calls,
     /// Cancelled by `session/cancel`: every pending permission request of
     /// the session resolves as a deny. Renewed for each prompt.
@@ -86,8 +82,9 @@ struct Server {
     /// still follows what the client said.
     caps: Arc<Mutex<ClientCaps>>,
     sessions: Arc<Sessions>,
-    /// One engine per workspace root.
-    engines: tokio::sync::Mutex<HashMap<PathBuf, Arc<Engine>>>,
+    /// One engine per workspace root and set of MCP servers the client
+    /// gave (sessions that give the same servers share their processes).
+    engines: tokio::sync::Mutex<HashMap<(PathBuf, String), Arc<Engine>>>,
     /// The one store every engine shares (one writer thread per file).
     store: Mutex<Option<Store>>,
 }
@@ -150,7 +147,8 @@ impl Server {
                             .audio(false)
                             .embedded_context(true),
                     )
-                    .mcp_capabilities(acp::McpCapabilities::new().http(false).sse(false)),
+                    // stdio (required) and streamable HTTP; not the old SSE transport.
+                    .mcp_capabilities(acp::McpCapabilities::new().http(true).sse(false)),
             )
             .agent_info(
                 acp::Implementation::new("tether", env!("CARGO_PKG_VERSION"))
@@ -177,9 +175,15 @@ impl Server {
         Ok(crate::tools::normalize(cwd))
     }
 
-    async fn engine_for(self: &Arc<Self>, root: &Path) -> Result<Arc<Engine>, acp::Error> {
+    async fn engine_for(
+        self: &Arc<Self>,
+        root: &Path,
+        mcp: &[acp::McpServer],
+    ) -> Result<Arc<Engine>, acp::Error> {
+        let servers = mcp::servers(mcp);
+        let key = (root.to_path_buf(), mcp::key(&servers));
         let mut engines = self.engines.lock().await;
-        if let Some(e) = engines.get(root) {
+        if let Some(e) = engines.get(&key) {
             return Ok(e.clone());
         }
         let shared = self.store.lock().ok().and_then(|s| s.clone());
@@ -188,7 +192,12 @@ impl Server {
             .await
             .map_err(|e| err(acp::Error::internal_error(), e.to_string()))?
             .map_err(|e| err(acp::Error::internal_error(), e))?;
-        let (cfg, store) = built;
+        let (mut cfg, store) = built;
+        // The client's servers join the user's own (same trust: the person
+        // configured both); on a name clash the client's wins.
+        for (name, server) in servers {
+            cfg.mcp_servers.insert(name, server);
+        }
         if let Ok(mut s) = self.store.lock() {
             if s.is_none() {
                 *s = Some(store.clone());
@@ -207,24 +216,17 @@ impl Server {
                 caps: self.caps.clone(),
             }),
         );
-        engines.insert(root.to_path_buf(), engine.clone());
+        engines.insert(key, engine.clone());
         Ok(engine)
     }
 
-    fn add_session(&self, id: &str, engine: Arc<Engine>, root: PathBuf, mcp: Vec<acp::McpServer>) {
-        if !mcp.is_empty() {
-            tracing::warn!(
-                "session {id}: {} MCP server(s) given by the client are not started by this build",
-                mcp.len()
-            );
-        }
+    fn add_session(&self, id: &str, engine: Arc<Engine>, root: PathBuf) {
         if let Ok(mut m) = self.sessions.map.lock() {
             m.insert(
                 id.to_string(),
                 Session {
                     engine,
                     root,
-                    mcp_servers: mcp,
                     calls: map::Calls::default(),
                     cancel: CancellationToken::new(),
                 },
@@ -247,9 +249,9 @@ impl Server {
         req: acp::NewSessionRequest,
     ) -> Result<Value, acp::Error> {
         let root = Self::root_of(&req.cwd)?;
-        let engine = self.engine_for(&root).await?;
+        let engine = self.engine_for(&root, &req.mcp_servers).await?;
         let id = engine.new_session(None, "", None).into_string();
-        self.add_session(&id, engine.clone(), root, req.mcp_servers);
+        self.add_session(&id, engine.clone(), root);
         let resp = to_value(&acp::NewSessionResponse::new(id.clone()))?;
         // After the response (the client learns the id first).
         let me = self.clone();
@@ -265,7 +267,7 @@ impl Server {
         req: acp::LoadSessionRequest,
     ) -> Result<Value, acp::Error> {
         let root = Self::root_of(&req.cwd)?;
-        let engine = self.engine_for(&root).await?;
+        let engine = self.engine_for(&root, &req.mcp_servers).await?;
         let id = req.session_id.0.to_string();
         let history = engine
             .store()
@@ -278,7 +280,7 @@ impl Server {
                 ),
                 e => err(acp::Error::internal_error(), e.to_string()),
             })?;
-        self.add_session(&id, engine.clone(), root.clone(), req.mcp_servers);
+        self.add_session(&id, engine.clone(), root.clone());
         for u in map::replay(&root, &history) {
             self.conn.notify(
                 acp::CLIENT_METHOD_NAMES.session_update,
@@ -403,6 +405,9 @@ fn build_engine(
     let key = cfg.api_key.as_ref().map(|k| k.expose().to_string());
     let redactor = Redactor::from_env(&env, &key.iter().map(String::as_str).collect::<Vec<_>>());
     let model = ModelClient::from_config(&cfg);
+    // The servers start now, in the background: the first turn finds them up.
+    let mcp = crate::mcp::McpManager::new(crate::mcp::Options::from_config(&cfg, root.clone()));
+    mcp.start_background();
     Engine::new(EngineParts {
         config: Arc::new(cfg),
         store,
@@ -411,6 +416,7 @@ fn build_engine(
         buffers,
         root,
         redactor: Arc::new(redactor),
+        mcp,
     })
 }
 

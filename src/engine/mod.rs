@@ -66,6 +66,8 @@ pub struct EngineParts {
     pub buffers: Arc<dyn Buffers>,
     pub root: PathBuf,
     pub redactor: Arc<Redactor>,
+    /// The MCP tool servers (`McpManager::empty()` for none).
+    pub mcp: crate::mcp::McpManager,
 }
 
 struct RunningTurn {
@@ -110,6 +112,10 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.parts.store
+    }
+
+    pub fn mcp(&self) -> &crate::mcp::McpManager {
+        &self.parts.mcp
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -359,9 +365,12 @@ impl Engine {
     pub async fn stop(&self, within: std::time::Duration) -> bool {
         self.root_cancel.cancel();
         self.tasks.close();
-        tokio::time::timeout(within, self.tasks.wait())
+        let ended = tokio::time::timeout(within, self.tasks.wait())
             .await
-            .is_ok()
+            .is_ok();
+        // The MCP servers go with the turns that used them.
+        self.parts.mcp.stop().await;
+        ended
     }
 }
 

@@ -45,7 +45,10 @@ pub(super) async fn run_batch(
     let allowed = runner.allowed();
     let parsed: Vec<Result<Parsed, String>> = calls
         .iter()
-        .map(|c| tools::parse(&c.name, &c.arguments, allowed))
+        .map(|c| match runner.engine.mcp().parse(&c.name, &c.arguments) {
+            Some(mcp) => mcp.map(Parsed::Mcp),
+            None => tools::parse(&c.name, &c.arguments, allowed),
+        })
         .collect();
     let access: Vec<Access> = parsed
         .iter()

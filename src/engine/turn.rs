@@ -301,6 +301,22 @@ impl Agent {
         }
     }
 
+    /// The `tools` array: the built-in tools this agent has, then the MCP
+    /// servers' tools (a workspace's servers are asked about first).
+    pub async fn tool_specs(
+        &self,
+        allowed: tools::Allowed,
+        ctx: &ToolCtx,
+    ) -> Vec<serde_json::Value> {
+        let mut specs = tools::specs(allowed);
+        let mcp = self.engine.mcp();
+        if !mcp.is_empty() {
+            mcp.approve_workspace(ctx).await;
+            specs.extend(mcp.specs().await);
+        }
+        specs
+    }
+
     pub fn tool_ctx(&self) -> ToolCtx {
         let engine = &self.engine;
         let cfg = engine.config();
@@ -335,8 +351,8 @@ impl Agent {
     pub async fn run_loop(&self, history: &mut Vec<StoredMessage>) -> LoopOutcome {
         let engine = &self.engine;
         let allowed = self.allowed();
-        let tool_specs = tools::specs(allowed);
         let ctx = self.tool_ctx();
+        let tool_specs = self.tool_specs(allowed, &ctx).await;
         let mut out = LoopOutcome::default();
         let system = self.system_prompt();
         let mut sent = Sent::new(&system, &tool_specs);

@@ -876,6 +876,10 @@ impl LanguageServer for Backend {
             root.display(),
             cfg.data_dir.display()
         );
+        // MCP servers start now, in the background: the first turn finds
+        // them up instead of paying their start-up.
+        let mcp = crate::mcp::McpManager::new(crate::mcp::Options::from_config(&cfg, root.clone()));
+        mcp.start_background();
         let engine = Engine::new(EngineParts {
             config: Arc::new(cfg),
             store,
@@ -884,6 +888,7 @@ impl LanguageServer for Backend {
             buffers: buffers.clone(),
             root,
             redactor: Arc::new(redactor),
+            mcp,
         });
         let _ = self.engine_out.set(engine.clone());
         let _ = self.ready.set(Ready {

@@ -468,6 +468,8 @@ pub enum Parsed {
     Delegate {
         tasks: Vec<Task>,
     },
+    /// A tool of an MCP server (`SERVER__TOOL`); see `crate::mcp`.
+    Mcp(crate::mcp::McpCall),
 }
 
 fn args<T: for<'de> Deserialize<'de>>(tool: &str, raw: &str) -> Result<T, String> {
@@ -575,6 +577,7 @@ impl Parsed {
                 [one] => format!("Delegate: {}", first_line(&one.goal, 60)),
                 many => format!("Delegate {} tasks", many.len()),
             },
+            Parsed::Mcp(call) => call.title(),
         }
     }
 
@@ -593,7 +596,8 @@ impl Parsed {
             Parsed::List { path } => Access::Read(res(path.as_deref().unwrap_or("."))),
             Parsed::Search { path, .. } => Access::Read(res(path.as_deref().unwrap_or("."))),
             Parsed::Write { path, .. } | Parsed::Edit { path, .. } => Access::Write(res(path)),
-            Parsed::Command { .. } | Parsed::Delegate { .. } => Access::Command,
+            // An MCP tool may touch anything, like a command.
+            Parsed::Command { .. } | Parsed::Delegate { .. } | Parsed::Mcp(_) => Access::Command,
             Parsed::Todo { .. } => Access::Nothing,
         }
     }
@@ -631,6 +635,7 @@ impl Parsed {
                 ToolResult::ok(format!("Plan updated ({} items).", items.len()))
             }
             Parsed::Delegate { .. } => ToolResult::failed("delegate is run by the engine"),
+            Parsed::Mcp(call) => call.run(ctx).await,
         };
         // Every tool's output, not only a command's, is redacted before the
         // model or the store sees it: a file or a search hit can hold a secret.

@@ -297,7 +297,30 @@ async def scenario_fs_boundary():
     }
 
 
+async def scenario_mcp():
+    """An MCP server given in session/new is started and its tool used."""
+    from acp.schema import McpServerStdio
+
+    ws = os.environ["ACP_WORKSPACE"]
+    c = Recorder(answer="allow_once")
+    ctx, conn, init = await start(c)
+    server = McpServerStdio(name="time", command=os.environ["ACP_MCP_TIME"], args=[], env=[])
+    s = await asyncio.wait_for(conn.new_session(cwd=ws, mcp_servers=[server]), TIMEOUT)
+    r = await asyncio.wait_for(
+        conn.prompt(session_id=s.session_id, prompt=[text_block("what time is it in UTC?")]),
+        TIMEOUT,
+    )
+    await ctx.__aexit__(None, None, None)
+    return {
+        "mcpCapabilities": init["agentCapabilities"].get("mcpCapabilities"),
+        "stopReason": r.stop_reason,
+        "updates": c.updates,
+        "permissions": c.permissions,
+    }
+
+
 SCENARIOS = {
+    "mcp": scenario_mcp,
     "fs_boundary": scenario_fs_boundary,
     "context": scenario_context,
     "session_allow": scenario_session_allow,

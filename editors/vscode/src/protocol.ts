@@ -3,7 +3,7 @@
 // types and constants (no `vscode` import) so the unit tests run under Node.
 // When protocol.rs changes, change this file and PROTOCOL.md with it, then
 // the hash below (tests/protocol_doc.rs checks it and names the new one).
-// protocol.rs hash: 26fd307b6478aa57
+// protocol.rs hash: 342e3ef3d28f062b
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
@@ -17,7 +17,7 @@ export type PlanStatus = 'pending' | 'in_progress' | 'completed';
 export type Role = 'system' | 'user' | 'assistant' | 'tool' | 'compaction';
 
 /** What an approval is for: what "Allow for session" and "Always allow" apply to. */
-export type ActionKind = 'command' | 'edit' | 'read';
+export type ActionKind = 'command' | 'edit' | 'read' | 'mcp';
 
 /** A button of the approval dialog, as the server reads it back. */
 export type ApprovalChoice = 'allow_once' | 'allow_session' | 'always_allow' | 'deny';
