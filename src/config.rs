@@ -147,6 +147,11 @@ pub struct Config {
     /// The largest LSP message body accepted from the editor; a larger one
     /// is refused unread (`maxMessageBytes`).
     pub max_message_bytes: usize,
+    /// MCP tool servers of the user's config and `initializationOptions`.
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerConfig>,
+    /// MCP servers the workspace's own config adds: each runs only once the
+    /// person approves it in the dialog (it could run any code).
+    pub workspace_mcp_servers: BTreeMap<String, crate::mcp::McpServerConfig>,
     /// Warnings collected while loading (shown to the person once).
     pub warnings: Vec<String>,
     /// Where each setting that is not a default came from, by its config-file
@@ -220,6 +225,9 @@ pub struct Layer {
     pub commands: Option<BTreeMap<String, CommandDef>>,
     #[serde(alias = "maxMessageBytes")]
     pub max_message_bytes: Option<usize>,
+    /// MCP tool servers, by name (`[mcp_servers.NAME]`, `mcpServers`).
+    #[serde(alias = "mcpServers")]
+    pub mcp_servers: Option<BTreeMap<String, crate::mcp::McpServerConfig>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -446,6 +454,8 @@ impl Config {
             model_context_window: None,
             commands: BTreeMap::new(),
             max_message_bytes: crate::lsp::framing::DEFAULT_MAX_MESSAGE_BYTES,
+            mcp_servers: BTreeMap::new(),
+            workspace_mcp_servers: BTreeMap::new(),
             warnings: Vec::new(),
             origins: BTreeMap::new(),
             files: Vec::new(),
@@ -518,6 +528,7 @@ impl Config {
         take("model_options.extra_body", m.extra_body.is_some());
         take("model_context_window", l.model_context_window.is_some());
         take("commands", l.commands.is_some());
+        take("mcp_servers", l.mcp_servers.is_some());
         self.apply_values(l);
     }
 
@@ -567,6 +578,9 @@ impl Config {
         );
         if let Some(cmds) = l.commands {
             self.commands.extend(cmds);
+        }
+        if let Some(servers) = l.mcp_servers {
+            self.mcp_servers.extend(servers);
         }
         self.tools.max_parallel = self.tools.max_parallel.max(1);
         self.delegation.max_children = self.delegation.max_children.max(1);
@@ -648,6 +662,10 @@ impl Config {
             }
         }
         self.apply_workspace_sandbox(l.sandbox, path);
+        if let Some(servers) = l.mcp_servers {
+            // Kept apart: each is asked about before it runs (`mcp`).
+            self.workspace_mcp_servers.extend(servers);
+        }
         for w in &self.warnings {
             tracing::warn!("{w}");
         }

@@ -211,6 +211,7 @@ pub async fn diagnose(inputs: &Inputs) -> Report {
             checks.push(instructions_check(cfg, root));
         }
         checks.extend(store_checks(&cfg.data_dir).await);
+        checks.extend(mcp_checks(cfg, inputs.workspace_root.clone()).await);
         editors = editors_on_path(&inputs.env, &inputs.exe, cfg);
     }
     let ok = checks.iter().all(|c| c.status != Status::Fail);
@@ -222,6 +223,31 @@ pub async fn diagnose(inputs: &Inputs) -> Report {
         checks,
         editors,
     }
+}
+
+/// One check per MCP server: started, its tools listed, stopped. A server
+/// that fails is a warning (turns run without it).
+async fn mcp_checks(cfg: &Config, root: Option<PathBuf>) -> Vec<Check> {
+    if cfg.mcp_servers.is_empty() && cfg.workspace_mcp_servers.is_empty() {
+        return Vec::new();
+    }
+    let root = root.unwrap_or_else(|| PathBuf::from("."));
+    crate::mcp::probe(cfg, root)
+        .await
+        .into_iter()
+        .map(|r| {
+            if r.failed() {
+                Check::problem(
+                    "mcp server",
+                    Status::Warn,
+                    r.render(),
+                    "check the server's entry under [mcp_servers] and run `tether mcp list`",
+                )
+            } else {
+                Check::ok("mcp server", r.render())
+            }
+        })
+        .collect()
 }
 
 fn settings_of(cfg: &Config) -> Vec<Setting> {

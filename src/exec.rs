@@ -221,6 +221,7 @@ pub async fn run(
             asker: Arc::new(FixedAnswer(answer)),
             buffers: Arc::new(NoBuffers),
             tool_sources: Vec::new(),
+            store: None,
         },
     );
     for n in notices {

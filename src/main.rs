@@ -1,6 +1,7 @@
-//! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio,
+//! The `tether` binary: `tether` / `tether lsp` serve LSP on stdio, `tether acp`
+//! serves the Agent Client Protocol,
 //! `tether exec` runs one headless turn, `tether sessions` and `tether rules`
-//! inspect the store, `tether doctor` checks the setup, `tether check` says what the gate
+//! inspect the store, `tether doctor` checks the setup, `tether mcp list` shows the MCP servers, `tether check` says what the gate
 //! would do with a command.
 
 use std::process::ExitCode;
@@ -22,9 +23,25 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum McpCmd {
+    /// Start each configured server, list its status and tools, stop it.
+    List {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Serve the Language Server Protocol on stdin/stdout (the default).
     Lsp,
+    /// Serve the Agent Client Protocol (v1) on stdin/stdout (Zed, JetBrains,
+    /// codecompanion.nvim, avante.nvim, …).
+    Acp,
     /// Run one turn without an editor: reply on stdout, events on stderr.
     Exec {
         /// The prompt.
@@ -61,6 +78,12 @@ enum Cmd {
         /// Workspace root whose `.tether/config.toml` to include (default: the current directory).
         #[arg(long)]
         root: Option<std::path::PathBuf>,
+    },
+    /// MCP tool servers: `tether mcp list` starts the configured servers and
+    /// shows their status, tools and last error.
+    Mcp {
+        #[command(subcommand)]
+        action: McpCmd,
     },
     /// Say what the approval gate would do with a command or a file edit
     /// (exit 0 safe, 3 ask, 4 forbidden; see `tether check --help`).
@@ -169,7 +192,11 @@ fn main() -> ExitCode {
     let command = command.unwrap_or(Cmd::Lsp);
     match &command {
         Cmd::Lsp => init_tracing("info"),
-        Cmd::Exec { .. } | Cmd::Sessions { .. } | Cmd::Rules { .. } => init_tracing("warn"),
+        Cmd::Acp
+        | Cmd::Exec { .. }
+        | Cmd::Sessions { .. }
+        | Cmd::Rules { .. }
+        | Cmd::Mcp { .. } => init_tracing("warn"),
         // The report is the output; nothing else is written.
         Cmd::Doctor { .. } | Cmd::Check { .. } | Cmd::Supervise { .. } => {}
     }
@@ -177,6 +204,7 @@ fn main() -> ExitCode {
     // stdout, as in `tether rules list | head -1`, is success).
     let result = match command {
         Cmd::Lsp => Ok(runtime.block_on(tether::lsp::serve_stdio())),
+        Cmd::Acp => Ok(runtime.block_on(tether::acp::serve_stdio())),
         Cmd::Exec {
             prompt,
             session,
@@ -187,6 +215,9 @@ fn main() -> ExitCode {
         Cmd::Sessions { action } => runtime.block_on(tether::exec::sessions(action)),
         Cmd::Rules { action } => runtime.block_on(tether::exec::rules(action)),
         Cmd::Doctor { json, root } => runtime.block_on(tether::doctor::run(json, root)),
+        Cmd::Mcp {
+            action: McpCmd::List { json, root },
+        } => runtime.block_on(tether::mcp::list_cli(json, root)),
         Cmd::Supervise { .. } | Cmd::Check { .. } => Ok(ExitCode::SUCCESS),
     };
     let code = result.unwrap_or_else(tether::term::CliError::report);

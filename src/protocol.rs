@@ -452,14 +452,18 @@ pub enum ActionKind {
     /// A shell command run outside the OS sandbox (`run_command` with
     /// `escalate`): allowing it sandboxed never allows it outside.
     Unsandboxed,
+    /// A tool of an MCP server (`SERVER/TOOL`), or starting a server the
+    /// workspace's own config adds.
+    Mcp,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 4] = [
+    pub const ALL: [ActionKind; 5] = [
         ActionKind::Command,
         ActionKind::Edit,
         ActionKind::Read,
         ActionKind::Unsandboxed,
+        ActionKind::Mcp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -468,6 +472,7 @@ impl ActionKind {
             ActionKind::Edit => "edit",
             ActionKind::Read => "read",
             ActionKind::Unsandboxed => "unsandboxed",
+            ActionKind::Mcp => "mcp",
         }
     }
 

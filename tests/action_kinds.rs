@@ -91,6 +91,14 @@ async fn check(gate: &Gate, kind: ActionKind, text: &str, root: &Path) -> Decisi
             gate.check_unsandboxed(text, "it writes /etc/hosts", ctx)
                 .await
         }
+        // An MCP tool asks when its server does not mark it read-only.
+        ActionKind::Mcp => {
+            let verdict = tether::gate::Verdict {
+                class: tether::gate::Class::Ask,
+                reason: "not marked read-only".into(),
+            };
+            gate.check_mcp(text, verdict, ctx).await
+        }
     }
 }
 
@@ -102,6 +110,55 @@ const PAIRS: [(ActionKind, ActionKind); 4] = [
     (ActionKind::Command, ActionKind::Unsandboxed),
     (ActionKind::Unsandboxed, ActionKind::Command),
 ];
+
+/// An allow given to an MCP tool never lets a command or an edit with the
+/// same text through, and the other way round, for the session or always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_for_an_mcp_tool_is_for_that_tool_only() {
+    let m = ActionKind::Mcp;
+    let pairs = [
+        (m, ActionKind::Command),
+        (ActionKind::Command, m),
+        (m, ActionKind::Edit),
+        (ActionKind::Edit, m),
+    ];
+    for answer in [Answer::AllowSession, Answer::AlwaysAllow] {
+        for (first, second) in pairs {
+            let ws = tempfile::tempdir().expect("ws");
+            let data = tempfile::tempdir().expect("data");
+            let store = Store::open(data.path());
+            let person = Person::new(answer.clone());
+            let g = gate(person.clone(), store.clone(), ws.path());
+            assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
+            assert_eq!(check(&g, first, TEXT, ws.path()).await, Decision::Allow);
+            assert_eq!(
+                person.asked().len(),
+                1,
+                "{answer:?}: the {first} is remembered"
+            );
+            // A person who now denies: the other kind is asked about and denied.
+            let deny = Person::new(Answer::Deny(tether::gate::DenyCause::Person));
+            let g2 = gate(deny.clone(), store.clone(), ws.path());
+            let again = check(&g2, first, TEXT, ws.path()).await;
+            if answer == Answer::AlwaysAllow {
+                assert_eq!(again, Decision::Allow, "the stored {first} rule holds");
+            }
+            assert!(
+                matches!(check(&g2, second, TEXT, ws.path()).await, Decision::Deny(_)),
+                "{answer:?} on the {first} did not allow the {second}"
+            );
+            assert_eq!(deny.asked().last(), Some(&(second, TEXT.to_string())));
+            assert_eq!(check(&g, second, TEXT, ws.path()).await, Decision::Allow);
+            assert_eq!(person.asked().len(), 2, "the {second} was asked about");
+            // A tool of another server (or another tool) is its own question.
+            if first == m {
+                let before = person.asked().len();
+                check(&g, m, "/tmp/x.sh > /etc/hosts2", ws.path()).await;
+                assert_eq!(person.asked().len(), before + 1);
+            }
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_for_session_on_one_kind_never_allows_the_other_kind_with_the_same_text() {

@@ -29,6 +29,9 @@ pub struct Frontend {
     pub buffers: Arc<dyn Buffers>,
     /// Tools found at run time, added to every agent's registry.
     pub tool_sources: Vec<Arc<dyn ToolSource>>,
+    /// A store the frontend already opened (ACP: one for all its engines);
+    /// `None` opens the one in `config.data_dir`.
+    pub store: Option<Store>,
 }
 
 /// An assembled engine, and what the person must be told before its first
@@ -55,7 +58,9 @@ impl Engine {
         config.tools.supervisor = std::env::current_exe().ok();
         // …inside the OS sandbox when the kernel can build one.
         let unsandboxed = crate::sandbox::install(&mut config).map(|n| format!("Tether: {n}"));
-        let store = Store::open(&config.data_dir);
+        let store = frontend
+            .store
+            .unwrap_or_else(|| Store::open(&config.data_dir));
         let notices = [unsandboxed, store.take_notice(), store.take_warning()]
             .into_iter()
             .flatten()
@@ -76,6 +81,13 @@ impl Engine {
             &frontend.env,
             &key.iter().map(String::as_str).collect::<Vec<_>>(),
         );
+        // MCP servers start now, in the background: the first turn finds
+        // them up instead of paying their start-up.
+        let mcp = crate::mcp::McpManager::new(crate::mcp::Options::from_config(
+            &config,
+            frontend.root.clone(),
+        ));
+        mcp.start_background();
         let engine = Engine::new(EngineParts {
             config: Arc::new(config),
             store,
@@ -85,6 +97,7 @@ impl Engine {
             root: frontend.root,
             redactor: Arc::new(redactor),
             tool_sources: frontend.tool_sources,
+            mcp,
         });
         Assembled { engine, notices }
     }

@@ -215,7 +215,7 @@ impl Agent {
         history: &mut Vec<StoredMessage>,
     ) -> super::turn::LoopOutcome {
         let mut out = super::turn::LoopOutcome::default();
-        let tools = self.tools().specs();
+        let tools = self.registry(&self.tool_ctx()).await.specs();
         let mut sent = Sent::new(&self.system_prompt(), &tools);
         let mut budget = self.prepare(history, &mut sent, &mut out).await;
         if budget.window == 0 {

@@ -73,6 +73,8 @@ pub struct EngineParts {
     /// Tools contributed at run time (e.g. a tool server's), added to every
     /// agent's registry after the built-in ones.
     pub tool_sources: Vec<Arc<dyn ToolSource>>,
+    /// The MCP tool servers (`McpManager::empty()` for none).
+    pub mcp: crate::mcp::McpManager,
 }
 
 struct RunningTurn {
@@ -119,8 +121,21 @@ impl Engine {
         &self.parts.store
     }
 
+    pub fn mcp(&self) -> &crate::mcp::McpManager {
+        &self.parts.mcp
+    }
+
     pub fn root(&self) -> &std::path::Path {
         &self.parts.root
+    }
+
+    /// The model's context window as far as it is known: learned from an
+    /// overflow, configured, or discovered from the server.
+    pub fn context_window(&self) -> Option<u64> {
+        let model = self.parts.model.as_ref().ok()?.model().to_string();
+        self.windows
+            .get(&model)
+            .effective(self.parts.config.model_context_window)
     }
 
     /// Starts a turn in a new or existing session. Long work runs in a
@@ -357,9 +372,12 @@ impl Engine {
     pub async fn stop(&self, within: std::time::Duration) -> bool {
         self.root_cancel.cancel();
         self.tasks.close();
-        tokio::time::timeout(within, self.tasks.wait())
+        let ended = tokio::time::timeout(within, self.tasks.wait())
             .await
-            .is_ok()
+            .is_ok();
+        // The MCP servers go with the turns that used them.
+        self.parts.mcp.stop().await;
+        ended
     }
 }
 

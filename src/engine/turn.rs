@@ -318,6 +318,23 @@ impl Agent {
         registry
     }
 
+    /// The tools of this agent's next model request: [`Agent::tools`], then
+    /// the MCP servers' tools (a workspace's servers are asked about first;
+    /// servers still starting are waited for up to their start-up timeout).
+    pub async fn registry(&self, ctx: &ToolCtx) -> tools::Registry {
+        let mut registry = self.tools();
+        let mcp = self.engine.mcp();
+        if !mcp.is_empty() {
+            mcp.approve_workspace(ctx).await;
+            for tool in mcp.tools().await {
+                if let Err(e) = registry.add(tool) {
+                    tracing::warn!("MCP tool not offered to the model: {e}");
+                }
+            }
+        }
+        registry
+    }
+
     pub fn tool_ctx(&self) -> ToolCtx {
         let engine = &self.engine;
         let cfg = engine.config();
@@ -351,9 +368,9 @@ impl Agent {
     /// Model → tools → model, until the model stops calling tools.
     pub async fn run_loop(&self, history: &mut Vec<StoredMessage>) -> LoopOutcome {
         let engine = &self.engine;
-        let registry = self.tools();
-        let tool_specs = registry.specs();
         let ctx = self.tool_ctx();
+        let registry = self.registry(&ctx).await;
+        let tool_specs = registry.specs();
         let mut out = LoopOutcome::default();
         let system = self.system_prompt();
         let mut sent = Sent::new(&system, &tool_specs);

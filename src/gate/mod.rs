@@ -65,12 +65,19 @@ impl Question {
                 self.action,
                 self.cwd.display()
             ),
+            ActionKind::Mcp => match self.action.split_once('/') {
+                Some((server, tool)) if !self.action.starts_with("start ") => {
+                    format!("MCP server `{server}` wants to run `{tool}`")
+                }
+                _ => format!("Tether wants to {}", self.action),
+            },
         };
         let scope = match self.kind {
             ActionKind::Edit => "apply to this exact path",
             ActionKind::Read => "apply to this directory and below; files with keys or credentials are asked about every time",
             ActionKind::Command => "apply to this exact command",
             ActionKind::Unsandboxed => "apply to this exact command, run outside the sandbox",
+            ActionKind::Mcp => "apply to this tool of this server only",
         };
         format!(
             "{what}\n\nWhy it asks: {}\nAsked by: {who}\n\n\"Allow for session\" and \"Always allow\" {scope}.",
@@ -297,6 +304,14 @@ impl Gate {
         };
         self.decide(ActionKind::Unsandboxed, command, verdict, ctx)
             .await
+    }
+
+    /// Decides whether an MCP tool may run (`action` is `SERVER/TOOL`) or a
+    /// server from the workspace's config may start: the caller judged it
+    /// (`verdict`); allows are remembered as [`ActionKind::Mcp`], apart from
+    /// commands, edits and reads.
+    pub async fn check_mcp(&self, action: &str, verdict: Verdict, ctx: AskContext<'_>) -> Decision {
+        self.decide(ActionKind::Mcp, action, verdict, ctx).await
     }
 
     /// Decides whether a tool may write `path`, judging its text only. The

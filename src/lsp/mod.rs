@@ -419,6 +419,7 @@ impl LanguageServer for Backend {
                 asker: asker.clone(),
                 buffers: buffers.clone(),
                 tool_sources: Vec::new(),
+                store: None,
             },
         );
         for w in notices {
@@ -538,7 +539,7 @@ impl LanguageServer for Backend {
 
 /// Points fd 1 at stderr and returns a private duplicate of the original
 /// stdout for the protocol, so stray prints cannot corrupt the framing.
-fn reserve_stdout() -> std::io::Result<std::fs::File> {
+pub(crate) fn reserve_stdout() -> std::io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain fd syscalls; the duplicate is owned by the returned File.
     unsafe {

@@ -80,6 +80,9 @@ fn buffer_of(ctx: &ToolCtx, t: &Target) -> Option<(PathBuf, String)> {
 /// The text of a file as the agent should see it: the editor's buffer if
 /// open, else the real file (opened without following links).
 pub async fn current_text(ctx: &ToolCtx, t: &Target) -> Result<String, String> {
+    if let Some(text) = read_through(ctx, t).await {
+        return text;
+    }
     if let Some((_, text)) = buffer_of(ctx, t) {
         return Ok(text);
     }
@@ -432,6 +435,57 @@ async fn disk_text(t: &Target) -> Option<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The path a client is given for `t` (ACP `fs/*`): the real path judged,
+/// refused when a link appeared on it since (the client opens by name, so
+/// this narrows the window in which a swapped-in link could redirect it).
+async fn still_real(ctx: &ToolCtx, t: &Target) -> Result<PathBuf, String> {
+    let real = t.real.clone();
+    let again = tokio::task::spawn_blocking(move || realpath::resolve(&real))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match again {
+        Ok(now) if now.real == t.real && !now.linked => Ok(t.real.clone()),
+        Ok(_) => Err(format!(
+            "{} changed while it was being judged (a link appeared); nothing was done",
+            shown(ctx, t)
+        )),
+        Err(e) => Err(format!("cannot resolve {}: {e}", shown(ctx, t))),
+    }
+}
+
+/// The text of `t` read by the client, when the frontend reads through it.
+async fn read_through(ctx: &ToolCtx, t: &Target) -> Option<Result<String, String>> {
+    if !ctx.buffers.reads_through() {
+        return None;
+    }
+    let shown = shown(ctx, t);
+    if t.file.is_some_and(|f| f.is_dir) {
+        return Some(Err(format!("{shown} is a directory; use list_dir")));
+    }
+    if t.file.is_none() {
+        return Some(Err(format!(
+            "cannot read {shown}: No such file or directory"
+        )));
+    }
+    if t.file.is_some_and(|f| f.len > MAX_FILE_BYTES) {
+        return Some(Err(format!("{shown} is too large to read")));
+    }
+    let path = match still_real(ctx, t).await {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let read = ctx.buffers.read_through(&ctx.turn_session_id, &path);
+    Some(match read.await {
+        Ok(text) if text.len() as u64 > MAX_FILE_BYTES => {
+            Err(format!("{shown} is too large to read"))
+        }
+        Ok(text) if text.contains('\0') => Err(format!("{shown} looks binary; not shown")),
+        Ok(text) => Ok(text),
+        Err(e) => Err(format!("cannot read {shown}: {e}")),
+    })
+}
+
 /// Commits a change to `path` (docs/PROTOCOL.md, "Agent edits and open
 /// buffers"). The editor owns its open buffers: a file open in an editor
 /// that takes edits gets the edit only through `workspace/applyEdit`, never
@@ -448,6 +502,26 @@ async fn commit(
     edit: BufferEdit,
     full_new: &str,
 ) -> Result<String, String> {
+    if ctx.buffers.writes_through() {
+        // The client holds the buffer and the disk: it gets the whole new
+        // text (computed from what it gave us to read).
+        let path = still_real(ctx, t).await?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        ctx.buffers
+            .write_through(&ctx.turn_session_id, &path, full_new)
+            .await
+            .map_err(|e| {
+                format!(
+                    "The editor did not write {} ({e}); nothing was changed.",
+                    shown(ctx, t)
+                )
+            })?;
+        return Ok(String::new());
+    }
     let Some((path, buffer)) = buffer_of(ctx, t) else {
         write_target(ctx, t, full_new).await?;
         return Ok(String::new());

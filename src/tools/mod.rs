@@ -63,6 +63,46 @@ pub trait Buffers: Send + Sync {
         let shown = path.display().to_string();
         Box::pin(async move { Err(format!("{shown} is not open in an editor")) })
     }
+
+    /// Whether the client reads files itself (ACP `fs/read_text_file`: it
+    /// answers with its unsaved buffer when the file is open there); then
+    /// [`Buffers::read_through`] replaces reading the disk.
+    fn reads_through(&self) -> bool {
+        false
+    }
+
+    /// Reads `path` through the client. Called only after the gate allowed
+    /// the read, with the real path it judged; `session_id` is the person's
+    /// session.
+    fn read_through(
+        &self,
+        session_id: &str,
+        path: &Path,
+    ) -> futures::future::BoxFuture<'static, Result<String, String>> {
+        let _ = session_id;
+        let shown = path.display().to_string();
+        Box::pin(async move { Err(format!("the client does not read {shown}")) })
+    }
+
+    /// Whether the client writes files itself (ACP `fs/write_text_file`:
+    /// the edit lands in its buffer); then [`Buffers::write_through`]
+    /// replaces writing the disk and the open buffers.
+    fn writes_through(&self) -> bool {
+        false
+    }
+
+    /// Writes `text` as the whole content of `path` through the client.
+    /// Called only after the gate allowed the write, with the real path.
+    fn write_through(
+        &self,
+        session_id: &str,
+        path: &Path,
+        text: &str,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let _ = (session_id, text);
+        let shown = path.display().to_string();
+        Box::pin(async move { Err(format!("the client does not write {shown}")) })
+    }
 }
 
 /// No editor (headless): nothing is open.

@@ -72,7 +72,11 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
     (a): a is ActionItem & ApprovalItem =>
       !!a &&
       typeof a.action === 'string' &&
-      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read' || a.kind === 'unsandboxed'),
+      (a.kind === 'command' ||
+        a.kind === 'edit' ||
+        a.kind === 'read' ||
+        a.kind === 'unsandboxed' ||
+        a.kind === 'mcp'),
   );
   if (!item) return undefined;
   const kind: ActionKind = item.kind ?? 'command';
@@ -89,6 +93,9 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
 }
 
 function scopeNote(kind: ActionKind): string {
+  if (kind === 'mcp') {
+    return '"Allow for session" and "Always allow" apply to this tool of this server only.';
+  }
   if (kind === 'read') {
     return '"Allow for session" and "Always allow" apply to this directory and below; files with keys or credentials are asked about every time.';
   }
@@ -193,6 +200,9 @@ export function approvalDialog(p: ShowMessageRequestParams, known?: KnownApprova
   } else if (info.kind === 'read' && info.action) {
     message = `Tether wants to read ${clip(info.action, 120)}`;
     lines.push(`File: ${info.action}`);
+  } else if (info.kind === 'mcp' && info.action) {
+    message = `An MCP tool wants to run: ${clip(info.action, 120)}`;
+    lines.push(`MCP server/tool: ${info.action}`);
   } else {
     // Not in the shape we know: show the server's text as it is.
     message = 'Tether asks for approval';

@@ -3,7 +3,7 @@
 // types and constants (no `vscode` import) so the unit tests run under Node.
 // When protocol.rs changes, change this file and PROTOCOL.md with it, then
 // the hash below (tests/protocol_doc.rs checks it and names the new one).
-// protocol.rs hash: 39537dbe7fe69593
+// protocol.rs hash: b61ba19e238e6575
 
 /** Session and turn ids: opaque strings the server mints. */
 export type SessionId = string;
@@ -17,7 +17,7 @@ export type PlanStatus = 'pending' | 'in_progress' | 'completed';
 export type Role = 'system' | 'user' | 'assistant' | 'tool' | 'compaction';
 
 /** What an approval is for: what "Allow for session" and "Always allow" apply to. */
-export type ActionKind = 'command' | 'edit' | 'read' | 'unsandboxed';
+export type ActionKind = 'command' | 'edit' | 'read' | 'unsandboxed' | 'mcp';
 
 /** A button of the approval dialog, as the server reads it back. */
 export type ApprovalChoice = 'allow_once' | 'allow_session' | 'always_allow' | 'deny';

@@ -1,0 +1,183 @@
+//! `[mcp_servers.NAME]` in the user's config (and `mcpServers` in the
+//! editor's `initializationOptions`): how to reach one MCP server and which of
+//! its tools the model may see.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Whether a tool of a server asks before it runs, whatever its hints say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolApproval {
+    /// Ask the person every time (unless allowed for the session or always).
+    Ask,
+    /// Run without asking.
+    Allow,
+}
+
+/// Per-tool settings: `[mcp_servers.NAME.tools.TOOL]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolOverride {
+    pub approval: Option<ToolApproval>,
+}
+
+/// One MCP server: a command (stdio) or a URL (streamable HTTP).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// stdio: the program to run.
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    /// Variables added to the server's environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory (relative to the workspace root); default the root.
+    pub cwd: Option<PathBuf>,
+    /// Streamable HTTP: the endpoint.
+    pub url: Option<String>,
+    /// Extra HTTP headers (not for secrets: use `bearer_token_env_var`).
+    #[serde(alias = "httpHeaders", alias = "http_headers")]
+    pub headers: BTreeMap<String, String>,
+    /// The environment variable that holds the bearer token (never the token itself).
+    #[serde(alias = "bearerTokenEnvVar")]
+    pub bearer_token_env_var: Option<String>,
+    pub enabled: bool,
+    /// Only these tools are shown to the model (all when absent).
+    #[serde(alias = "enabledTools")]
+    pub enabled_tools: Option<Vec<String>>,
+    /// These tools are never shown.
+    #[serde(alias = "disabledTools")]
+    pub disabled_tools: Vec<String>,
+    #[serde(alias = "startupTimeoutSecs")]
+    pub startup_timeout_secs: u64,
+    #[serde(alias = "toolTimeoutSecs")]
+    pub tool_timeout_secs: u64,
+    /// Per-tool overrides, by the server's tool name.
+    pub tools: BTreeMap<String, ToolOverride>,
+}
+
+impl Default for McpServerConfig {
+    fn default() -> Self {
+        McpServerConfig {
+            command: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            url: None,
+            headers: BTreeMap::new(),
+            bearer_token_env_var: None,
+            enabled: true,
+            enabled_tools: None,
+            disabled_tools: Vec::new(),
+            startup_timeout_secs: 30,
+            tool_timeout_secs: 120,
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+impl McpServerConfig {
+    /// Why this entry cannot be used, if it cannot.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if !valid_server_name(name) {
+            return Err(format!(
+                "MCP server name `{name}` is not usable: use 1-32 letters, digits, `-` or `_` (no `__`)"
+            ));
+        }
+        match (&self.command, &self.url) {
+            (Some(_), Some(_)) => Err(format!(
+                "MCP server `{name}` has both `command` and `url`: give one"
+            )),
+            (None, None) => Err(format!(
+                "MCP server `{name}` has neither `command` (stdio) nor `url` (streamable HTTP)"
+            )),
+            (Some(c), None) if c.trim().is_empty() => {
+                Err(format!("MCP server `{name}` has an empty `command`"))
+            }
+            (None, Some(u)) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(
+                format!("MCP server `{name}`: `url` must start with http:// or https://"),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the model may see `tool` of this server.
+    pub fn tool_enabled(&self, tool: &str) -> bool {
+        if self.disabled_tools.iter().any(|t| t == tool) {
+            return false;
+        }
+        match &self.enabled_tools {
+            Some(list) => list.iter().any(|t| t == tool),
+            None => true,
+        }
+    }
+
+    /// What the person reads about this server: the command line or the URL.
+    pub fn describe(&self) -> String {
+        match (&self.command, &self.url) {
+            (Some(c), _) => {
+                let mut s = c.clone();
+                for a in &self.args {
+                    s.push(' ');
+                    s.push_str(a);
+                }
+                s
+            }
+            (None, Some(u)) => u.clone(),
+            (None, None) => "(nothing to run)".into(),
+        }
+    }
+}
+
+/// Server names become the prefix of `NAME__TOOL`: letters, digits, `-`, `_`,
+/// without the `__` separator, at most 32 bytes.
+pub fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.contains("__")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_break_tool_names_are_refused() {
+        assert!(valid_server_name("fs"));
+        assert!(valid_server_name("git-2_x"));
+        for bad in ["", "a__b", "a b", "a/b", "ü", &"x".repeat(33)] {
+            assert!(!valid_server_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_entry_needs_exactly_one_transport() {
+        let mut c = McpServerConfig::default();
+        assert!(c.check("x").is_err());
+        c.command = Some("srv".into());
+        assert!(c.check("x").is_ok());
+        c.url = Some("http://127.0.0.1:1/mcp".into());
+        assert!(c.check("x").is_err());
+        c.command = None;
+        assert!(c.check("x").is_ok());
+        c.url = Some("file:///etc/passwd".into());
+        assert!(c.check("x").is_err());
+    }
+
+    #[test]
+    fn enabled_and_disabled_tools_filter() {
+        let c = McpServerConfig {
+            enabled_tools: Some(vec!["a".into(), "b".into()]),
+            disabled_tools: vec!["b".into()],
+            ..Default::default()
+        };
+        assert!(c.tool_enabled("a"));
+        assert!(!c.tool_enabled("b"));
+        assert!(!c.tool_enabled("c"));
+    }
+}
