@@ -223,14 +223,14 @@ mod layer_tests {
         assert_eq!(fs.command.as_deref(), Some("srv"));
         assert_eq!(fs.tool_timeout_secs, 5);
         assert_eq!(fs.startup_timeout_secs, 30);
-        assert_eq!(
-            fs.tools["write"].approval,
-            Some(super::ToolApproval::Ask)
-        );
+        assert_eq!(fs.tools["write"].approval, Some(super::ToolApproval::Ask));
         let web = &cfg.mcp_servers["web"];
         assert_eq!(web.bearer_token_env_var.as_deref(), Some("WEB_TOKEN"));
         assert_eq!(web.enabled_tools, Some(vec!["a".to_string()]));
-        assert!(!cfg.mcp_servers.contains_key("repo"), "not trusted as the user's");
+        assert!(
+            !cfg.mcp_servers.contains_key("repo"),
+            "not trusted as the user's"
+        );
         assert!(cfg.workspace_mcp_servers.contains_key("repo"));
     }
 
