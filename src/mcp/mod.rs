@@ -613,7 +613,14 @@ impl McpManager {
             s.status().last_attempt = Some(Instant::now());
             let started = Instant::now();
             let timeout = Duration::from_secs(s.cfg.startup_timeout_secs.max(1));
-            let res = tokio::time::timeout(timeout, self.connect(s)).await;
+            // Stopping does not wait for a server that is still starting:
+            // dropping the start kills what it spawned (its ProcGuard).
+            let res = tokio::select! {
+                r = tokio::time::timeout(timeout, self.connect(s)) => r,
+                _ = self.inner.stop.cancelled() => {
+                    return Err(format!("MCP server `{}`: Tether is stopping", s.name));
+                }
+            };
             let res = match res {
                 Ok(r) => r,
                 Err(_) => Err(format!(
