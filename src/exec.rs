@@ -265,6 +265,8 @@ pub async fn run(
         }
         Err(_) => return Err(CliError::failed("the turn ended without a result")),
     };
+    // The MCP servers (and what they started) end with the run.
+    engine.mcp().stop().await;
     match sink.stdout_error() {
         // A closed stdout (`tether exec … | head`) is no failure of the turn.
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Stdout(e)),

@@ -557,3 +557,61 @@ async fn mcp_list_shows_each_server_its_tools_and_its_last_error() {
         "the listed server was stopped"
     );
 }
+
+/// `tether exec`: the MCP tools work headless, and the servers end with the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_calls_an_mcp_tool_and_leaves_no_server_behind() {
+    let Some(bin) = everything() else { return };
+    let home = tempfile::tempdir().expect("home");
+    let ws = support::workspace();
+    let marker = format!("tether-mcp-exec-{}", std::process::id());
+    std::fs::create_dir_all(home.path().join("cfg/tether")).expect("dir");
+    std::fs::write(
+        home.path().join("cfg/tether/config.toml"),
+        format!(
+            "[mcp_servers.everything]\ncommand = {:?}\nargs = [\"stdio\", {marker:?}]\n",
+            bin.display().to_string()
+        ),
+    )
+    .expect("config");
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "s",
+            "everything__get-sum",
+            json!({"a": 1, "b": 2}),
+        )]),
+        Reply::text("the sum is 3"),
+    ])
+    .await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("TETHER_") || k.starts_with("OPENAI_") {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = cmd
+        .args(["exec", "add 1 and 2", "--root"])
+        .arg(ws.path())
+        .env("XDG_CONFIG_HOME", home.path().join("cfg"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("TETHER_MODEL", "scripted")
+        .env("TETHER_BASE_URL", model.base_url())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("tether exec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("the sum is 3"), "{stdout}");
+    let result = &tool_results(&model.chat_requests()[1].body)[0].1;
+    assert!(result.contains('3'), "{result}");
+    assert!(
+        support::wait_until(|| support::pids_matching(&marker).is_empty(), T).await,
+        "no server is left once exec has exited"
+    );
+}

@@ -56,6 +56,10 @@ pub struct McpServerConfig {
     pub tool_timeout_secs: u64,
     /// Per-tool overrides, by the server's tool name.
     pub tools: BTreeMap<String, ToolOverride>,
+    /// `"stdio"`, `"http"`…, as other clients' `mcpServers` entries carry it;
+    /// the transport is told by `command` or `url`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 impl Default for McpServerConfig {
@@ -74,6 +78,7 @@ impl Default for McpServerConfig {
             startup_timeout_secs: 30,
             tool_timeout_secs: 120,
             tools: BTreeMap::new(),
+            kind: None,
         }
     }
 }
@@ -179,5 +184,62 @@ mod tests {
         assert!(c.tool_enabled("a"));
         assert!(!c.tool_enabled("b"));
         assert!(!c.tool_enabled("c"));
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use crate::config::{Config, Sources};
+
+    /// The user's file and `initializationOptions` add servers; the
+    /// workspace's own file only proposes them (kept apart, asked about).
+    #[test]
+    fn servers_from_each_source() {
+        let home = tempfile::tempdir().expect("home");
+        let ws = tempfile::tempdir().expect("ws");
+        std::fs::create_dir_all(home.path().join("tether")).expect("dir");
+        std::fs::write(
+            home.path().join("tether/config.toml"),
+            "[mcp_servers.fs]\ncommand = \"srv\"\nargs = [\"-x\"]\ntool_timeout_secs = 5\n\
+             [mcp_servers.fs.tools.write]\napproval = \"ask\"\n",
+        )
+        .expect("user config");
+        std::fs::create_dir_all(ws.path().join(".tether")).expect("dir");
+        std::fs::write(
+            ws.path().join(".tether/config.toml"),
+            "[mcp_servers.repo]\nurl = \"http://127.0.0.1:9/mcp\"\n",
+        )
+        .expect("workspace config");
+        let mut sources = Sources::default();
+        sources
+            .env
+            .insert("XDG_CONFIG_HOME".into(), home.path().display().to_string());
+        sources.init_options = Some(serde_json::json!({"mcpServers": {
+            "web": {"url": "https://x.example/mcp", "bearerTokenEnvVar": "WEB_TOKEN", "enabledTools": ["a"]}
+        }}));
+        sources.workspace_root = Some(ws.path().to_path_buf());
+        let cfg = Config::load(&sources).expect("load");
+        let fs = &cfg.mcp_servers["fs"];
+        assert_eq!(fs.command.as_deref(), Some("srv"));
+        assert_eq!(fs.tool_timeout_secs, 5);
+        assert_eq!(fs.startup_timeout_secs, 30);
+        assert_eq!(fs.tools["write"].approval, Some(super::ToolApproval::Ask));
+        let web = &cfg.mcp_servers["web"];
+        assert_eq!(web.bearer_token_env_var.as_deref(), Some("WEB_TOKEN"));
+        assert_eq!(web.enabled_tools, Some(vec!["a".to_string()]));
+        assert!(
+            !cfg.mcp_servers.contains_key("repo"),
+            "not trusted as the user's"
+        );
+        assert!(cfg.workspace_mcp_servers.contains_key("repo"));
+    }
+
+    #[test]
+    fn a_token_in_the_file_is_refused() {
+        let err = toml::from_str::<crate::config::Layer>(
+            "[mcp_servers.x]\nurl = \"https://x\"\nbearer_token = \"secret\"\n",
+        )
+        .expect_err("unknown field");
+        assert!(err.to_string().contains("bearer_token"), "{err}");
     }
 }

@@ -401,8 +401,22 @@ impl McpManager {
             .servers
             .iter()
             .filter(|s| {
+                let state = s.status().state.clone();
+                if state == Some(State::Failed)
+                    && s.cfg.check(&s.name).is_ok()
+                    && !self.inner.stop.is_cancelled()
+                {
+                    // Retried in the background; this turn goes on without it.
+                    let me = self.clone();
+                    let s = (*s).clone();
+                    tokio::spawn(async move {
+                        if me.ensure(&s).await.is_ok() {
+                            tracing::info!("MCP server `{}` is up again", s.name);
+                        }
+                    });
+                }
                 matches!(
-                    s.status().state,
+                    state,
                     Some(State::Running | State::Stopped | State::Starting)
                 )
             })
@@ -582,6 +596,7 @@ impl McpManager {
             if self.inner.stop.is_cancelled() {
                 return Err(format!("MCP server `{}`: Tether is stopping", s.name));
             }
+            s.cfg.check(&s.name)?;
             match s.status().state {
                 Some(State::Disabled) => {
                     return Err(format!("MCP server `{}` is disabled", s.name))
@@ -602,16 +617,27 @@ impl McpManager {
                     .unwrap_or_default()
             };
             if !wait.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = self.inner.stop.cancelled() => return Err(format!("MCP server `{}`: Tether is stopping", s.name)),
-                }
+                // Never wait here: a turn or a call is not held up by a
+                // server that keeps failing.
+                let last = s.status().last_error.clone().unwrap_or_default();
+                return Err(format!(
+                    "MCP server `{}` failed ({last}); next try in {} ms",
+                    s.name,
+                    wait.as_millis()
+                ));
             }
             s.set_state(State::Starting);
             s.status().last_attempt = Some(Instant::now());
             let started = Instant::now();
             let timeout = Duration::from_secs(s.cfg.startup_timeout_secs.max(1));
-            let res = tokio::time::timeout(timeout, self.connect(s)).await;
+            // Stopping does not wait for a server that is still starting:
+            // dropping the start kills what it spawned (its ProcGuard).
+            let res = tokio::select! {
+                r = tokio::time::timeout(timeout, self.connect(s)) => r,
+                _ = self.inner.stop.cancelled() => {
+                    return Err(format!("MCP server `{}`: Tether is stopping", s.name));
+                }
+            };
             let res = match res {
                 Ok(r) => r,
                 Err(_) => Err(format!(
@@ -820,6 +846,11 @@ impl McpManager {
                 }
                 // Restart in the background, after the backoff, so it is up
                 // again before the next call needs it.
+                let wait = backoff(s.status().failures);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = me.inner.stop.cancelled() => return,
+                }
                 if let Err(e) = me.ensure(&s).await {
                     tracing::warn!("{e}");
                 }
