@@ -11,7 +11,7 @@ use super::programs::{
 };
 use super::table;
 use super::words::{self, Arg, DYN};
-use super::wrappers::resolve;
+use super::wrappers::{peel, resolve, Peel};
 use super::{Class, Script, Stage, Stdin};
 
 use Class::{Ask, Forbidden};
@@ -1146,12 +1146,15 @@ fn kill(s: &mut Script, args: &[Arg], snip: &str) {
 
 /// Pipeline role of a command.
 pub(super) fn stage(argv: &[Arg]) -> Stage {
-    let outer = argv
-        .first()
-        .map(|a| base(&a.text).to_string())
-        .unwrap_or_default();
-    let r = resolve(argv.to_vec());
-    let argv = r.argv;
+    let outer = argv.first().map(|a| base(&a.text)).unwrap_or_default();
+    // Most commands have no wrapper: their own words are used, uncopied.
+    let peeled;
+    let argv = if matches!(peel(argv), Peel::Not) {
+        argv
+    } else {
+        peeled = resolve(argv.to_vec()).argv;
+        peeled.as_slice()
+    };
     let name = argv
         .first()
         .filter(|a| !a.dynamic)
@@ -1174,10 +1177,10 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
     Stage {
         // `xargs curl`, `timeout 5 nc …`: the program a wrapper runs counts.
         network: flow::NETWORK.contains(&name),
-        fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer.as_str()),
+        fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer),
         decode,
         text: literal_output(name, args),
-        consumer: consumer(&argv),
+        consumer: consumer(argv),
         argv: Vec::new(),
         secret: false,
         unpacks: false,
