@@ -228,9 +228,7 @@ pub(super) fn is_system(text: &str) -> bool {
 }
 
 fn is_benign_dev(n: &Norm) -> bool {
-    n.comps
-        .get(1)
-        .is_some_and(|d| BENIGN_DEV.contains(d))
+    n.comps.get(1).is_some_and(|d| BENIGN_DEV.contains(d))
 }
 
 /// A raw block device such as `/dev/sda` or `/dev/nvme0n1`.
@@ -276,15 +274,10 @@ pub(super) fn write_danger(text: &str) -> Option<(Class, &'static str)> {
     if is_raw_disk(text) {
         return Some((Class::Forbidden, "writes to a raw disk device"));
     }
-    if n.abs
-        && n.comps.iter().copied().eq(["proc", "sysrq-trigger"])
-    {
+    if n.abs && n.comps.iter().copied().eq(["proc", "sysrq-trigger"]) {
         return Some((Class::Forbidden, "triggers a kernel sysrq action"));
     }
-    if n.abs
-        && n.first() == Some("dev")
-        && matches!(n.comps.get(1).copied(), Some("tcp" | "udp"))
-    {
+    if n.abs && n.first() == Some("dev") && matches!(n.comps.get(1).copied(), Some("tcp" | "udp")) {
         return Some((Class::Ask, "opens a network connection"));
     }
     if is_secret(text) {
