@@ -119,9 +119,9 @@ const NEEDLES: usize = {
     n
 };
 
-/// Every needle with its list's bit, grouped by first byte (`FIRST[b]..FIRST[b
-/// + 1]` holds the needles starting with `b`), built at compile time so that
-/// code is read in one pass instead of one search per needle.
+/// Every needle with its list's bit, grouped by first byte (the needles
+/// starting with byte `b` are at `FIRST[b]..FIRST[b+1]`), built at compile
+/// time so that code is read in one pass instead of one search per needle.
 const INDEX: ([(&str, u8); NEEDLES], [u16; 257]) = {
     let mut counts = [0u16; 257];
     let mut l = 0;
