@@ -215,14 +215,17 @@ pub(super) fn is_local(text: &str) -> bool {
 
 /// Absolute path inside a system directory (where writes need approval).
 pub(super) fn is_system(text: &str) -> bool {
-    let n = Norm::new(text);
+    system_norm(&Norm::new(text))
+}
+
+fn system_norm(n: &Norm) -> bool {
     if !n.abs || n.is_home_based() {
         return false;
     }
     match n.first() {
         None => true,
         Some("var") => n.comps.get(1).copied() != Some("tmp"),
-        Some("dev") => !is_benign_dev(&n),
+        Some("dev") => !is_benign_dev(n),
         Some(f) => SYSTEM_WRITE.contains(&f),
     }
 }
@@ -233,7 +236,10 @@ fn is_benign_dev(n: &Norm) -> bool {
 
 /// A raw block device such as `/dev/sda` or `/dev/nvme0n1`.
 pub(super) fn is_raw_disk(text: &str) -> bool {
-    let n = Norm::new(text);
+    raw_disk_norm(&Norm::new(text))
+}
+
+fn raw_disk_norm(n: &Norm) -> bool {
     n.abs
         && n.first() == Some("dev")
         && n.comps
@@ -262,16 +268,18 @@ pub(super) fn is_secret(text: &str) -> bool {
 
 /// Any component named `.git`, in any case.
 pub(super) fn in_git_dir(text: &str) -> bool {
-    Norm::new(text)
-        .comps
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(".git"))
+    git_dir_norm(&Norm::new(text))
+}
+
+fn git_dir_norm(n: &Norm) -> bool {
+    n.comps.iter().any(|c| c.eq_ignore_ascii_case(".git"))
 }
 
 /// Why writing to `text` needs approval (or is forbidden), if it does.
 pub(super) fn write_danger(text: &str) -> Option<(Class, &'static str)> {
+    // One normalisation for every rule below.
     let n = Norm::new(text);
-    if is_raw_disk(text) {
+    if raw_disk_norm(&n) {
         return Some((Class::Forbidden, "writes to a raw disk device"));
     }
     if n.abs && n.comps.iter().copied().eq(["proc", "sysrq-trigger"]) {
@@ -280,16 +288,16 @@ pub(super) fn write_danger(text: &str) -> Option<(Class, &'static str)> {
     if n.abs && n.first() == Some("dev") && matches!(n.comps.get(1).copied(), Some("tcp" | "udp")) {
         return Some((Class::Ask, "opens a network connection"));
     }
-    if is_secret(text) {
+    if secret_comps(&n.comps) {
         return Some((
             Class::Ask,
             "writes to credentials, keys or shell start-up files",
         ));
     }
-    if is_system(text) {
+    if system_norm(&n) {
         return Some((Class::Ask, "writes to a system path"));
     }
-    if in_git_dir(text) {
+    if git_dir_norm(&n) {
         return Some((Class::Ask, "writes inside .git"));
     }
     None

@@ -167,9 +167,9 @@ pub(super) fn write_check(s: &mut Script, target: &Arg, snip: &str) {
 /// What writing to `text` (already joined onto the script's directory) risks:
 /// the path rules, persistence, and the same through a link the script made.
 pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static str)> {
+    let key = paths::key(text);
     let mut candidates = vec![text.to_string()];
     if !s.links.is_empty() {
-        let key = paths::key(text);
         for (link, target) in s.links.iter().take(64) {
             if key == *link {
                 candidates.push(target.clone());
@@ -182,8 +182,15 @@ pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static st
         }
     }
     let mut worst: Option<(Class, &'static str)> = None;
-    for c in &candidates {
-        let found = paths::write_danger(c).or_else(|| flow::persist_danger(&paths::key(c)));
+    for (i, c) in candidates.iter().enumerate() {
+        let found = paths::write_danger(c).or_else(|| {
+            // The first candidate is `text`, whose key is known.
+            if i == 0 {
+                flow::persist_danger(&key)
+            } else {
+                flow::persist_danger(&paths::key(c))
+            }
+        });
         if let Some(f) = found {
             if worst.is_none_or(|w| f.0 > w.0) {
                 worst = Some(f);
