@@ -2,8 +2,13 @@
 
 use super::words::Arg;
 
+/// The last `/`-separated component (`/usr/bin/rm` → `rm`; called for
+/// nearly every word judged, so a plain byte scan).
 pub(super) fn base(s: &str) -> &str {
-    s.rsplit('/').next().unwrap_or(s)
+    match s.bytes().rposition(|b| b == b'/') {
+        Some(i) => s.get(i + 1..).unwrap_or(s),
+        None => s,
+    }
 }
 
 pub(super) fn rest(args: &[Arg], i: usize) -> Vec<Arg> {

@@ -89,8 +89,114 @@ const WRITES: &[&str] = &[
     "chmod", "chown", "mkdir",
 ];
 
-/// Reads interpreter code for what it may do.
+/// Bits of [`Effects`], one per needle list.
+const RUNS_BIT: u8 = 1;
+const DELETES_BIT: u8 = 2;
+const DECODES_BIT: u8 = 4;
+const NETWORK_BIT: u8 = 8;
+const PROCESSES_BIT: u8 = 16;
+const HOME_BIT: u8 = 32;
+const WRITES_BIT: u8 = 64;
+const ALL_BITS: u8 = 127;
+
+const LISTS: [(&[&str], u8); 7] = [
+    (RUNS, RUNS_BIT),
+    (DELETES, DELETES_BIT),
+    (DECODES, DECODES_BIT),
+    (NETWORK, NETWORK_BIT),
+    (PROCESSES, PROCESSES_BIT),
+    (HOME, HOME_BIT),
+    (WRITES, WRITES_BIT),
+];
+
+const NEEDLES: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < LISTS.len() {
+        n += LISTS[i].0.len();
+        i += 1;
+    }
+    n
+};
+
+/// Every needle with its list's bit, grouped by first byte (the needles
+/// starting with byte `b` are at `FIRST[b]..FIRST[b+1]`), built at compile
+/// time so that code is read in one pass instead of one search per needle.
+const INDEX: ([(&str, u8); NEEDLES], [u16; 257]) = {
+    let mut counts = [0u16; 257];
+    let mut l = 0;
+    while l < LISTS.len() {
+        let mut k = 0;
+        while k < LISTS[l].0.len() {
+            let n = LISTS[l].0[k].as_bytes();
+            assert!(!n.is_empty(), "an empty needle would match all code");
+            counts[n[0] as usize + 1] += 1;
+            k += 1;
+        }
+        l += 1;
+    }
+    let mut first = [0u16; 257];
+    let mut b = 1;
+    while b < 257 {
+        first[b] = first[b - 1] + counts[b];
+        b += 1;
+    }
+    let mut next = first;
+    let mut out = [("", 0u8); NEEDLES];
+    let mut l = 0;
+    while l < LISTS.len() {
+        let mut k = 0;
+        while k < LISTS[l].0.len() {
+            let n = LISTS[l].0[k];
+            let at = n.as_bytes()[0] as usize;
+            out[next[at] as usize] = (n, LISTS[l].1);
+            next[at] += 1;
+            k += 1;
+        }
+        l += 1;
+    }
+    (out, first)
+};
+
+/// Reads interpreter code for what it may do: a list's flag is set when one
+/// of its needles occurs anywhere in the lower-cased code.
 pub(super) fn effects(code: &str) -> Effects {
+    let l = code.to_ascii_lowercase();
+    let l = l.as_bytes();
+    let (needles, first) = &INDEX;
+    let mut found = 0u8;
+    for i in 0..l.len() {
+        let Some(&b) = l.get(i) else { break };
+        let from = first.get(usize::from(b)).copied().unwrap_or(0);
+        let to = first.get(usize::from(b) + 1).copied().unwrap_or(0);
+        let rest = l.get(i..).unwrap_or(&[]);
+        for (needle, bit) in needles
+            .get(usize::from(from)..usize::from(to))
+            .unwrap_or(&[])
+        {
+            if found & bit == 0 && rest.starts_with(needle.as_bytes()) {
+                found |= bit;
+            }
+        }
+        if found == ALL_BITS {
+            break;
+        }
+    }
+    Effects {
+        runs: found & RUNS_BIT != 0,
+        deletes: found & DELETES_BIT != 0,
+        decodes: found & DECODES_BIT != 0,
+        network: found & NETWORK_BIT != 0,
+        processes: found & PROCESSES_BIT != 0,
+        home: found & HOME_BIT != 0,
+        writes: found & WRITES_BIT != 0,
+    }
+}
+
+/// The plain reading of [`effects`] (one search per needle), kept to check
+/// the one-pass index against.
+#[cfg(test)]
+fn effects_by_search(code: &str) -> Effects {
     let l = code.to_ascii_lowercase();
     let any = |list: &[&str]| list.iter().any(|k| l.contains(k));
     Effects {
@@ -263,6 +369,29 @@ mod tests {
         assert_eq!(sed_effects("s/e/E/g;s/w/W/"), vec![]);
         assert_eq!(sed_effects("/^#/d; s/foo/bar/"), vec![]);
         assert_eq!(sed_effects("$a\\\nexit 0"), vec![]);
+    }
+
+    #[test]
+    fn one_pass_effects_match_the_plain_search() {
+        let mut samples: Vec<String> = LISTS
+            .iter()
+            .flat_map(|(list, _)| list.iter())
+            .flat_map(|n| {
+                [
+                    n.to_string(),
+                    format!("x{n}y"),
+                    n.to_ascii_uppercase(),
+                    n.get(1..).unwrap_or("").to_string(),
+                ]
+            })
+            .collect();
+        samples.push(String::new());
+        samples.push("import os; print(1)".into());
+        samples.push("é ü `ls` ~/x OS.System('rm')".into());
+        samples.push(LISTS.iter().flat_map(|(l, _)| l.iter()).copied().collect());
+        for s in &samples {
+            assert_eq!(effects(s), effects_by_search(s), "{s:?}");
+        }
     }
 
     #[test]

@@ -425,8 +425,9 @@ impl<'s, 'c> Script<'s, 'c> {
                     }
                     let stdin = self.stdin_of(s);
                     if s.redirects.iter().any(|r| r.op.writes()) {
-                        written = written_content(&argv, &stdin).map(FileSrc::Text);
-                        if written.is_none() && rules::stage(&argv).fetch {
+                        let stage = rules::stage(&argv);
+                        written = written_content(stage.text, &argv, &stdin).map(FileSrc::Text);
+                        if written.is_none() && stage.fetch {
                             written = Some(FileSrc::Remote);
                         }
                         if self.reads_secret(&argv, s) {
@@ -1009,8 +1010,9 @@ fn cwd_up(c: &mut String) {
 }
 
 /// Literal text written by `echo ... > f`, `printf ... > f`, `cat <<EOF > f`.
-fn written_content(argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
-    match rules::stage(argv).text {
+/// `printed` is what the command prints when literal (`Stage::text`).
+fn written_content(printed: Option<String>, argv: &[Arg], stdin: &[Stdin]) -> Option<String> {
+    match printed {
         Some(text) => Some(text + "\n"),
         None => cat_input(argv, stdin),
     }

@@ -116,21 +116,22 @@ const SECRET_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
 
 /// A path split into components after lexical normalisation.
 #[derive(Debug)]
-pub(super) struct Norm {
+pub(super) struct Norm<'a> {
     /// Absolute (from `/`, or from `~`, which maps to `/home/<user>`).
     pub abs: bool,
-    pub comps: Vec<String>,
+    /// Components, borrowed from the text (no copies).
+    pub comps: Vec<&'a str>,
     /// For relative paths: how many `..` climbed above the start.
     pub up: usize,
 }
 
-impl Norm {
-    pub(super) fn new(text: &str) -> Norm {
-        let mut comps: Vec<String> = Vec::new();
+impl<'a> Norm<'a> {
+    pub(super) fn new(text: &'a str) -> Norm<'a> {
+        let mut comps: Vec<&'a str> = Vec::new();
         let (abs, rest) = if let Some(after) = text.strip_prefix('~') {
             let (user, rest) = after.split_once('/').unwrap_or((after, ""));
-            comps.push("home".into());
-            comps.push(if user.is_empty() { HOME_MARK } else { user }.into());
+            comps.push("home");
+            comps.push(if user.is_empty() { HOME_MARK } else { user });
             (true, rest)
         } else if text.starts_with('/') {
             (true, text)
@@ -146,16 +147,16 @@ impl Norm {
                         up += 1;
                     }
                 }
-                s => comps.push(s.to_string()),
+                s => comps.push(s),
             }
         }
         Norm { abs, comps, up }
     }
-    fn first(&self) -> Option<&str> {
-        self.comps.first().map(String::as_str)
+    fn first(&self) -> Option<&'a str> {
+        self.comps.first().copied()
     }
     fn is_home_based(&self) -> bool {
-        self.comps.get(1).map(String::as_str) == Some(HOME_MARK)
+        self.comps.get(1).copied() == Some(HOME_MARK)
     }
 }
 
@@ -179,15 +180,15 @@ fn globby(s: &str) -> bool {
     s.contains(['*', '?', '[', DYN]) || (s.contains('{') && s.contains(','))
 }
 
-fn critical_exact(c: &[String]) -> bool {
+fn critical_exact(c: &[&str]) -> bool {
     match c {
         [] => true,
-        [a] => SYSTEM_TOP.contains(&a.as_str()) || globby(a),
+        [a] => SYSTEM_TOP.contains(a) || globby(a),
         [a, b] => {
-            (a == "usr" && USR_SUB.contains(&b.as_str()))
-                || (a == "var" && b == "lib")
-                || a == "home"
-                || a == "Users"
+            (*a == "usr" && USR_SUB.contains(b))
+                || (*a == "var" && *b == "lib")
+                || *a == "home"
+                || *a == "Users"
         }
         _ => false,
     }
@@ -214,27 +215,31 @@ pub(super) fn is_local(text: &str) -> bool {
 
 /// Absolute path inside a system directory (where writes need approval).
 pub(super) fn is_system(text: &str) -> bool {
-    let n = Norm::new(text);
+    system_norm(&Norm::new(text))
+}
+
+fn system_norm(n: &Norm) -> bool {
     if !n.abs || n.is_home_based() {
         return false;
     }
     match n.first() {
         None => true,
-        Some("var") => n.comps.get(1).map(String::as_str) != Some("tmp"),
-        Some("dev") => !is_benign_dev(&n),
+        Some("var") => n.comps.get(1).copied() != Some("tmp"),
+        Some("dev") => !is_benign_dev(n),
         Some(f) => SYSTEM_WRITE.contains(&f),
     }
 }
 
 fn is_benign_dev(n: &Norm) -> bool {
-    n.comps
-        .get(1)
-        .is_some_and(|d| BENIGN_DEV.contains(&d.as_str()))
+    n.comps.get(1).is_some_and(|d| BENIGN_DEV.contains(d))
 }
 
 /// A raw block device such as `/dev/sda` or `/dev/nvme0n1`.
 pub(super) fn is_raw_disk(text: &str) -> bool {
-    let n = Norm::new(text);
+    raw_disk_norm(&Norm::new(text))
+}
+
+fn raw_disk_norm(n: &Norm) -> bool {
     n.abs
         && n.first() == Some("dev")
         && n.comps
@@ -258,49 +263,41 @@ fn secret_comps(comps: &[&str]) -> bool {
 
 /// Credentials, keys, `.env` files or shell start-up files.
 pub(super) fn is_secret(text: &str) -> bool {
-    let n = Norm::new(text);
-    let comps: Vec<&str> = n.comps.iter().map(String::as_str).collect();
-    secret_comps(&comps)
+    secret_comps(&Norm::new(text).comps)
 }
 
 /// Any component named `.git`, in any case.
 pub(super) fn in_git_dir(text: &str) -> bool {
-    Norm::new(text)
-        .comps
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(".git"))
+    git_dir_norm(&Norm::new(text))
+}
+
+fn git_dir_norm(n: &Norm) -> bool {
+    n.comps.iter().any(|c| c.eq_ignore_ascii_case(".git"))
 }
 
 /// Why writing to `text` needs approval (or is forbidden), if it does.
 pub(super) fn write_danger(text: &str) -> Option<(Class, &'static str)> {
+    // One normalisation for every rule below.
     let n = Norm::new(text);
-    if is_raw_disk(text) {
+    if raw_disk_norm(&n) {
         return Some((Class::Forbidden, "writes to a raw disk device"));
     }
-    if n.abs
-        && n.comps
-            .iter()
-            .map(String::as_str)
-            .eq(["proc", "sysrq-trigger"])
-    {
+    if n.abs && n.comps.iter().copied().eq(["proc", "sysrq-trigger"]) {
         return Some((Class::Forbidden, "triggers a kernel sysrq action"));
     }
-    if n.abs
-        && n.first() == Some("dev")
-        && matches!(n.comps.get(1).map(String::as_str), Some("tcp" | "udp"))
-    {
+    if n.abs && n.first() == Some("dev") && matches!(n.comps.get(1).copied(), Some("tcp" | "udp")) {
         return Some((Class::Ask, "opens a network connection"));
     }
-    if is_secret(text) {
+    if secret_comps(&n.comps) {
         return Some((
             Class::Ask,
             "writes to credentials, keys or shell start-up files",
         ));
     }
-    if is_system(text) {
+    if system_norm(&n) {
         return Some((Class::Ask, "writes to a system path"));
     }
-    if in_git_dir(text) {
+    if git_dir_norm(&n) {
         return Some((Class::Ask, "writes inside .git"));
     }
     None

@@ -11,7 +11,7 @@ use super::programs::{
 };
 use super::table;
 use super::words::{self, Arg, DYN};
-use super::wrappers::resolve;
+use super::wrappers::{peel, resolve, Peel};
 use super::{Class, Script, Stage, Stdin};
 
 use Class::{Ask, Forbidden};
@@ -167,9 +167,9 @@ pub(super) fn write_check(s: &mut Script, target: &Arg, snip: &str) {
 /// What writing to `text` (already joined onto the script's directory) risks:
 /// the path rules, persistence, and the same through a link the script made.
 pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static str)> {
+    let key = paths::key(text);
     let mut candidates = vec![text.to_string()];
     if !s.links.is_empty() {
-        let key = paths::key(text);
         for (link, target) in s.links.iter().take(64) {
             if key == *link {
                 candidates.push(target.clone());
@@ -182,8 +182,15 @@ pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static st
         }
     }
     let mut worst: Option<(Class, &'static str)> = None;
-    for c in &candidates {
-        let found = paths::write_danger(c).or_else(|| flow::persist_danger(&paths::key(c)));
+    for (i, c) in candidates.iter().enumerate() {
+        let found = paths::write_danger(c).or_else(|| {
+            // The first candidate is `text`, whose key is known.
+            if i == 0 {
+                flow::persist_danger(&key)
+            } else {
+                flow::persist_danger(&paths::key(c))
+            }
+        });
         if let Some(f) = found {
             if worst.is_none_or(|w| f.0 > w.0) {
                 worst = Some(f);
@@ -1146,12 +1153,15 @@ fn kill(s: &mut Script, args: &[Arg], snip: &str) {
 
 /// Pipeline role of a command.
 pub(super) fn stage(argv: &[Arg]) -> Stage {
-    let outer = argv
-        .first()
-        .map(|a| base(&a.text).to_string())
-        .unwrap_or_default();
-    let r = resolve(argv.to_vec());
-    let argv = r.argv;
+    let outer = argv.first().map(|a| base(&a.text)).unwrap_or_default();
+    // Most commands have no wrapper: their own words are used, uncopied.
+    let peeled;
+    let argv = if matches!(peel(argv), Peel::Not) {
+        argv
+    } else {
+        peeled = resolve(argv.to_vec()).argv;
+        peeled.as_slice()
+    };
     let name = argv
         .first()
         .filter(|a| !a.dynamic)
@@ -1174,10 +1184,10 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
     Stage {
         // `xargs curl`, `timeout 5 nc …`: the program a wrapper runs counts.
         network: flow::NETWORK.contains(&name),
-        fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer.as_str()),
+        fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer),
         decode,
         text: literal_output(name, args),
-        consumer: consumer(&argv),
+        consumer: consumer(argv),
         argv: Vec::new(),
         secret: false,
         unpacks: false,

@@ -800,41 +800,109 @@ pub(super) const TABLE: &[Program] = &[
     },
 ];
 
-/// FNV-1a of a name, folded to a bit of [`FILTER`].
-const fn name_bit(n: &[u8]) -> usize {
+/// How many names the table holds.
+const NAME_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < TABLE.len() {
+        n += TABLE[i].names.len();
+        i += 1;
+    }
+    n
+};
+
+/// Byte-wise order of two names, usable at compile time.
+const fn name_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return if a[i] < b[i] {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            };
+        }
+        i += 1;
+    }
+    if a.len() < b.len() {
+        std::cmp::Ordering::Less
+    } else if a.len() > b.len() {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// Every table name with its entry's index, sorted by name at compile time
+/// (the order makes the hash table below the same on every build).
+const BY_NAME: [(&str, usize); NAME_COUNT] = {
+    let mut out = [("", 0usize); NAME_COUNT];
+    let mut n = 0;
+    let mut i = 0;
+    while i < TABLE.len() {
+        let mut j = 0;
+        while j < TABLE[i].names.len() {
+            // Insertion sort: shift larger names right.
+            let name = TABLE[i].names[j];
+            let mut k = n;
+            while k > 0 && name_cmp(out[k - 1].0.as_bytes(), name.as_bytes()).is_gt() {
+                out[k] = out[k - 1];
+                k -= 1;
+            }
+            out[k] = (name, i);
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// FNV-1a of a name.
+const fn name_hash(n: &[u8]) -> usize {
     let mut h: u32 = 0x811c_9dc5;
     let mut i = 0;
     while i < n.len() {
         h = (h ^ n[i] as u32).wrapping_mul(0x0100_0193);
         i += 1;
     }
-    (h % 4096) as usize
+    h as usize
 }
 
-/// A 4096-bit filter of every table name, computed at compile time: most
-/// command names are not in the table and are rejected without a scan.
-const FILTER: [u64; 64] = {
-    let mut f = [0u64; 64];
+/// Slots of [`SLOTS`] (a power of two, well above the number of names).
+const SLOT_COUNT: usize = 4096;
+
+/// An open-addressing hash table over [`BY_NAME`], computed at compile time:
+/// a slot holds a name's index + 1, or 0 when empty. Most command names are
+/// not in the table and end at an empty slot without a string comparison.
+const SLOTS: [u16; SLOT_COUNT] = {
+    assert!(NAME_COUNT < SLOT_COUNT / 2 && NAME_COUNT < u16::MAX as usize);
+    let mut slots = [0u16; SLOT_COUNT];
     let mut i = 0;
-    while i < TABLE.len() {
-        let mut j = 0;
-        while j < TABLE[i].names.len() {
-            let b = name_bit(TABLE[i].names[j].as_bytes());
-            f[b / 64] |= 1 << (b % 64);
-            j += 1;
+    while i < NAME_COUNT {
+        let mut h = name_hash(BY_NAME[i].0.as_bytes()) % SLOT_COUNT;
+        while slots[h] != 0 {
+            h = (h + 1) % SLOT_COUNT;
         }
+        slots[h] = (i + 1) as u16;
         i += 1;
     }
-    f
+    slots
 };
 
 /// The table entry for a program name, if any.
 pub(super) fn find(name: &str) -> Option<&'static Program> {
-    let b = name_bit(name.as_bytes());
-    if FILTER.get(b / 64).is_none_or(|w| w & (1 << (b % 64)) == 0) {
-        return None;
+    let mut h = name_hash(name.as_bytes()) % SLOT_COUNT;
+    // Every probe ends at an empty slot: the table is at most half full.
+    for _ in 0..SLOT_COUNT {
+        let slot = usize::from(*SLOTS.get(h)?);
+        let &(n, p) = BY_NAME.get(slot.checked_sub(1)?)?;
+        if n == name {
+            return TABLE.get(p);
+        }
+        h = (h + 1) % SLOT_COUNT;
     }
-    TABLE.iter().find(|p| p.names.contains(&name))
+    None
 }
 
 /// Judges a program by its table entry.
@@ -2367,6 +2435,21 @@ mod tests {
             for n in p.names {
                 assert!(seen.insert(*n), "{n} is in two table entries");
             }
+        }
+    }
+
+    /// The sorted index finds every entry by each of its names, and nothing else.
+    #[test]
+    fn every_name_is_found_in_its_own_entry() {
+        for p in TABLE {
+            for n in p.names {
+                // Names are unique, so an entry is known by its names.
+                assert_eq!(find(n).map(|f| f.names), Some(p.names), "{n}");
+            }
+        }
+        for n in ["", "a", "zzzz", "git", "rm", "kubectl2", "dockerx"] {
+            let linear = TABLE.iter().find(|p| p.names.contains(&n));
+            assert_eq!(find(n).map(|p| p.names), linear.map(|p| p.names), "{n}");
         }
     }
 
