@@ -72,11 +72,7 @@ export function structuredInfo(p: ShowMessageRequestParams): ApprovalInfo | unde
     (a): a is ActionItem & ApprovalItem =>
       !!a &&
       typeof a.action === 'string' &&
-      (a.kind === 'command' ||
-        a.kind === 'edit' ||
-        a.kind === 'read' ||
-        a.kind === 'unsandboxed' ||
-        a.kind === 'mcp'),
+      (a.kind === 'command' || a.kind === 'edit' || a.kind === 'read' || a.kind === 'unsandboxed' || a.kind === 'mcp'),
   );
   if (!item) return undefined;
   const kind: ActionKind = item.kind ?? 'command';
