@@ -317,6 +317,9 @@ async fn a_cancelled_turn_cancels_the_call_in_flight() {
     let running = ed
         .wait_update(|u| u["toolCallId"] == "slow" && u["status"] == "running", T)
         .await;
+    // Cancel once the request is on its way to the server (a cancel before
+    // that needs no notification: nothing was sent).
+    ed.wait_stderr("sent request", T).await;
     let started = Instant::now();
     ed.notify("tether/cancel", json!({"sessionId": running["sessionId"]}))
         .await;

@@ -489,19 +489,49 @@ impl McpManager {
 
     /// The servers' tools for an agent's registry ([`McpManager::specs`], each
     /// read back through [`McpManager::parse`] when the model calls it).
+    ///
+    /// A tool of a server that is down right now (restarting after a crash)
+    /// stays in the registry under its known name, so a call to it restarts
+    /// the server instead of being told the tool does not exist.
     pub async fn tools(&self) -> Vec<Arc<dyn crate::tools::Tool>> {
-        self.specs()
-            .await
-            .into_iter()
-            .filter_map(|spec| {
-                let name = spec.pointer("/function/name")?.as_str()?.to_string();
-                Some(Arc::new(McpTool {
-                    name,
-                    spec,
-                    manager: self.clone(),
-                }) as Arc<dyn crate::tools::Tool>)
+        let specs = self.specs().await;
+        let mut names: Vec<String> = Vec::new();
+        let mut out: Vec<Arc<dyn crate::tools::Tool>> = Vec::new();
+        for spec in specs {
+            let Some(name) = spec.pointer("/function/name").and_then(Value::as_str) else {
+                continue;
+            };
+            names.push(name.to_string());
+            out.push(Arc::new(McpTool {
+                name: name.to_string(),
+                spec: spec.clone(),
+                manager: self.clone(),
+            }));
+        }
+        let down: Vec<(String, String)> = self
+            .inner
+            .routes
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(n, _)| !names.contains(n))
+                    .map(|(n, route)| (n.clone(), route.server.name.clone()))
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default();
+        for (name, server) in down {
+            let spec = json!({"type": "function", "function": {
+                "name": name,
+                "description": format!("[MCP server `{server}`, restarting] call it to restart the server"),
+                "parameters": {"type": "object"},
+            }});
+            out.push(Arc::new(McpTool {
+                name,
+                spec,
+                manager: self.clone(),
+            }));
+        }
+        out
     }
 
     /// A call of `name` with `raw` arguments, if `name` is an MCP tool;
@@ -672,6 +702,12 @@ impl McpManager {
                     Ok(live)
                 }
                 Err(mut e) => {
+                    // Say what could not be started, whatever the transport
+                    // reported (a spawn error, a closed pipe, a timeout).
+                    let target = s.cfg.describe();
+                    if !e.contains(&target) {
+                        e = format!("{e} (`{target}`)");
+                    }
                     if !st.stderr_tail.is_empty() {
                         e = format!(
                             "{e}; its last stderr lines: {}",
@@ -837,11 +873,16 @@ impl McpManager {
                 tracing::warn!("MCP server `{}` stopped: {why}; restarting it", s.name);
                 {
                     let mut st = s.status();
-                    if st.state == Some(State::Running) {
+                    let was_running = st.state == Some(State::Running);
+                    if was_running {
                         st.state = Some(State::Stopped);
                     }
                     st.note = Some(why.clone());
-                    st.last_error = Some(format!("stopped: {why}"));
+                    // A server that never came up keeps its start error
+                    // (which names the command), whichever is noticed first.
+                    if was_running || st.last_error.is_none() {
+                        st.last_error = Some(format!("stopped: {why}"));
+                    }
                     st.failures += 1;
                 }
                 // Restart in the background, after the backoff, so it is up
@@ -998,10 +1039,31 @@ impl McpCall {
         if ctx.cancel.is_cancelled() {
             return ToolResult::cancelled();
         }
-        let live = tokio::select! {
+        let mut live = tokio::select! {
             l = self.manager.ensure(server) => l,
             _ = ctx.cancel.cancelled() => return ToolResult::cancelled(),
         };
+        // A server that just crashed is in its first short backoff: this call
+        // needs it, so wait that out (a few seconds at most) and try once more
+        // rather than fail a call the restart is about to serve.
+        if live.is_err() {
+            let left = {
+                let st = server.status();
+                st.last_attempt
+                    .map(|t| backoff(st.failures).saturating_sub(t.elapsed()))
+                    .unwrap_or_default()
+            };
+            if !left.is_zero() && left <= Duration::from_secs(5) {
+                tokio::select! {
+                    _ = tokio::time::sleep(left) => {}
+                    _ = ctx.cancel.cancelled() => return ToolResult::cancelled(),
+                }
+                live = tokio::select! {
+                    l = self.manager.ensure(server) => l,
+                    _ = ctx.cancel.cancelled() => return ToolResult::cancelled(),
+                };
+            }
+        }
         let live = match live {
             Ok(l) => l,
             Err(e) => {
@@ -1035,6 +1097,11 @@ impl McpCall {
             }
         };
         let id = handle.id.clone();
+        tracing::info!(
+            "MCP server `{}`: sent request {id} ({})",
+            server.name,
+            self.route.tool
+        );
         let outcome = tokio::select! {
             r = handle.await_response() => r,
             _ = ctx.cancel.cancelled() => {
