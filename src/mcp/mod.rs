@@ -204,6 +204,14 @@ struct Server {
 }
 
 impl Server {
+    /// How long until the next start may be tried (zero: now).
+    fn backoff_left(&self) -> Duration {
+        let st = self.status();
+        st.last_attempt
+            .map(|t| backoff(st.failures).saturating_sub(t.elapsed()))
+            .unwrap_or_default()
+    }
+
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -639,13 +647,7 @@ impl McpManager {
                 }
                 _ => {}
             }
-            let wait = {
-                let st = s.status();
-                let b = backoff(st.failures);
-                st.last_attempt
-                    .map(|t| b.saturating_sub(t.elapsed()))
-                    .unwrap_or_default()
-            };
+            let wait = s.backoff_left();
             if !wait.is_zero() {
                 // Never wait here: a turn or a call is not held up by a
                 // server that keeps failing.
@@ -1047,12 +1049,7 @@ impl McpCall {
         // needs it, so wait that out (a few seconds at most) and try once more
         // rather than fail a call the restart is about to serve.
         if live.is_err() {
-            let left = {
-                let st = server.status();
-                st.last_attempt
-                    .map(|t| backoff(st.failures).saturating_sub(t.elapsed()))
-                    .unwrap_or_default()
-            };
+            let left = server.backoff_left();
             if !left.is_zero() && left <= Duration::from_secs(5) {
                 tokio::select! {
                     _ = tokio::time::sleep(left) => {}
