@@ -212,9 +212,33 @@ async function runCommand(title) {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
   await input.fill(`>${title}`);
-  const item = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: title }).first();
-  await item.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
-  await page.keyboard.press('Enter');
+  await pickRow(title);
+}
+
+/**
+ * Picks the row labelled exactly `label` in the open quick pick, by clicking
+ * it (the widget must be open). Enter would take the *focused* row, which is not always this one: a
+ * recently used "View: Close All Editors" is focused above "View: Close
+ * Editor", and before the filter runs the focused row is whatever was there.
+ */
+async function pickRow(label) {
+  const exact = new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const row = page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: exact }) })
+    .first();
+  const widget = page.locator('.quick-input-widget');
+  // The list re-renders as the filter runs, so a click can land where the row
+  // was a moment ago and pick nothing; accepting a row hides the widget, so
+  // click until it is hidden.
+  await until(`"${label}" picked in the quick pick`, async () => {
+    if (!(await widget.isVisible())) return true;
+    await row.click({ timeout: 2000 }).catch(() => {});
+    return widget.waitFor({ state: 'hidden', timeout: 2000 }).then(
+      () => true,
+      () => false,
+    );
+  });
 }
 
 async function dumpPage(name) {
@@ -659,8 +683,8 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
   const quickOpen = async (name) => {
     await page.keyboard.press('ControlOrMeta+P');
     await page.locator('.quick-input-widget input').fill(name);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible' });
-    await page.keyboard.press('Enter');
+    await pickRow(name);
+    await page.locator('.tabs-container .tab.active', { hasText: name }).waitFor();
   };
   const openCalc = async () => {
     await quickOpen('calc.txt');
@@ -749,7 +773,6 @@ test('Tether in VS Code: chat, streaming, approvals, stop, history, settings', a
     await until('both in the editor', async () => (await editorText()) === `my note\n${lines(CALC_EDITED)}`);
     assert.equal(disk(), CALC);
     await quickOpen('README.md');
-    await page.locator('.tabs-container .tab.active', { hasText: 'README.md' }).waitFor();
     await quickOpen('calc.txt');
     await until('calc.txt shown again', async () => (await editorText()).startsWith('my note'));
     assert.equal(await editorText(), `my note\n${lines(CALC_EDITED)}`, 'nothing reloaded from disk');
