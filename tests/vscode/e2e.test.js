@@ -227,14 +227,15 @@ async function pickRow(label) {
     .locator('.quick-input-widget .quick-input-list .monaco-list-row')
     .filter({ has: page.locator('.label-name', { hasText: exact }) })
     .first();
-  const widget = page.locator('.quick-input-widget');
   // The list re-renders as the filter runs, so a click can land where the row
-  // was a moment ago and pick nothing; accepting a row hides the widget, so
-  // click until it is hidden.
+  // was a moment ago and pick nothing. Accepting the row takes it away (the
+  // widget hides, or shows the picked command's own input box), so click
+  // until it is gone.
+  await row.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
   await until(`"${label}" picked in the quick pick`, async () => {
-    if (!(await widget.isVisible())) return true;
+    if (!(await row.isVisible())) return true;
     await row.click({ timeout: 2000 }).catch(() => {});
-    return widget.waitFor({ state: 'hidden', timeout: 2000 }).then(
+    return row.waitFor({ state: 'hidden', timeout: 2000 }).then(
       () => true,
       () => false,
     );
