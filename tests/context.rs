@@ -416,6 +416,119 @@ async fn a_true_dead_end_says_what_to_do_and_does_not_poison_the_session() {
     assert_eq!(r["stopReason"], "end_turn", "{r}");
 }
 
+/// A model like llama.cpp's server with a small window: it refuses a prompt
+/// over its window (the output cap is not counted), and a reply runs on
+/// until the output cap or the window ends it. The window is the first
+/// request's system prompt and tool schemas plus `room` tokens.
+fn small_window_model(
+    room: u64,
+    window: Arc<AtomicU64>,
+    seen: Arc<Seen>,
+) -> impl Fn(&Value) -> Reply + Send + Sync + 'static {
+    move |body: &Value| {
+        let used = tokens(body);
+        let fixed = (json!([body["messages"][0]]).to_string().len()
+            + body["tools"].to_string().len()) as u64
+            / 4;
+        let _ = window.compare_exchange(0, fixed + room, Ordering::SeqCst, Ordering::SeqCst);
+        let w = window.load(Ordering::SeqCst);
+        if used > w {
+            seen.rejected.fetch_add(1, Ordering::SeqCst);
+            return overflow(Dialect::LlamaCpp, used, w);
+        }
+        seen.largest.fetch_max(used, Ordering::SeqCst);
+        if is_summary_request(body) {
+            seen.summaries.fetch_add(1, Ordering::SeqCst);
+            return summarise(body, used);
+        }
+        let cap = body["max_tokens"].as_u64().unwrap_or(u64::MAX);
+        let length = cap.min(w - used);
+        let mut text = String::new();
+        for i in 0.. {
+            let word = format!("word{i} ");
+            if (text.len() + word.len()) as u64 > length * 4 {
+                break;
+            }
+            text.push_str(&word);
+        }
+        let finish = if length == cap { "length" } else { "stop" };
+        streamed(json!({"role": "assistant", "content": text}), finish, used)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_too_small_for_the_kept_reply_still_takes_every_turn() {
+    // A real llama.cpp server at 1.5 K tokens ended a session here: the tool
+    // schemas took most of the window, and the last reply (kept verbatim,
+    // as long as the output cap) left no room for the next prompt.
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data dir");
+    let seen = Arc::new(Seen::default());
+    let window = Arc::new(AtomicU64::new(0));
+    let model =
+        ModelServer::start_with(small_window_model(700, window.clone(), seen.clone())).await;
+    let ed = editor(ws.path(), &model, data.path(), json!({})).await;
+    let mut session = Value::Null;
+    let mut prompts = Vec::new();
+    for turn in 0..5 {
+        let notes: String = (0..60).map(|i| format!("note {turn}.{i:02} ")).collect();
+        prompts.push(format!("{notes}\nSummarise these notes."));
+        let mut params = json!({"text": prompts[turn]});
+        if !session.is_null() {
+            params["sessionId"] = session.clone();
+        }
+        let r = ed
+            .request_with_timeout("tether/prompt", params, T)
+            .await
+            .expect("prompt result");
+        assert_eq!(r["stopReason"], "end_turn", "turn {turn}: {r}");
+        session = r["sessionId"].clone();
+    }
+    // The first refusal taught Tether the window (none was configured or
+    // discoverable); none after it.
+    assert_eq!(seen.rejected.load(Ordering::SeqCst), 1);
+    let w = window.load(Ordering::SeqCst);
+    // The newest request always reaches the model whole.
+    for q in model.requests() {
+        if tokens(&q.body) <= w
+            && !is_summary_request(&q.body)
+            && q.path.ends_with("/chat/completions")
+        {
+            let asked = last_user(&q.body);
+            assert!(prompts.contains(&asked), "cut: {asked}");
+        }
+    }
+    // Only what was sent was cut: the history keeps every word of each reply.
+    let h = ed
+        .request_with_timeout("tether/history", json!({"sessionId": session}), T)
+        .await
+        .expect("history");
+    let replies: Vec<&str> = h["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|m| m["role"] == "assistant")
+                .filter_map(|m| m["text"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(replies.len() >= 5, "{h}");
+    let longest = replies.iter().map(|r| r.len()).max().unwrap_or(0);
+    let sent_longest = model
+        .requests()
+        .iter()
+        .filter(|q| tokens(&q.body) <= w)
+        .flat_map(|q| messages(&q.body))
+        .filter(|(role, _)| role == "assistant")
+        .map(|(_, c)| c.len())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest > sent_longest,
+        "the long reply was cut only in what was sent ({longest} > {sent_longest})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_md_and_the_environment_reach_the_model() {
     let ws = support::workspace();

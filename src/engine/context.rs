@@ -90,11 +90,34 @@ impl Sent {
         self.upto = history.len();
     }
 
+    /// Bytes of the longest message part sent.
+    fn largest(&self) -> usize {
+        self.parts
+            .iter()
+            .skip(1)
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+    }
+
     fn rebuild(&mut self, history: &[StoredMessage], cap: usize) {
+        self.rebuild_squeezed(history, cap, usize::MAX);
+    }
+
+    /// [`Sent::rebuild`], with every message but the newest request cut to
+    /// `squeezed` bytes (see [`squeeze`]).
+    fn rebuild_squeezed(&mut self, history: &[StoredMessage], cap: usize, squeezed: usize) {
         self.parts.truncate(1);
         self.parts_bytes = 0;
         self.cap = cap;
-        for v in to_model_messages(&view(history, cap)) {
+        let mut view = view(history, cap);
+        let newest = view.iter().rposition(|m| m.role == Role::User);
+        for (i, m) in view.iter_mut().enumerate() {
+            if Some(i) != newest && m.content.len() > squeezed {
+                m.content = head_tail(&m.content, squeezed);
+            }
+        }
+        for v in to_model_messages(&view) {
             let text = v.to_string();
             self.parts_bytes += text.len() + 1;
             self.parts.push(text);
@@ -151,6 +174,7 @@ impl Agent {
             self.compact(history, sent, &budget, false, "budget", out)
                 .await;
         }
+        squeeze(history, sent, &mut budget);
         budget
     }
 
@@ -342,6 +366,11 @@ pub const COMPACTION_ROLE: crate::protocol::Role = crate::protocol::Role::Compac
 pub const THRESHOLD: f64 = 0.85;
 /// After a compaction the request should be below this share of the window.
 const TARGET: f64 = 0.6;
+/// When a window is too small even for the compacted view, messages are cut
+/// down to no fewer than this many bytes (see [`squeeze`]).
+const MIN_MESSAGE_BYTES: usize = 256;
+/// ... and the output cap gives way down to this many tokens.
+const MIN_RESERVE: u64 = 64;
 /// The recent messages kept verbatim take at most this share of the window.
 const KEEP_RECENT: f64 = 0.3;
 /// One message never takes more than this share of the window in the view.
@@ -693,6 +722,36 @@ fn summary_message(summary: &str) -> StoredMessage {
         tool_call_id: None,
         created_ms: 0,
     }
+}
+
+/// The last resort of a small window: when even the compacted view is over
+/// the threshold (the tool schemas and the output cap leave little room, and
+/// a kept reply can be as long as the output cap), every message sent but the
+/// newest request is cut to a lower cap (head and tail), down to
+/// [`MIN_MESSAGE_BYTES`]; then the output cap gives way, down to
+/// [`MIN_RESERVE`]. A request that fits beats one the server must refuse,
+/// which would end every later turn the same way. Only what is sent is cut:
+/// the history keeps every word.
+fn squeeze(history: &[StoredMessage], sent: &mut Sent, budget: &mut Budget) {
+    if !budget.over(sent.bytes()) {
+        return;
+    }
+    let normal = budget.message_cap();
+    let mut cap = normal.min(sent.largest());
+    while budget.over(sent.bytes()) && cap > MIN_MESSAGE_BYTES {
+        cap = (cap * 3 / 4).max(MIN_MESSAGE_BYTES);
+        sent.rebuild_squeezed(history, normal, cap);
+    }
+    if budget.over(sent.bytes()) {
+        let room = (budget.window as f64 * THRESHOLD) as u64;
+        let left = room.saturating_sub(budget.tokens(sent.bytes()));
+        budget.reserve = budget.reserve.min(left.max(MIN_RESERVE));
+    }
+    tracing::info!(
+        "small window ({} tokens): messages sent cut to {cap} bytes each, output cap {} tokens",
+        budget.window,
+        budget.reserve
+    );
 }
 
 /// Serialized size of a message as the model is sent it.

@@ -427,6 +427,11 @@ impl Agent {
                     let sent_tokens = budget.tokens(sent.bytes());
                     let learned = stated.unwrap_or(sent_tokens * 4 / 5);
                     engine.windows.learned(self.model.model(), learned);
+                    if let Some(prompt) = e.overflow_prompt_tokens() {
+                        engine
+                            .windows
+                            .calibrate(self.model.model(), sent.bytes(), prompt);
+                    }
                     if overflow_retried {
                         out.stop = Some(StopReason::Error);
                         out.error = Some(format!(

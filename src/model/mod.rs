@@ -102,6 +102,17 @@ impl ModelError {
     /// Whether the server said the request does not fit its context
     /// window; `Some(window)` when its text also states the window.
     pub fn overflow(&self) -> Option<Option<u64>> {
+        let text = self.overflow_text()?;
+        Some(window::from_overflow_error(text))
+    }
+
+    /// The prompt tokens an overflow error states (llama.cpp says them), to
+    /// calibrate what a byte costs before the retry.
+    pub fn overflow_prompt_tokens(&self) -> Option<u64> {
+        window::prompt_tokens_in_overflow_error(self.overflow_text()?)
+    }
+
+    fn overflow_text(&self) -> Option<&str> {
         let text = match self {
             ModelError::Status {
                 status: 400 | 413 | 422,
@@ -110,7 +121,7 @@ impl ModelError {
             ModelError::Provider(m) => m,
             _ => return None,
         };
-        window::is_overflow_error(text).then(|| window::from_overflow_error(text))
+        window::is_overflow_error(text).then_some(text.as_str())
     }
 
     /// Whether the person must be told (with `window/showMessage`): every

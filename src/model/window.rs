@@ -163,6 +163,20 @@ pub fn from_overflow_error(message: &str) -> Option<u64> {
     None
 }
 
+/// The prompt's own size stated in an overflow error, if any (llama.cpp:
+/// "request (3160 tokens) exceeds …"; OpenAI's older form: "your messages
+/// resulted in 9000 tokens"). OpenAI's "you requested N tokens" counts the
+/// output cap too, so it is not read.
+pub fn prompt_tokens_in_overflow_error(message: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    ["request (", "your messages resulted in"]
+        .iter()
+        .find_map(|marker| {
+            let at = lower.find(marker)?;
+            first_number(&lower[at + marker.len()..])
+        })
+}
+
 /// Whether an error text says the request did not fit the window.
 pub fn is_overflow_error(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
@@ -238,6 +252,10 @@ mod tests {
         let big = "maximum context length is 128,000 tokens";
         assert_eq!(from_overflow_error(big), Some(128_000));
         assert!(!is_overflow_error("model not found"));
+        assert_eq!(prompt_tokens_in_overflow_error(llama), Some(3160));
+        assert_eq!(prompt_tokens_in_overflow_error(openai), Some(9000));
+        let with_output = "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens (5000 in the messages, 4000 in the completion).";
+        assert_eq!(prompt_tokens_in_overflow_error(with_output), None);
         assert_eq!(from_overflow_error("rate limited, retry in 20 s"), None);
     }
 }
