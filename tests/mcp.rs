@@ -618,3 +618,99 @@ async fn exec_calls_an_mcp_tool_and_leaves_no_server_behind() {
         "no server is left once exec has exited"
     );
 }
+
+/// Runs the probe server (tests/mcp/probe_server.py) with `entry` merged into
+/// its config; its tools try to write `outside` and `inside` and to reach a
+/// listener the test holds. Returns the three results and whether the
+/// listener saw a connection.
+async fn probe_crossings(entry: Value) -> (Vec<String>, bool, bool) {
+    let ws = support::workspace();
+    let data = tempfile::tempdir().expect("data");
+    let away = tempfile::tempdir().expect("a directory outside the workspace");
+    let outside = away.path().join("escaped.txt");
+    let inside = ws.path().join("inside.txt");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("port").port();
+    let model = ModelServer::start(vec![
+        Reply::ToolCalls(vec![call(
+            "w1",
+            "probe__write_file",
+            json!({"path": outside}),
+        )]),
+        Reply::ToolCalls(vec![call("n1", "probe__connect", json!({"port": port}))]),
+        Reply::ToolCalls(vec![call(
+            "w2",
+            "probe__write_file",
+            json!({"path": inside}),
+        )]),
+        Reply::text("done"),
+    ])
+    .await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/probe_server.py");
+    let mut server = json!({
+        "command": "python3",
+        "args": [script],
+        "tools": {"write_file": {"approval": "allow"}, "connect": {"approval": "allow"}}
+    });
+    if let (Some(s), Some(e)) = (server.as_object_mut(), entry.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    let ed = start(
+        ws.path(),
+        &model,
+        data.path(),
+        json!({ "probe": server }),
+        json!({}),
+    )
+    .await;
+    prompt(&ed, "try the probe").await;
+    let reqs = model.chat_requests();
+    let results: Vec<String> = (1..=3)
+        .map(|i| {
+            tool_results(&reqs[i].body)
+                .pop()
+                .map(|(_, out)| out)
+                .unwrap_or_default()
+        })
+        .collect();
+    let connected = listener.accept().is_ok();
+    ed.shutdown().await;
+    assert_eq!(inside.exists(), results[2].contains("wrote"), "{results:?}");
+    (results, outside.exists(), connected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_server_runs_in_the_command_sandbox_unless_its_entry_says_otherwise() {
+    let support = tether::sandbox::Support::detect();
+    if !support.usable() {
+        eprintln!("SKIP: no sandbox on this kernel ({})", support.describe());
+        return;
+    }
+    // By default: writes only in the workspace, and no network.
+    let (results, escaped, connected) = probe_crossings(json!({})).await;
+    assert!(results[0].contains("write failed"), "{results:?}");
+    assert!(!escaped, "nothing was written outside the workspace");
+    assert!(results[1].contains("connect failed"), "{results:?}");
+    assert!(!connected, "the listener saw no connection");
+    assert!(
+        results[2].contains("wrote"),
+        "the workspace stays writable: {results:?}"
+    );
+
+    // `network = true`: the same sandbox for writes, the network on.
+    let (results, escaped, connected) = probe_crossings(json!({"network": true})).await;
+    assert!(
+        results[0].contains("write failed") && !escaped,
+        "{results:?}"
+    );
+    assert!(results[1].contains("connected") && connected, "{results:?}");
+
+    // `sandbox = false`: the person's full rights (so the refusals above
+    // were the sandbox's doing).
+    let (results, escaped, connected) = probe_crossings(json!({"sandbox": false})).await;
+    assert!(results[0].contains("wrote") && escaped, "{results:?}");
+    assert!(results[1].contains("connected") && connected, "{results:?}");
+}

@@ -60,6 +60,13 @@ pub struct McpServerConfig {
     /// the transport is told by `command` or `url`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// stdio: run under the command sandbox's policy (`[sandbox]`: writes
+    /// only in the workspace and a temp dir); `false` runs the server with
+    /// the person's full rights.
+    pub sandbox: bool,
+    /// stdio, sandboxed: the network on for this server (default: the
+    /// `[sandbox] network` setting, off unless set).
+    pub network: Option<bool>,
 }
 
 impl Default for McpServerConfig {
@@ -79,6 +86,8 @@ impl Default for McpServerConfig {
             tool_timeout_secs: 120,
             tools: BTreeMap::new(),
             kind: None,
+            sandbox: true,
+            network: None,
         }
     }
 }
@@ -127,6 +136,11 @@ impl McpServerConfig {
                 for a in &self.args {
                     s.push(' ');
                     s.push_str(a);
+                }
+                if !self.sandbox {
+                    s.push_str(" (outside the sandbox)");
+                } else if self.network == Some(true) {
+                    s.push_str(" (in the sandbox, with network)");
                 }
                 s
             }

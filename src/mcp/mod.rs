@@ -8,7 +8,9 @@
 //! start-up); a server from the workspace's own config starts only after the
 //! person approved it in the dialog. A stdio server runs under `tether
 //! supervise` in its own process group (nothing it starts outlives it or
-//! Tether); its stderr goes to the log. A server that stops is restarted with
+//! Tether), in the command sandbox's policy (writes only in the workspace and
+//! its own temp dir, the network as `[sandbox] network` says) unless its entry
+//! says `sandbox = false` or `network = true`; its stderr goes to the log. A server that stops is restarted with
 //! backoff, and the next call's result says so. `notifications/tools/list_changed`
 //! marks the tool list stale; the next turn lists it again.
 //!
@@ -68,6 +70,9 @@ pub struct Options {
     pub env: BTreeMap<String, String>,
     /// The largest result given to the model, in bytes.
     pub output_cap: usize,
+    /// The command sandbox stdio servers run in (unless their entry says
+    /// `sandbox = false`); `None`: off or not possible here.
+    pub sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 /// A server's state, for `tether mcp list`, `tether doctor` and the log.
@@ -782,21 +787,45 @@ impl McpManager {
         }
         let program = s.cfg.command.clone().unwrap_or_default();
         let supervisor = self.inner.opts.supervisor.clone();
+        let cwd = match &s.cfg.cwd {
+            Some(c) => self.inner.opts.root.join(c),
+            None => self.inner.opts.root.clone(),
+        };
+        let confined = match self.inner.opts.sandbox.as_ref().filter(|_| s.cfg.sandbox) {
+            Some(sandbox) => {
+                let tmp = sandbox
+                    .session_tmp(&format!("mcp-{}", s.name))
+                    .map_err(|e| {
+                        format!(
+                            "MCP server `{}`: cannot create the sandbox's temp dir ({e})",
+                            s.name
+                        )
+                    })?;
+                let mut policy = sandbox.policy(std::slice::from_ref(&self.inner.opts.root), &tmp);
+                policy.network = s.cfg.network.unwrap_or(policy.network);
+                Some((policy, tmp))
+            }
+            None => None,
+        };
         let mut cmd = match &supervisor {
             Some(sup) => {
                 let mut c = tokio::process::Command::new(sup);
                 c.arg("supervise")
                     .arg("--parent")
-                    .arg(std::process::id().to_string())
-                    .arg("--")
-                    .arg(&program);
+                    .arg(std::process::id().to_string());
+                if let Some((policy, tmp)) = &confined {
+                    c.args(policy.to_args()).env("TMPDIR", tmp);
+                }
+                c.arg("--").arg(&program);
                 c
             }
+            None if confined.is_some() => {
+                return Err(format!(
+                    "MCP server `{}` was not started: the OS sandbox needs the supervisor (or set `sandbox = false` for it)",
+                    s.name
+                ))
+            }
             None => tokio::process::Command::new(&program),
-        };
-        let cwd = match &s.cfg.cwd {
-            Some(c) => self.inner.opts.root.join(c),
-            None => self.inner.opts.root.clone(),
         };
         cmd.args(&s.cfg.args)
             .current_dir(&cwd)
@@ -1198,6 +1227,7 @@ impl Options {
             remove_env: cfg.secret_env_names(),
             env: std::env::vars().collect(),
             output_cap: cfg.tools.output_cap_bytes,
+            sandbox: cfg.tools.sandbox.clone(),
         }
     }
 }
@@ -1208,6 +1238,10 @@ impl Options {
 pub async fn probe(cfg: &crate::config::Config, root: PathBuf) -> Vec<ServerReport> {
     let mut opts = Options::from_config(cfg, root);
     opts.supervisor = std::env::current_exe().ok();
+    // Probed like they run: in the sandbox (a server that needs more shows it).
+    if opts.sandbox.is_none() {
+        opts.sandbox = crate::sandbox::Sandbox::start(&cfg.sandbox).ok().flatten();
+    }
     let m = McpManager::new(opts);
     m.start_all_and_wait().await;
     let r = m.report();
