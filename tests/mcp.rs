@@ -619,14 +619,15 @@ async fn exec_calls_an_mcp_tool_and_leaves_no_server_behind() {
     );
 }
 
-/// Runs the probe server (tests/mcp/probe_server.py) with `entry` merged into
-/// its config; its tools try to write `outside` and `inside` and to reach a
+/// Runs the probe server (tests/mcp/probe_server.py) with `entry` (given the
+/// directory outside the workspace) merged into its config; its tools try to write `outside` and `inside` and to reach a
 /// listener the test holds. Returns the three results and whether the
 /// listener saw a connection.
-async fn probe_crossings(entry: Value) -> (Vec<String>, bool, bool) {
+async fn probe_crossings(entry: impl FnOnce(&Path) -> Value) -> (Vec<String>, bool, bool) {
     let ws = support::workspace();
     let data = tempfile::tempdir().expect("data");
     let away = tempfile::tempdir().expect("a directory outside the workspace");
+    let entry = entry(away.path());
     let outside = away.path().join("escaped.txt");
     let inside = ws.path().join("inside.txt");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
@@ -690,7 +691,7 @@ async fn a_stdio_server_runs_in_the_command_sandbox_unless_its_entry_says_otherw
         return;
     }
     // By default: writes only in the workspace, and no network.
-    let (results, escaped, connected) = probe_crossings(json!({})).await;
+    let (results, escaped, connected) = probe_crossings(|_| json!({})).await;
     assert!(results[0].contains("write failed"), "{results:?}");
     assert!(!escaped, "nothing was written outside the workspace");
     assert!(results[1].contains("connect failed"), "{results:?}");
@@ -701,16 +702,24 @@ async fn a_stdio_server_runs_in_the_command_sandbox_unless_its_entry_says_otherw
     );
 
     // `network = true`: the same sandbox for writes, the network on.
-    let (results, escaped, connected) = probe_crossings(json!({"network": true})).await;
+    let (results, escaped, connected) = probe_crossings(|_| json!({"network": true})).await;
     assert!(
         results[0].contains("write failed") && !escaped,
         "{results:?}"
     );
     assert!(results[1].contains("connected") && connected, "{results:?}");
 
+    // `writable = [DIR]`: that directory too, the network still off.
+    let (results, escaped, connected) = probe_crossings(|away| json!({"writable": [away]})).await;
+    assert!(results[0].contains("wrote") && escaped, "{results:?}");
+    assert!(
+        results[1].contains("connect failed") && !connected,
+        "{results:?}"
+    );
+
     // `sandbox = false`: the person's full rights (so the refusals above
     // were the sandbox's doing).
-    let (results, escaped, connected) = probe_crossings(json!({"sandbox": false})).await;
+    let (results, escaped, connected) = probe_crossings(|_| json!({"sandbox": false})).await;
     assert!(results[0].contains("wrote") && escaped, "{results:?}");
     assert!(results[1].contains("connected") && connected, "{results:?}");
 }

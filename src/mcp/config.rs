@@ -67,6 +67,9 @@ pub struct McpServerConfig {
     /// stdio, sandboxed: the network on for this server (default: the
     /// `[sandbox] network` setting, off unless set).
     pub network: Option<bool>,
+    /// stdio, sandboxed: more paths this server may write (`~` is the home
+    /// directory), e.g. `~/.npm` for a server started with `npx`.
+    pub writable: Vec<PathBuf>,
 }
 
 impl Default for McpServerConfig {
@@ -88,6 +91,7 @@ impl Default for McpServerConfig {
             kind: None,
             sandbox: true,
             network: None,
+            writable: Vec::new(),
         }
     }
 }
@@ -139,8 +143,17 @@ impl McpServerConfig {
                 }
                 if !self.sandbox {
                     s.push_str(" (outside the sandbox)");
-                } else if self.network == Some(true) {
-                    s.push_str(" (in the sandbox, with network)");
+                } else {
+                    let mut more: Vec<String> = Vec::new();
+                    if self.network == Some(true) {
+                        more.push("network".into());
+                    }
+                    for w in &self.writable {
+                        more.push(format!("writes to {}", w.display()));
+                    }
+                    if !more.is_empty() {
+                        s.push_str(&format!(" (in the sandbox, with {})", more.join(", ")));
+                    }
                 }
                 s
             }

@@ -801,7 +801,11 @@ impl McpManager {
                             s.name
                         )
                     })?;
-                let mut policy = sandbox.policy(std::slice::from_ref(&self.inner.opts.root), &tmp);
+                let mut policy = sandbox.policy_with(
+                    std::slice::from_ref(&self.inner.opts.root),
+                    &tmp,
+                    &s.cfg.writable,
+                );
                 policy.network = s.cfg.network.unwrap_or(policy.network);
                 Some((policy, tmp))
             }

@@ -266,6 +266,13 @@ impl Sandbox {
 
     /// The policy of a command of this session in these roots.
     pub fn policy(&self, roots: &[PathBuf], tmp: &Path) -> Policy {
+        self.policy_with(roots, tmp, &[])
+    }
+
+    /// [`Sandbox::policy`] with more writable paths (an MCP server's own
+    /// `writable`; `~` is the home directory). In `read-only` mode they are
+    /// ignored like the config's.
+    pub fn policy_with(&self, roots: &[PathBuf], tmp: &Path, more: &[PathBuf]) -> Policy {
         let mut writable = vec![tmp.to_path_buf()];
         if self.config.mode == Mode::WorkspaceWrite {
             for r in roots {
@@ -273,7 +280,7 @@ impl Sandbox {
                 writable.extend(git_dirs(r));
             }
             let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
-            writable.extend(self.config.writable.iter().map(|p| {
+            writable.extend(self.config.writable.iter().chain(more).map(|p| {
                 match (p.strip_prefix("~"), &home) {
                     (Ok(rest), Some(h)) => PathBuf::from(h).join(rest),
                     _ => p.clone(),
