@@ -895,7 +895,7 @@ impl<'s, 'c> Script<'s, 'c> {
                         .skip(1)
                         .any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
             let name = argv.first().map(|a| args::base(&a.text)).unwrap_or("");
-            stage.network |= flow::NETWORK.contains(&name);
+            stage.network |= flow::NETWORK.contains(name);
             stage.unpacks = matches!(name, "tar" | "bsdtar" | "unzip" | "cpio" | "7z" | "busybox");
             stage.to_file = name == "tee"
                 || s.redirects.iter().any(|r| {

@@ -119,15 +119,15 @@ const SECRET_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
 pub(super) struct Norm<'a> {
     /// Absolute (from `/`, or from `~`, which maps to `/home/<user>`).
     pub abs: bool,
-    /// Components, borrowed from the text (no copies).
-    pub comps: Vec<&'a str>,
+    /// Components, borrowed from the text (no copies; most paths fit inline).
+    pub comps: smallvec::SmallVec<[&'a str; 8]>,
     /// For relative paths: how many `..` climbed above the start.
     pub up: usize,
 }
 
 impl<'a> Norm<'a> {
     pub(super) fn new(text: &'a str) -> Norm<'a> {
-        let mut comps: Vec<&'a str> = Vec::new();
+        let mut comps: smallvec::SmallVec<[&'a str; 8]> = smallvec::SmallVec::new();
         let (abs, rest) = if let Some(after) = text.strip_prefix('~') {
             let (user, rest) = after.split_once('/').unwrap_or((after, ""));
             comps.push("home");
@@ -163,17 +163,25 @@ impl<'a> Norm<'a> {
 /// Normalised spelling of a path, for comparing paths written differently.
 pub(super) fn key(text: &str) -> String {
     let n = Norm::new(text);
-    let body = n.comps.join("/");
+    let body_len: usize = n.comps.iter().map(|c| c.len() + 1).sum();
+    let mut out = String::with_capacity(body_len + 3 * n.up + 1);
     if n.abs {
-        format!("/{body}")
+        out.push('/');
     } else {
-        let up = "../".repeat(n.up);
-        if body.is_empty() && up.is_empty() {
-            ".".to_string()
-        } else {
-            format!("{up}{body}")
+        for _ in 0..n.up {
+            out.push_str("../");
+        }
+        if n.comps.is_empty() && n.up == 0 {
+            out.push('.');
         }
     }
+    for (i, c) in n.comps.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(c);
+    }
+    out
 }
 
 fn globby(s: &str) -> bool {
@@ -250,10 +258,20 @@ fn raw_disk_norm(n: &Norm) -> bool {
 /// Secret names are matched without regard to case: macOS and Windows file
 /// systems are case-insensitive, so `.ENV` and `ID_RSA` are the same files.
 fn secret_comps(comps: &[&str]) -> bool {
-    let name = comps.last().copied().unwrap_or("").to_ascii_lowercase();
-    SECRET_NAMES.contains(&name.as_str())
-        || name.starts_with(".env.")
-        || SECRET_EXT.iter().any(|e| name.ends_with(e))
+    let name = comps.last().copied().unwrap_or("").as_bytes();
+    let ends_with = |e: &str| {
+        name.len()
+            .checked_sub(e.len())
+            .and_then(|i| name.get(i..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(e.as_bytes()))
+    };
+    SECRET_NAMES
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        || name
+            .get(..5)
+            .is_some_and(|head| head.eq_ignore_ascii_case(b".env."))
+        || SECRET_EXT.iter().any(|e| ends_with(e))
         || comps
             .iter()
             .rev()

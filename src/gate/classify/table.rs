@@ -2319,8 +2319,8 @@ const EVERYDAY: &[&str] = &[
 pub(super) fn known(name: &str) -> bool {
     EVERYDAY.contains(&name)
         || find(name).is_some()
-        || SHELLS.contains(&name)
-        || SQL_CLIENTS.contains(&name)
+        || SHELLS.contains(name)
+        || SQL_CLIENTS.contains(name)
         || interp_lang(name).is_some()
         || super::rules::handled(name)
 }
@@ -2350,7 +2350,7 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
         t == "--" || (t.starts_with('-') && t.len() > 1) || a.dynamic
     }) || args.first().is_some_and(|a| {
         let b = base(&a.text);
-        SHELLS.contains(&b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b)
+        SHELLS.contains(b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b)
     });
     if !candidate || known(name) {
         return;
@@ -2401,7 +2401,7 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
     // that is judged on its own.
     if let Some(first) = args.first().filter(|a| !a.dynamic && !is_opt(&a.text)) {
         let b = base(&first.text);
-        if SHELLS.contains(&b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b) {
+        if SHELLS.contains(b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b) {
             runs = true;
             super::rules::analyze_inner(s, args.to_vec(), snip);
         }

@@ -61,13 +61,15 @@ pub(super) struct List {
 /// Pipelines joined by `&&` / `||`; `background` when ended by `&`.
 #[derive(Debug)]
 pub(super) struct AndOr {
-    pub pipelines: Vec<Pipeline>,
+    /// Most items are one pipeline, kept inline (no allocation).
+    pub pipelines: smallvec::SmallVec<[Pipeline; 1]>,
     pub background: bool,
 }
 
 #[derive(Debug)]
 pub(super) struct Pipeline {
-    pub stages: Vec<Stmt>,
+    /// Most pipelines are one command, kept inline (no allocation).
+    pub stages: smallvec::SmallVec<[Stmt; 1]>,
     pub span: Span,
 }
 
@@ -574,7 +576,7 @@ impl<'s> Parser<'s> {
     }
 
     fn and_or(&mut self) -> R<AndOr> {
-        let mut pipelines = vec![self.pipeline()?];
+        let mut pipelines = smallvec::smallvec![self.pipeline()?];
         loop {
             self.blanks();
             if self.looking_at(b"&&") || self.looking_at(b"||") {
@@ -617,15 +619,19 @@ impl<'s> Parser<'s> {
             };
         if bare_prefix {
             return Ok(Pipeline {
-                stages: Vec::new(),
+                stages: smallvec::SmallVec::new(),
                 span: Span::new(start, self.pos),
             });
         }
-        let mut stages = vec![self.command()?];
+        let mut stages: smallvec::SmallVec<[Stmt; 1]> = smallvec::smallvec![self.command()?];
         loop {
             self.blanks();
             if self.peek() == Some(b'|') && self.at(1) != Some(b'|') {
                 self.pos += 1;
+                if !stages.spilled() {
+                    // Room for a few stages at once rather than growing by one.
+                    stages.reserve_exact(3);
+                }
                 if self.peek() == Some(b'&') {
                     self.pos += 1;
                 }
