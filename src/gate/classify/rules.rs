@@ -233,7 +233,7 @@ fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
 
 /// Names `check` judges with its own arm (so they are not "unknown").
 pub(super) fn handled(name: &str) -> bool {
-    const NAMES: &[&str] = &[
+    const NAMES: Names = Names::new(&[
         "rm",
         "unlink",
         "rmdir",
@@ -341,8 +341,8 @@ pub(super) fn handled(name: &str) -> bool {
         "uv",
         "poetry",
         "pipenv",
-    ];
-    NAMES.contains(&name) || ADMIN.contains(name) || name.starts_with("mkfs")
+    ]);
+    NAMES.contains(name) || ADMIN.contains(name) || name.starts_with("mkfs")
 }
 
 fn check(s: &mut Script, argv: &[Arg], snip: &str) {

@@ -99,7 +99,9 @@ pub(super) enum Cmd {
         body: List,
     },
     Case {
-        subject: Word,
+        /// Boxed: a word is larger than any other variant's fields, and every
+        /// command is moved a few times while it is parsed.
+        subject: Box<Word>,
         arms: Vec<(Vec<Word>, List)>,
     },
     Function {
@@ -929,7 +931,10 @@ impl<'s> Parser<'s> {
                 return self.fail("`case` is not closed");
             }
         }
-        Ok(Cmd::Case { subject, arms })
+        Ok(Cmd::Case {
+            subject: Box::new(subject),
+            arms,
+        })
     }
 
     /// After `function`: a name, optional `()`, a compound body.
