@@ -73,6 +73,9 @@ pub(super) fn mentions_secret_var(text: &str) -> bool {
         "CREDENTIAL",
         "AUTH",
     ];
+    if !text.contains('$') {
+        return false;
+    }
     text.split('$').skip(1).any(|rest| {
         let name: String = rest
             .trim_start_matches('{')
@@ -108,7 +111,7 @@ pub(super) fn prints_secret(argv: &[super::words::Arg]) -> bool {
     let mut words = argv
         .iter()
         .filter(|a| !a.dynamic)
-        .map(|a| a.text.rsplit('/').next().unwrap_or(&a.text));
+        .map(|a| super::args::base(&a.text));
     let Some(first) = words.next() else {
         return false;
     };

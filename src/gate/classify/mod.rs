@@ -324,6 +324,8 @@ struct Stage {
     consumer: rules::Consumer,
     /// The stage's own words, when it is a simple command.
     argv: Vec<Arg>,
+    /// No wrapper peels off its words (they are judged without peeling).
+    unwrapped: bool,
     /// Reads a secret file or dumps the environment.
     secret: bool,
     /// Sends data over the network.
@@ -403,13 +405,14 @@ impl<'s, 'c> Script<'s, 'c> {
         let mut stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
         self.pipe_check(&stages, p.span.of(self.src));
         for (s, stage) in p.stages.iter().zip(stages.iter_mut()) {
-            self.stmt(s, Some(std::mem::take(&mut stage.argv)));
+            let argv = std::mem::take(&mut stage.argv);
+            self.stmt(s, Some((argv, stage.unwrapped)));
         }
     }
 
     /// Judges a statement; `argv` is its simple command's words when already
-    /// evaluated.
-    fn stmt(&mut self, s: &Stmt, argv: Option<Vec<Arg>>) {
+    /// evaluated, and whether they were found to have no wrapper.
+    fn stmt(&mut self, s: &Stmt, argv: Option<(Vec<Arg>, bool)>) {
         if self.cx.class == Class::Forbidden {
             return;
         }
@@ -418,7 +421,7 @@ impl<'s, 'c> Script<'s, 'c> {
         match &s.cmd {
             Cmd::Simple { assigns, words } => {
                 if !words.is_empty() {
-                    let argv = argv.unwrap_or_else(|| self.argv(words));
+                    let (argv, mut unwrapped) = argv.unwrap_or_else(|| (self.argv(words), false));
                     let size: usize = argv.iter().map(|a| a.text.len() + 1).sum();
                     if !self.cx.charge(size) {
                         return;
@@ -426,6 +429,7 @@ impl<'s, 'c> Script<'s, 'c> {
                     let stdin = self.stdin_of(s);
                     if s.redirects.iter().any(|r| r.op.writes()) {
                         let stage = rules::stage(&argv);
+                        unwrapped |= stage.unwrapped;
                         written = written_content(stage.text, &argv, &stdin).map(FileSrc::Text);
                         if written.is_none() && stage.fetch {
                             written = Some(FileSrc::Remote);
@@ -434,7 +438,11 @@ impl<'s, 'c> Script<'s, 'c> {
                             self.secret_to_file(s, snip);
                         }
                     }
-                    rules::analyze(self, argv, &stdin, snip);
+                    if unwrapped {
+                        rules::analyze_unwrapped(self, argv, &stdin, snip);
+                    } else {
+                        rules::analyze(self, argv, &stdin, snip);
+                    }
                 }
                 for a in assigns {
                     self.assignment(a, snip);

@@ -11,7 +11,7 @@ use super::programs::{
 };
 use super::table;
 use super::words::{self, Arg, DYN};
-use super::wrappers::{peel, resolve, Peel};
+use super::wrappers::{peel, resolve, Peel, Resolved};
 use super::{Class, Script, Stage, Stdin};
 
 use Class::{Ask, Forbidden};
@@ -80,7 +80,17 @@ const MAX_EXEC_NEST: usize = 8;
 
 /// Judges one simple command (after word evaluation).
 pub(super) fn analyze(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &str) {
-    let r = resolve(argv);
+    judge(s, resolve(argv), stdin, snip);
+}
+
+/// [`analyze`] for a command already found to have no wrapper (a pipeline
+/// stage's [`Stage::unwrapped`]): its words are not peeled a second time.
+pub(super) fn analyze_unwrapped(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &str) {
+    judge(s, Resolved::unwrapped(argv), stdin, snip);
+}
+
+/// Judges a command with its wrappers peeled.
+fn judge(s: &mut Script, r: Resolved, stdin: &[Stdin], snip: &str) {
     for (class, what) in &r.hits {
         s.cx.hit(*class, what, snip);
     }
@@ -1147,7 +1157,8 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
     let outer = argv.first().map(|a| base(&a.text)).unwrap_or_default();
     // Most commands have no wrapper: their own words are used, uncopied.
     let peeled;
-    let argv = if matches!(peel(argv), Peel::Not) {
+    let unwrapped = matches!(peel(argv), Peel::Not);
+    let argv = if unwrapped {
         argv
     } else {
         peeled = resolve(argv.to_vec()).argv;
@@ -1180,6 +1191,7 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
         text: literal_output(name, args),
         consumer: consumer(argv),
         argv: Vec::new(),
+        unwrapped,
         secret: false,
         unpacks: false,
         to_file: false,

@@ -1217,6 +1217,10 @@ impl<'s> Parser<'s> {
 
     /// A redirection starting here, if there is one.
     fn redirect(&mut self) -> R<Option<Redirect>> {
+        // Every redirection starts with a digit, `<`, `>` or `&`.
+        if !matches!(self.peek(), Some(b'0'..=b'9' | b'<' | b'>' | b'&')) {
+            return Ok(None);
+        }
         let start = self.pos;
         let mut i = 0;
         while self.at(i).is_some_and(|c| c.is_ascii_digit()) {
