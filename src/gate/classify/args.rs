@@ -148,6 +148,28 @@ impl Names {
             && self.lens & (1 << Names::len_bit(name.len())) != 0
             && self.list.contains(&name)
     }
+
+    #[cfg(test)]
+    pub(super) fn list(&self) -> &'static [&'static str] {
+        self.list
+    }
+
+    /// Whether the set holds `name` in any ASCII case.
+    pub(super) fn contains_ignore_ascii_case(&self, name: &str) -> bool {
+        let first_known = match name.as_bytes().first() {
+            Some(&b) => [b.to_ascii_lowercase(), b.to_ascii_uppercase()]
+                .iter()
+                .any(|&c| {
+                    self.firsts
+                        .get(usize::from(c >> 6))
+                        .is_some_and(|bits| bits & (1 << (c & 63)) != 0)
+                }),
+            None => true,
+        };
+        first_known
+            && self.lens & (1 << Names::len_bit(name.len())) != 0
+            && self.list.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
 }
 
 #[cfg(test)]
@@ -182,5 +204,9 @@ mod tests {
         ] {
             assert!(!SOME.contains(n), "{n}");
         }
+        assert!(SOME.contains_ignore_ascii_case("CuRL"));
+        assert!(SOME.contains_ignore_ascii_case("NC"));
+        assert!(!SOME.contains_ignore_ascii_case("CuRLs"));
+        assert!(!SOME.contains_ignore_ascii_case("wc"));
     }
 }

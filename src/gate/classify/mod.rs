@@ -77,6 +77,7 @@ mod table;
 mod words;
 mod wrappers;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use syntax::{
@@ -509,14 +510,15 @@ impl<'s, 'c> Script<'s, 'c> {
         }
     }
 
-    /// A path as seen from the directory the script `cd`-ed into.
-    fn path(&self, a: &Arg) -> Arg {
+    /// A path as seen from the directory the script `cd`-ed into (borrowed
+    /// when the directory does not change it).
+    fn path<'a>(&self, a: &'a Arg) -> Cow<'a, Arg> {
         match &self.cwd {
-            Some(c) if !a.text.starts_with(['/', '~', DYN]) => Arg {
+            Some(c) if !a.text.starts_with(['/', '~', DYN]) => Cow::Owned(Arg {
                 text: format!("{c}/{}", a.text),
                 dynamic: a.dynamic,
-            },
-            _ => a.clone(),
+            }),
+            _ => Cow::Borrowed(a),
         }
     }
 
@@ -845,16 +847,24 @@ impl<'s, 'c> Script<'s, 'c> {
         if writes && target.text != "-" {
             rules::write_check(self, &target, snip);
             let append = r.op == RedirOp::Append || r.op == RedirOp::AllAppend;
-            let content = match (append, written.cloned(), self.recall(&target)) {
+            // What the script knows of the file, looked up once.
+            let Some(key) = (!target.dynamic).then(|| paths::key(&self.path(&target).text)) else {
+                return;
+            };
+            let old = if append { self.files.get(&key) } else { None };
+            let content = match (append, written, old) {
                 (_, Some(FileSrc::Remote), _) => Some(FileSrc::Remote),
                 (true, Some(FileSrc::Text(new)), Some(FileSrc::Text(old))) => {
-                    Some(FileSrc::Text(old + &new))
+                    Some(FileSrc::Text(old.clone() + new))
                 }
                 (true, Some(_), Some(_)) => None,
-                (_, Some(new), _) => Some(new),
+                (_, Some(new), _) => Some(new.clone()),
                 _ => None,
             };
-            self.remember(&target, content);
+            match content {
+                Some(c) => self.files.insert(key, c),
+                None => self.files.remove(&key),
+            };
         }
     }
 

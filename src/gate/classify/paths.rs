@@ -3,6 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::args::Names;
 use super::words::DYN;
 use super::{Class, Verdict};
 
@@ -70,8 +71,8 @@ const BENIGN_DEV: &[&str] = &[
 const RAW_DISK: &[&str] = &[
     "sd", "hd", "vd", "xvd", "nvme", "mmcblk", "disk", "rdisk", "dm-", "md", "mapper", "nbd", "sr",
 ];
-/// File names that hold credentials or run code at login.
-const SECRET_NAMES: &[&str] = &[
+/// File names that hold credentials or run code at login (in lower case).
+const SECRET_NAMES: Names = Names::new(&[
     ".env",
     ".envrc",
     ".netrc",
@@ -106,7 +107,7 @@ const SECRET_NAMES: &[&str] = &[
     "id_ecdsa_sk",
     "id_ed25519_sk",
     "authorized_keys",
-];
+]);
 /// Directories whose contents are all credentials.
 const SECRET_DIRS: &[&str] = &[
     ".ssh", ".gnupg", ".aws", ".kube", ".docker", ".azure", "gcloud",
@@ -265,9 +266,7 @@ fn secret_comps(comps: &[&str]) -> bool {
             .and_then(|i| name.get(i..))
             .is_some_and(|tail| tail.eq_ignore_ascii_case(e.as_bytes()))
     };
-    SECRET_NAMES
-        .iter()
-        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+    SECRET_NAMES.contains_ignore_ascii_case(comps.last().copied().unwrap_or(""))
         || name
             .get(..5)
             .is_some_and(|head| head.eq_ignore_ascii_case(b".env."))
@@ -479,6 +478,16 @@ pub(super) fn classify_read(real: &Path, roots: &[PathBuf], home: Option<&Path>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Secret names are compared without regard to case (written in lower
+    /// case, as any other case would never match).
+    #[test]
+    fn secret_names_are_lower_case() {
+        for n in SECRET_NAMES.list() {
+            assert_eq!(*n, n.to_ascii_lowercase());
+            assert!(is_secret(&format!("a/{}", n.to_ascii_uppercase())), "{n}");
+        }
+    }
 
     #[test]
     fn secret_and_git_names_match_in_any_case() {

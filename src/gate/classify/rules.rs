@@ -775,7 +775,8 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
 
 fn rm(s: &mut Script, args: &[Arg], snip: &str) {
     let (opts, targets) = split_opts(args, &[]);
-    let targets: Vec<(&Arg, Arg)> = targets.into_iter().map(|t| (t, s.path(t))).collect();
+    let targets: Vec<(&Arg, std::borrow::Cow<Arg>)> =
+        targets.into_iter().map(|t| (t, s.path(t))).collect();
     if targets.iter().any(|(_, t)| paths::is_critical(&t.text)) {
         s.cx.hit(
             Forbidden,
@@ -1018,7 +1019,7 @@ fn find(s: &mut Script, args: &[Arg], snip: &str) {
         }
     }
     let default_start = Arg::lit(".");
-    let starts: Vec<Arg> = starts.into_iter().map(|a| s.path(a)).collect();
+    let starts: Vec<Arg> = starts.into_iter().map(|a| s.path(a).into_owned()).collect();
     let critical = starts.iter().find(|a| paths::is_critical(&a.text));
     let start = critical.or(starts.first()).unwrap_or(&default_start);
     if delete {
