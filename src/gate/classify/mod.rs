@@ -347,6 +347,8 @@ struct Script<'s, 'c> {
     cx: &'c mut Cx,
     /// Nesting of `find -exec` analysis (bounded).
     nest: usize,
+    /// How many lists are being walked (1 at the script's top level).
+    lists: usize,
     /// Directory after the script's literal `cd`s (`None`: where it started).
     cwd: Option<String>,
     /// Files the script wrote with known content or downloaded, by path.
@@ -376,6 +378,7 @@ impl<'s, 'c> Script<'s, 'c> {
             vars,
             cx,
             nest: 0,
+            lists: 0,
             cwd: None,
             files: HashMap::new(),
             links: HashMap::new(),
@@ -386,14 +389,21 @@ impl<'s, 'c> Script<'s, 'c> {
 
     /// Every command of a list, in source order (stops once forbidden).
     fn list(&mut self, list: &List) {
-        for item in &list.items {
+        self.lists += 1;
+        'items: for item in &list.items {
             for p in &item.pipelines {
                 if self.cx.class == Class::Forbidden || self.cx.exhausted() {
-                    return;
+                    break 'items;
                 }
                 self.pipeline(p);
+                if self.lists == 1 {
+                    // A top-level command's substitutions are all walked:
+                    // their remembered outputs are not asked for again.
+                    self.vars.forget_echoes();
+                }
             }
         }
+        self.lists -= 1;
     }
 
     fn pipeline(&mut self, p: &Pipeline) {

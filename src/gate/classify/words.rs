@@ -80,8 +80,9 @@ pub(super) struct Vars {
     /// Outputs of substitutions already evaluated with these variables, by
     /// the substitution's node in the script's tree (which outlives this
     /// `Vars`), with the word depth they were evaluated at. Cleared whenever
-    /// a variable changes. Nested `$(echo $(echo …))` words are walked once per
-    /// enclosing level; this makes each substitution evaluated once.
+    /// a variable changes, and after each top-level command (see
+    /// [`Vars::forget_echoes`]). Nested `$(echo $(echo …))` words are walked
+    /// once per enclosing level; this makes each substitution evaluated once.
     echoes: RefCell<HashMap<*const List, (usize, String)>>,
 }
 
@@ -106,6 +107,11 @@ impl Vars {
             _ => None,
         };
         Rc::make_mut(&mut self.map).insert(name.to_string(), next);
+    }
+    /// Drops the remembered substitution outputs (a cache: only what is
+    /// evaluated again changes, never a result).
+    pub(super) fn forget_echoes(&mut self) {
+        self.echoes.get_mut().clear();
     }
     pub(super) fn forget(&mut self, name: &str) {
         self.echoes.get_mut().clear();
