@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use super::syntax::{self, Cmd, List, Part, Word};
@@ -83,7 +84,36 @@ pub(super) struct Vars {
     /// a variable changes, and after each top-level command (see
     /// [`Vars::forget_echoes`]). Nested `$(echo $(echo …))` words are walked
     /// once per enclosing level; this makes each substitution evaluated once.
-    echoes: RefCell<HashMap<*const List, (usize, String)>>,
+    echoes: RefCell<Echoes>,
+}
+
+/// Remembered substitution outputs: (word depth, output) by syntax node.
+type Echoes = HashMap<*const List, (usize, String), BuildHasherDefault<AddrHasher>>;
+
+/// Hashes the memo's keys, node addresses: they are not chosen by the
+/// script, so SipHash's defence against chosen keys is not needed.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        // The table picks buckets by the low bits; addresses are aligned.
+        self.0 ^ (self.0 >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u8(b);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write_u64(u64::from(b));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 impl Vars {
