@@ -1,4 +1,5 @@
-//! Helpers for reading command-line arguments (options, operands, values).
+//! Helpers for reading command-line arguments (options, operands, values),
+//! and [`Names`], the sets of program names looked up for every command.
 
 use super::words::Arg;
 
