@@ -2,6 +2,7 @@
 //! environment of the programs that follow, writes into places that persist
 //! beyond the session (start-up files, autostart, cron, `site-packages`).
 
+use super::args::Names;
 use super::paths;
 use super::Class;
 
@@ -9,14 +10,14 @@ use Class::Ask;
 
 /// Programs that send data off the machine.
 #[rustfmt::skip]
-pub(super) const NETWORK: &[&str] = &[
+pub(super) const NETWORK: Names = Names::new(&[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "scp", "sftp", "ftp", "tftp", "telnet",
     "rsync", "http", "https", "xh", "httpie", "curlie", "aria2c", "gh", "aws", "gsutil", "gcloud",
     "az", "rclone", "s3cmd", "mc", "dig", "nslookup", "host", "drill", "ping", "mail", "mailx",
     "sendmail", "mutt", "ssh", "openssl", "lynx", "w3m", "transfer", "croc", "magic-wormhole",
     "wormhole", "ipfs", "nmap", "smbclient", "websocat", "wscat", "grpcurl", "glab", "hub",
     "slack", "discord", "pastebinit", "termbin", "ix", "sprunge", "swaks",
-];
+]);
 
 /// Whether command text names a secret file (`~/.ssh/id_rsa`, `.env`,
 /// `~/.aws/credentials`, a kube config…) or dumps the environment
@@ -72,6 +73,9 @@ pub(super) fn mentions_secret_var(text: &str) -> bool {
         "CREDENTIAL",
         "AUTH",
     ];
+    if !text.contains('$') {
+        return false;
+    }
     text.split('$').skip(1).any(|rest| {
         let name: String = rest
             .trim_start_matches('{')
@@ -107,7 +111,7 @@ pub(super) fn prints_secret(argv: &[super::words::Arg]) -> bool {
     let mut words = argv
         .iter()
         .filter(|a| !a.dynamic)
-        .map(|a| a.text.rsplit('/').next().unwrap_or(&a.text));
+        .map(|a| super::args::base(&a.text));
     let Some(first) = words.next() else {
         return false;
     };
@@ -381,7 +385,7 @@ const PERSIST_DIRS: &[&str] = &[
 /// systemd user units), `~/.local/bin` and `~/bin`, `site-packages`
 /// (`sitecustomize.py`, `.pth` files), cron spools, launch agents.
 pub(super) fn persist_danger(key: &str) -> Option<(Class, &'static str)> {
-    let comps: Vec<&str> = key.split('/').filter(|c| !c.is_empty()).collect();
+    let comps: smallvec::SmallVec<[&str; 8]> = key.split('/').filter(|c| !c.is_empty()).collect();
     let home_rel: Option<&[&str]> = match comps.as_slice() {
         ["home", _, rest @ ..] | ["Users", _, rest @ ..] => Some(rest),
         ["root", rest @ ..] => Some(rest),
@@ -400,11 +404,13 @@ pub(super) fn persist_danger(key: &str) -> Option<(Class, &'static str)> {
             }
             _ => {}
         }
-        let rel = rest.join("/");
-        if PERSIST_DIRS
-            .iter()
-            .any(|d| rel == *d || rel.strip_prefix(d).is_some_and(|r| r.starts_with('/')))
-        {
+        // `rest` joined with `/` is `d` or lies under it (no component of
+        // `rest` is empty or holds a `/`).
+        let under = |d: &str| {
+            let mut it = rest.iter();
+            d.split('/').all(|part| it.next() == Some(&part))
+        };
+        if PERSIST_DIRS.iter().any(|d| under(d)) {
             return Some((
                 Ask,
                 "writes where programs are started from or configured in the home directory",

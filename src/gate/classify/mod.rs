@@ -77,6 +77,7 @@ mod table;
 mod words;
 mod wrappers;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use syntax::{
@@ -324,6 +325,8 @@ struct Stage {
     consumer: rules::Consumer,
     /// The stage's own words, when it is a simple command.
     argv: Vec<Arg>,
+    /// No wrapper peels off its words (they are judged without peeling).
+    unwrapped: bool,
     /// Reads a secret file or dumps the environment.
     secret: bool,
     /// Sends data over the network.
@@ -344,6 +347,8 @@ struct Script<'s, 'c> {
     cx: &'c mut Cx,
     /// Nesting of `find -exec` analysis (bounded).
     nest: usize,
+    /// How many lists are being walked (1 at the script's top level).
+    lists: usize,
     /// Directory after the script's literal `cd`s (`None`: where it started).
     cwd: Option<String>,
     /// Files the script wrote with known content or downloaded, by path.
@@ -373,6 +378,7 @@ impl<'s, 'c> Script<'s, 'c> {
             vars,
             cx,
             nest: 0,
+            lists: 0,
             cwd: None,
             files: HashMap::new(),
             links: HashMap::new(),
@@ -383,14 +389,21 @@ impl<'s, 'c> Script<'s, 'c> {
 
     /// Every command of a list, in source order (stops once forbidden).
     fn list(&mut self, list: &List) {
-        for item in &list.items {
+        self.lists += 1;
+        'items: for item in &list.items {
             for p in &item.pipelines {
                 if self.cx.class == Class::Forbidden || self.cx.exhausted() {
-                    return;
+                    break 'items;
                 }
                 self.pipeline(p);
+                if self.lists == 1 {
+                    // A top-level command's substitutions are all walked:
+                    // their remembered outputs are not asked for again.
+                    self.vars.forget_echoes();
+                }
             }
         }
+        self.lists -= 1;
     }
 
     fn pipeline(&mut self, p: &Pipeline) {
@@ -403,13 +416,14 @@ impl<'s, 'c> Script<'s, 'c> {
         let mut stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
         self.pipe_check(&stages, p.span.of(self.src));
         for (s, stage) in p.stages.iter().zip(stages.iter_mut()) {
-            self.stmt(s, Some(std::mem::take(&mut stage.argv)));
+            let argv = std::mem::take(&mut stage.argv);
+            self.stmt(s, Some((argv, stage.unwrapped)));
         }
     }
 
     /// Judges a statement; `argv` is its simple command's words when already
-    /// evaluated.
-    fn stmt(&mut self, s: &Stmt, argv: Option<Vec<Arg>>) {
+    /// evaluated, and whether they were found to have no wrapper.
+    fn stmt(&mut self, s: &Stmt, argv: Option<(Vec<Arg>, bool)>) {
         if self.cx.class == Class::Forbidden {
             return;
         }
@@ -418,7 +432,7 @@ impl<'s, 'c> Script<'s, 'c> {
         match &s.cmd {
             Cmd::Simple { assigns, words } => {
                 if !words.is_empty() {
-                    let argv = argv.unwrap_or_else(|| self.argv(words));
+                    let (argv, mut unwrapped) = argv.unwrap_or_else(|| (self.argv(words), false));
                     let size: usize = argv.iter().map(|a| a.text.len() + 1).sum();
                     if !self.cx.charge(size) {
                         return;
@@ -426,6 +440,7 @@ impl<'s, 'c> Script<'s, 'c> {
                     let stdin = self.stdin_of(s);
                     if s.redirects.iter().any(|r| r.op.writes()) {
                         let stage = rules::stage(&argv);
+                        unwrapped |= stage.unwrapped;
                         written = written_content(stage.text, &argv, &stdin).map(FileSrc::Text);
                         if written.is_none() && stage.fetch {
                             written = Some(FileSrc::Remote);
@@ -434,7 +449,11 @@ impl<'s, 'c> Script<'s, 'c> {
                             self.secret_to_file(s, snip);
                         }
                     }
-                    rules::analyze(self, argv, &stdin, snip);
+                    if unwrapped {
+                        rules::analyze_unwrapped(self, argv, &stdin, snip);
+                    } else {
+                        rules::analyze(self, argv, &stdin, snip);
+                    }
                 }
                 for a in assigns {
                     self.assignment(a, snip);
@@ -501,14 +520,15 @@ impl<'s, 'c> Script<'s, 'c> {
         }
     }
 
-    /// A path as seen from the directory the script `cd`-ed into.
-    fn path(&self, a: &Arg) -> Arg {
+    /// A path as seen from the directory the script `cd`-ed into (borrowed
+    /// when the directory does not change it).
+    fn path<'a>(&self, a: &'a Arg) -> Cow<'a, Arg> {
         match &self.cwd {
-            Some(c) if !a.text.starts_with(['/', '~', DYN]) => Arg {
+            Some(c) if !a.text.starts_with(['/', '~', DYN]) => Cow::Owned(Arg {
                 text: format!("{c}/{}", a.text),
                 dynamic: a.dynamic,
-            },
-            _ => a.clone(),
+            }),
+            _ => Cow::Borrowed(a),
         }
     }
 
@@ -837,16 +857,24 @@ impl<'s, 'c> Script<'s, 'c> {
         if writes && target.text != "-" {
             rules::write_check(self, &target, snip);
             let append = r.op == RedirOp::Append || r.op == RedirOp::AllAppend;
-            let content = match (append, written.cloned(), self.recall(&target)) {
+            // What the script knows of the file, looked up once.
+            let Some(key) = (!target.dynamic).then(|| paths::key(&self.path(&target).text)) else {
+                return;
+            };
+            let old = if append { self.files.get(&key) } else { None };
+            let content = match (append, written, old) {
                 (_, Some(FileSrc::Remote), _) => Some(FileSrc::Remote),
                 (true, Some(FileSrc::Text(new)), Some(FileSrc::Text(old))) => {
-                    Some(FileSrc::Text(old + &new))
+                    Some(FileSrc::Text(old.clone() + new))
                 }
                 (true, Some(_), Some(_)) => None,
-                (_, Some(new), _) => Some(new),
+                (_, Some(new), _) => Some(new.clone()),
                 _ => None,
             };
-            self.remember(&target, content);
+            match content {
+                Some(c) => self.files.insert(key, c),
+                None => self.files.remove(&key),
+            };
         }
     }
 
@@ -895,7 +923,7 @@ impl<'s, 'c> Script<'s, 'c> {
                         .skip(1)
                         .any(|a| flow::mentions_secret_var(&format!("${}", a.text))));
             let name = argv.first().map(|a| args::base(&a.text)).unwrap_or("");
-            stage.network |= flow::NETWORK.contains(&name);
+            stage.network |= flow::NETWORK.contains(name);
             stage.unpacks = matches!(name, "tar" | "bsdtar" | "unzip" | "cpio" | "7z" | "busybox");
             stage.to_file = name == "tee"
                 || s.redirects.iter().any(|r| {

@@ -3,6 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::args::Names;
 use super::words::DYN;
 use super::{Class, Verdict};
 
@@ -70,8 +71,8 @@ const BENIGN_DEV: &[&str] = &[
 const RAW_DISK: &[&str] = &[
     "sd", "hd", "vd", "xvd", "nvme", "mmcblk", "disk", "rdisk", "dm-", "md", "mapper", "nbd", "sr",
 ];
-/// File names that hold credentials or run code at login.
-const SECRET_NAMES: &[&str] = &[
+/// File names that hold credentials or run code at login (in lower case).
+const SECRET_NAMES: Names = Names::new(&[
     ".env",
     ".envrc",
     ".netrc",
@@ -106,7 +107,7 @@ const SECRET_NAMES: &[&str] = &[
     "id_ecdsa_sk",
     "id_ed25519_sk",
     "authorized_keys",
-];
+]);
 /// Directories whose contents are all credentials.
 const SECRET_DIRS: &[&str] = &[
     ".ssh", ".gnupg", ".aws", ".kube", ".docker", ".azure", "gcloud",
@@ -119,15 +120,15 @@ const SECRET_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx"];
 pub(super) struct Norm<'a> {
     /// Absolute (from `/`, or from `~`, which maps to `/home/<user>`).
     pub abs: bool,
-    /// Components, borrowed from the text (no copies).
-    pub comps: Vec<&'a str>,
+    /// Components, borrowed from the text (no copies; most paths fit inline).
+    pub comps: smallvec::SmallVec<[&'a str; 8]>,
     /// For relative paths: how many `..` climbed above the start.
     pub up: usize,
 }
 
 impl<'a> Norm<'a> {
     pub(super) fn new(text: &'a str) -> Norm<'a> {
-        let mut comps: Vec<&'a str> = Vec::new();
+        let mut comps: smallvec::SmallVec<[&'a str; 8]> = smallvec::SmallVec::new();
         let (abs, rest) = if let Some(after) = text.strip_prefix('~') {
             let (user, rest) = after.split_once('/').unwrap_or((after, ""));
             comps.push("home");
@@ -163,17 +164,25 @@ impl<'a> Norm<'a> {
 /// Normalised spelling of a path, for comparing paths written differently.
 pub(super) fn key(text: &str) -> String {
     let n = Norm::new(text);
-    let body = n.comps.join("/");
+    let body_len: usize = n.comps.iter().map(|c| c.len() + 1).sum();
+    let mut out = String::with_capacity(body_len + 3 * n.up + 1);
     if n.abs {
-        format!("/{body}")
+        out.push('/');
     } else {
-        let up = "../".repeat(n.up);
-        if body.is_empty() && up.is_empty() {
-            ".".to_string()
-        } else {
-            format!("{up}{body}")
+        for _ in 0..n.up {
+            out.push_str("../");
+        }
+        if n.comps.is_empty() && n.up == 0 {
+            out.push('.');
         }
     }
+    for (i, c) in n.comps.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(c);
+    }
+    out
 }
 
 fn globby(s: &str) -> bool {
@@ -250,10 +259,18 @@ fn raw_disk_norm(n: &Norm) -> bool {
 /// Secret names are matched without regard to case: macOS and Windows file
 /// systems are case-insensitive, so `.ENV` and `ID_RSA` are the same files.
 fn secret_comps(comps: &[&str]) -> bool {
-    let name = comps.last().copied().unwrap_or("").to_ascii_lowercase();
-    SECRET_NAMES.contains(&name.as_str())
-        || name.starts_with(".env.")
-        || SECRET_EXT.iter().any(|e| name.ends_with(e))
+    let name = comps.last().copied().unwrap_or("").as_bytes();
+    let ends_with = |e: &str| {
+        name.len()
+            .checked_sub(e.len())
+            .and_then(|i| name.get(i..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(e.as_bytes()))
+    };
+    SECRET_NAMES.contains_ignore_ascii_case(comps.last().copied().unwrap_or(""))
+        || name
+            .get(..5)
+            .is_some_and(|head| head.eq_ignore_ascii_case(b".env."))
+        || SECRET_EXT.iter().any(|e| ends_with(e))
         || comps
             .iter()
             .rev()
@@ -461,6 +478,16 @@ pub(super) fn classify_read(real: &Path, roots: &[PathBuf], home: Option<&Path>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Secret names are compared without regard to case (written in lower
+    /// case, as any other case would never match).
+    #[test]
+    fn secret_names_are_lower_case() {
+        for n in SECRET_NAMES.list() {
+            assert_eq!(*n, n.to_ascii_lowercase());
+            assert!(is_secret(&format!("a/{}", n.to_ascii_uppercase())), "{n}");
+        }
+    }
 
     #[test]
     fn secret_and_git_names_match_in_any_case() {

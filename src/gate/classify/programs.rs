@@ -1,25 +1,25 @@
 //! Programs that run other code: git (hooks, aliases), shells, interpreters,
 //! SQL clients and package managers.
 
-use super::args::{base, is_opt, opt_value, rest, short, split_opts};
+use super::args::{base, is_opt, opt_value, rest, short, split_opts, Names};
 use super::rules::Consumer;
 use super::words::Arg;
 use super::{Class, Script};
 
 use Class::Ask;
 
-pub(super) const SHELLS: &[&str] = &[
+pub(super) const SHELLS: Names = Names::new(&[
     "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "fish", "yash", "posh", "tcsh",
     "csh",
-];
-pub(super) const SQL_CLIENTS: &[&str] = &[
+]);
+pub(super) const SQL_CLIENTS: Names = Names::new(&[
     "psql",
     "mysql",
     "mariadb",
     "sqlite3",
     "duckdb",
     "clickhouse-client",
-];
+]);
 pub(super) fn git(s: &mut Script, args: &[Arg], snip: &str) {
     let mut i = 0;
     while let Some(a) = args.get(i) {
@@ -438,7 +438,7 @@ pub(super) fn consumer(argv: &[Arg]) -> Consumer {
     };
     let name = base(&first.text);
     let args = argv.get(1..).unwrap_or(&[]);
-    if SHELLS.contains(&name) {
+    if SHELLS.contains(name) {
         if matches!(shell_mode(args), ShellMode::Stdin) {
             return Consumer::Shell;
         }
@@ -453,7 +453,7 @@ pub(super) fn consumer(argv: &[Arg]) -> Consumer {
         if matches!(interp_mode(lang, args), Prog::Stdin) {
             return Consumer::Interp;
         }
-    } else if SQL_CLIENTS.contains(&name) && sql_args(name, args).1 {
+    } else if SQL_CLIENTS.contains(name) && sql_args(name, args).1 {
         return Consumer::Sql;
     } else if matches!(name, "mongo" | "mongosh")
         && !args
@@ -783,6 +783,27 @@ pub(super) fn pip(args: &[Arg]) -> Option<&'static str> {
 pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> {
     const SYSTEM: &str = "installs or removes system packages";
     const TOOL: &str = "installs a tool outside the project";
+    // Most commands are none of the programs below: no options to read.
+    if !(system_package_manager(name)
+        || name.starts_with("pip")
+        || matches!(
+            name,
+            "poetry"
+                | "pdm"
+                | "rye"
+                | "uv"
+                | "npm"
+                | "pnpm"
+                | "bun"
+                | "yarn"
+                | "cargo"
+                | "gem"
+                | "go"
+                | "deno"
+        ))
+    {
+        return None;
+    }
     let pos = split_opts(
         args,
         &[
@@ -969,7 +990,13 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
         }
         _ => false,
     };
-    let system_pm = matches!(
+    let system_pm = system_package_manager(name);
+    hit.then_some(if system_pm { SYSTEM } else { TOOL })
+}
+
+/// The system package managers of [`package_install`].
+fn system_package_manager(name: &str) -> bool {
+    matches!(
         name,
         "apt"
             | "apt-get"
@@ -991,8 +1018,7 @@ pub(super) fn package_install(name: &str, args: &[Arg]) -> Option<&'static str> 
             | "rpm"
             | "nix-env"
             | "emerge"
-    );
-    hit.then_some(if system_pm { SYSTEM } else { TOOL })
+    )
 }
 
 /// Contents of the quoted strings ('..', "..", `..`) in program text.

@@ -2,7 +2,7 @@
 //! judged by name and arguments (deletes, writes, disks, processes, services...),
 //! and pipelines are checked for content that ends up run as a program.
 
-use super::args::{base, is_opt, opt_value, short, split_opts};
+use super::args::{base, is_opt, opt_value, short, split_opts, Names};
 use super::flow::{self, EnvRisk};
 use super::paths;
 use super::programs::{
@@ -11,7 +11,7 @@ use super::programs::{
 };
 use super::table;
 use super::words::{self, Arg, DYN};
-use super::wrappers::{peel, resolve, Peel};
+use super::wrappers::{peel, resolve, Peel, Resolved};
 use super::{Class, Script, Stage, Stdin};
 
 use Class::{Ask, Forbidden};
@@ -31,11 +31,11 @@ pub(super) enum Consumer {
     Mongo,
 }
 
-const FETCHERS: &[&str] = &[
+const FETCHERS: Names = Names::new(&[
     "curl", "wget", "fetch", "aria2c", "http", "https", "xh", "nc", "ncat", "netcat", "socat",
     "ssh", "lynx", "w3m", "GET",
-];
-const ADMIN: &[&str] = &[
+]);
+const ADMIN: Names = Names::new(&[
     "mount",
     "umount",
     "swapon",
@@ -75,12 +75,22 @@ const ADMIN: &[&str] = &[
     "update-grub",
     "grub-install",
     "efibootmgr",
-];
+]);
 const MAX_EXEC_NEST: usize = 8;
 
 /// Judges one simple command (after word evaluation).
 pub(super) fn analyze(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &str) {
-    let r = resolve(argv);
+    judge(s, resolve(argv), stdin, snip);
+}
+
+/// [`analyze`] for a command already found to have no wrapper (a pipeline
+/// stage's [`Stage::unwrapped`]): its words are not peeled a second time.
+pub(super) fn analyze_unwrapped(s: &mut Script, argv: Vec<Arg>, stdin: &[Stdin], snip: &str) {
+    judge(s, Resolved::unwrapped(argv), stdin, snip);
+}
+
+/// Judges a command with its wrappers peeled.
+fn judge(s: &mut Script, r: Resolved, stdin: &[Stdin], snip: &str) {
     for (class, what) in &r.hits {
         s.cx.hit(*class, what, snip);
     }
@@ -168,33 +178,24 @@ pub(super) fn write_check(s: &mut Script, target: &Arg, snip: &str) {
 /// the path rules, persistence, and the same through a link the script made.
 pub(super) fn write_danger(s: &Script, text: &str) -> Option<(Class, &'static str)> {
     let key = paths::key(text);
-    let mut candidates = vec![text.to_string()];
-    if !s.links.is_empty() {
-        for (link, target) in s.links.iter().take(64) {
-            if key == *link {
-                candidates.push(target.clone());
-            } else if let Some(rest) = key
-                .strip_prefix(link.as_str())
-                .and_then(|r| r.strip_prefix('/'))
-            {
-                candidates.push(format!("{target}/{rest}"));
-            }
-        }
-    }
-    let mut worst: Option<(Class, &'static str)> = None;
-    for (i, c) in candidates.iter().enumerate() {
-        let found = paths::write_danger(c).or_else(|| {
-            // The first candidate is `text`, whose key is known.
-            if i == 0 {
-                flow::persist_danger(&key)
-            } else {
-                flow::persist_danger(&paths::key(c))
-            }
-        });
+    let mut worst = paths::write_danger(text).or_else(|| flow::persist_danger(&key));
+    let mut through_link = |target: &str| {
+        let found =
+            paths::write_danger(target).or_else(|| flow::persist_danger(&paths::key(target)));
         if let Some(f) = found {
             if worst.is_none_or(|w| f.0 > w.0) {
                 worst = Some(f);
             }
+        }
+    };
+    for (link, target) in s.links.iter().take(64) {
+        if key == *link {
+            through_link(target);
+        } else if let Some(rest) = key
+            .strip_prefix(link.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            through_link(&format!("{target}/{rest}"));
         }
     }
     worst
@@ -221,7 +222,7 @@ fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
     let Some(name) = argv.first().filter(|a| !a.dynamic).map(|a| base(&a.text)) else {
         return;
     };
-    if !flow::NETWORK.contains(&name) {
+    if !flow::NETWORK.contains(name) {
         return;
     }
     // An identity file names a key without sending it.
@@ -242,7 +243,7 @@ fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
 
 /// Names `check` judges with its own arm (so they are not "unknown").
 pub(super) fn handled(name: &str) -> bool {
-    const NAMES: &[&str] = &[
+    const NAMES: Names = Names::new(&[
         "rm",
         "unlink",
         "rmdir",
@@ -350,8 +351,8 @@ pub(super) fn handled(name: &str) -> bool {
         "uv",
         "poetry",
         "pipenv",
-    ];
-    NAMES.contains(&name) || ADMIN.contains(&name) || name.starts_with("mkfs")
+    ]);
+    NAMES.contains(name) || ADMIN.contains(name) || name.starts_with("mkfs")
 }
 
 fn check(s: &mut Script, argv: &[Arg], snip: &str) {
@@ -538,7 +539,7 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
         "pkill" | "killall" | "skill" | "xkill" | "slay" => hit(s, Ask, "kills processes"),
         "killall5" => hit(s, Forbidden, "kills every process"),
         "git" => git(s, args, snip),
-        n if SHELLS.contains(&n) => match shell_mode(args) {
+        n if SHELLS.contains(n) => match shell_mode(args) {
             ShellMode::Command(script) => s.nested(&script, snip),
             ShellMode::File(f) if f.dynamic => {
                 hit(s, Ask, "shell runs a script produced at run time")
@@ -630,7 +631,7 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 hit(s, Ask, "replaces the crontab");
             }
         }
-        n if ADMIN.contains(&n) => hit(s, Ask, "system administration command"),
+        n if ADMIN.contains(n) => hit(s, Ask, "system administration command"),
         "sysctl" => {
             if args
                 .iter()
@@ -755,7 +756,7 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
                 hit(s, Ask, "serves a shell over the network");
             }
         }
-        n if SQL_CLIENTS.contains(&n) => {
+        n if SQL_CLIENTS.contains(n) => {
             for sql in sql_args(n, args).0 {
                 sql_check(s, &sql, snip);
             }
@@ -774,7 +775,8 @@ fn check(s: &mut Script, argv: &[Arg], snip: &str) {
 
 fn rm(s: &mut Script, args: &[Arg], snip: &str) {
     let (opts, targets) = split_opts(args, &[]);
-    let targets: Vec<(&Arg, Arg)> = targets.into_iter().map(|t| (t, s.path(t))).collect();
+    let targets: Vec<(&Arg, std::borrow::Cow<Arg>)> =
+        targets.into_iter().map(|t| (t, s.path(t))).collect();
     if targets.iter().any(|(_, t)| paths::is_critical(&t.text)) {
         s.cx.hit(
             Forbidden,
@@ -1017,7 +1019,7 @@ fn find(s: &mut Script, args: &[Arg], snip: &str) {
         }
     }
     let default_start = Arg::lit(".");
-    let starts: Vec<Arg> = starts.into_iter().map(|a| s.path(a)).collect();
+    let starts: Vec<Arg> = starts.into_iter().map(|a| s.path(a).into_owned()).collect();
     let critical = starts.iter().find(|a| paths::is_critical(&a.text));
     let start = critical.or(starts.first()).unwrap_or(&default_start);
     if delete {
@@ -1156,7 +1158,8 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
     let outer = argv.first().map(|a| base(&a.text)).unwrap_or_default();
     // Most commands have no wrapper: their own words are used, uncopied.
     let peeled;
-    let argv = if matches!(peel(argv), Peel::Not) {
+    let unwrapped = matches!(peel(argv), Peel::Not);
+    let argv = if unwrapped {
         argv
     } else {
         peeled = resolve(argv.to_vec()).argv;
@@ -1183,12 +1186,13 @@ pub(super) fn stage(argv: &[Arg]) -> Stage {
     };
     Stage {
         // `xargs curl`, `timeout 5 nc …`: the program a wrapper runs counts.
-        network: flow::NETWORK.contains(&name),
-        fetch: FETCHERS.contains(&name) || FETCHERS.contains(&outer),
+        network: flow::NETWORK.contains(name),
+        fetch: FETCHERS.contains(name) || FETCHERS.contains(outer),
         decode,
         text: literal_output(name, args),
         consumer: consumer(argv),
         argv: Vec::new(),
+        unwrapped,
         secret: false,
         unpacks: false,
         to_file: false,

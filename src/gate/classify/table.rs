@@ -21,7 +21,7 @@
 //! a program is given a command to run (`-c 'curl … | sh'`, `--run STRING`,
 //! `-- rm …`), the call asks ([`unknown`]).
 
-use super::args::{base, is_opt, short};
+use super::args::{base, is_opt, short, Names};
 use super::paths;
 use super::programs::{interp_lang, sql_check, SHELLS, SQL_CLIENTS};
 use super::words::{self, Arg};
@@ -2270,7 +2270,7 @@ fn other_sql(s: &mut Script, args: &[Arg], snip: &str) {
 /// `-c` counts, compiles or checks; their `--` separates paths). A program
 /// neither here nor judged elsewhere is unknown to the classifier.
 #[rustfmt::skip]
-const EVERYDAY: &[&str] = &[
+const EVERYDAY: Names = Names::new(&[
     "ls", "cat", "less", "more", "head", "tail", "grep", "egrep", "fgrep", "rg", "ag", "ack",
     "wc", "cut", "uniq", "sort", "tr", "diff", "cmp", "comm", "join", "paste", "column", "od",
     "hexdump", "xxd", "stat", "file", "du", "df", "ping", "ps", "pgrep", "top", "htop", "free",
@@ -2313,14 +2313,14 @@ const EVERYDAY: &[&str] = &[
     "hugo", "jekyll", "mkdocs", "sphinx-build", "doxygen", "typst", "latexmk", "pdflatex",
     "xelatex", "lualatex", "iperf", "iperf3", "nmap", "tcpdump", "tshark", "wireshark",
     "cut", "awk", "env", "printenv", "getopt", "mktemp", "install", "sync", "cksum",
-];
+]);
 
 /// Whether the classifier knows what `name` does with its arguments.
 pub(super) fn known(name: &str) -> bool {
-    EVERYDAY.contains(&name)
+    EVERYDAY.contains(name)
         || find(name).is_some()
-        || SHELLS.contains(&name)
-        || SQL_CLIENTS.contains(&name)
+        || SHELLS.contains(name)
+        || SQL_CLIENTS.contains(name)
         || interp_lang(name).is_some()
         || super::rules::handled(name)
 }
@@ -2350,7 +2350,7 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
         t == "--" || (t.starts_with('-') && t.len() > 1) || a.dynamic
     }) || args.first().is_some_and(|a| {
         let b = base(&a.text);
-        SHELLS.contains(&b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b)
+        SHELLS.contains(b) || interp_lang(b).is_some() || DANGER_NAMES.contains(b)
     });
     if !candidate || known(name) {
         return;
@@ -2401,7 +2401,7 @@ pub(super) fn unknown(s: &mut Script, name: &str, args: &[Arg], snip: &str) {
     // that is judged on its own.
     if let Some(first) = args.first().filter(|a| !a.dynamic && !is_opt(&a.text)) {
         let b = base(&first.text);
-        if SHELLS.contains(&b) || interp_lang(b).is_some() || DANGER_NAMES.contains(&b) {
+        if SHELLS.contains(b) || interp_lang(b).is_some() || DANGER_NAMES.contains(b) {
             runs = true;
             super::rules::analyze_inner(s, args.to_vec(), snip);
         }
@@ -2417,11 +2417,11 @@ const EVERYDAY_OPERANDS: &[&str] = &["test", "true", "false", "help", "info", "v
 
 /// Commands that are judged when an unknown program appears to wrap them.
 #[rustfmt::skip]
-const DANGER_NAMES: &[&str] = &[
+const DANGER_NAMES: Names = Names::new(&[
     "rm", "dd", "mkfs", "shred", "wipefs", "curl", "wget", "sudo", "su", "chmod", "chown", "mv",
     "kill", "pkill", "killall", "reboot", "shutdown", "git", "nc", "ncat", "socat", "eval",
     "exec", "env", "xargs", "find", "truncate", "crontab", "systemctl",
-];
+]);
 
 #[cfg(test)]
 mod tests {

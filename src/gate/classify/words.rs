@@ -6,7 +6,9 @@
 //! placeholder [`DYN`] and marks the argument dynamic.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use super::syntax::{self, Cmd, List, Part, Word};
@@ -47,11 +49,13 @@ impl Arg {
 
 /// Joins arguments with spaces (for `watch`, `ssh`, `eval`...).
 pub(super) fn join(args: &[Arg]) -> Arg {
-    let text = args
-        .iter()
-        .map(|a| a.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut text = String::with_capacity(args.iter().map(|a| a.text.len() + 1).sum());
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(&a.text);
+    }
     Arg {
         text,
         dynamic: args.iter().any(|a| a.dynamic),
@@ -65,12 +69,51 @@ pub(super) fn join(args: &[Arg]) -> Arg {
 /// parent's variables through [`Vars::child`], which shares the parent's tables
 /// (reference-counted, frozen while the child lives) instead of copying them, so
 /// nesting costs the same however many variables the script has.
-#[derive(Debug, Clone, Default)]
+///
+/// Each script (one syntax tree) has its own `Vars`, which also remembers
+/// the outputs of the tree's `$(echo …)` substitutions (see [`echoed`]).
+#[derive(Debug, Default)]
 pub(super) struct Vars {
     /// Tables of the enclosing scripts, outermost first (at most the nesting depth).
     outer: Vec<Rc<HashMap<String, Option<String>>>>,
     /// This script's own assignments.
     map: Rc<HashMap<String, Option<String>>>,
+    /// Outputs of substitutions already evaluated with these variables, by
+    /// the substitution's node in the script's tree (which outlives this
+    /// `Vars`), with the word depth they were evaluated at. Cleared whenever
+    /// a variable changes, and after each top-level command (see
+    /// [`Vars::forget_echoes`]). Nested `$(echo $(echo …))` words are walked
+    /// once per enclosing level; this makes each substitution evaluated once.
+    echoes: RefCell<Echoes>,
+}
+
+/// Remembered substitution outputs: (word depth, output) by syntax node.
+type Echoes = HashMap<*const List, (usize, String), BuildHasherDefault<AddrHasher>>;
+
+/// Hashes the memo's keys, node addresses: they are not chosen by the
+/// script, so SipHash's defence against chosen keys is not needed.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        // The table picks buckets by the low bits; addresses are aligned.
+        self.0 ^ (self.0 >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u8(b);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write_u64(u64::from(b));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 impl Vars {
@@ -83,9 +126,11 @@ impl Vars {
         Vars {
             outer,
             map: Rc::default(),
+            echoes: RefCell::default(),
         }
     }
     pub(super) fn assign(&mut self, name: &str, value: Option<String>) {
+        self.echoes.get_mut().clear();
         let next = match (self.get(name), value) {
             (None, v) => v,
             (Some(Some(old)), Some(new)) if *old == new => Some(new),
@@ -93,7 +138,13 @@ impl Vars {
         };
         Rc::make_mut(&mut self.map).insert(name.to_string(), next);
     }
+    /// Drops the remembered substitution outputs (a cache: only what is
+    /// evaluated again changes, never a result).
+    pub(super) fn forget_echoes(&mut self) {
+        self.echoes.get_mut().clear();
+    }
     pub(super) fn forget(&mut self, name: &str) {
+        self.echoes.get_mut().clear();
         Rc::make_mut(&mut self.map).insert(name.to_string(), None);
     }
     fn get(&self, name: &str) -> Option<Option<&str>> {
@@ -188,6 +239,13 @@ impl<'v> Fields<'v> {
             self.text(v);
             return;
         }
+        // Most values have no separator in them: appended whole.
+        if !v.chars().any(|ch| self.ifs.contains(ch)) {
+            if !v.is_empty() {
+                self.text(v);
+            }
+            return;
+        }
         for ch in v.chars() {
             if self.ifs.contains(ch) {
                 self.split();
@@ -231,24 +289,45 @@ fn brace_group(w: &str) -> Option<(&str, Vec<&str>, &str)> {
     ))
 }
 
-/// Evaluates the words of a command into fields.
-pub(super) fn eval_words(src: &str, vars: &Vars, words: &[Word]) -> Vec<Arg> {
-    eval_words_at(src, vars, words, 0)
+/// What words are evaluated against: the script's text and variables, and
+/// whether the nodes are the script's own tree (whose substitution outputs
+/// `vars` may remember) or a backquoted script parsed on the way.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    src: &'a str,
+    vars: &'a Vars,
+    own: bool,
 }
 
-fn eval_words_at(src: &str, vars: &Vars, words: &[Word], depth: usize) -> Vec<Arg> {
+/// Evaluates the words of a command into fields.
+pub(super) fn eval_words(src: &str, vars: &Vars, words: &[Word]) -> Vec<Arg> {
+    let cx = Ctx {
+        src,
+        vars,
+        own: true,
+    };
+    let mut f = fields_for(vars);
+    for w in words {
+        word_into(cx, w, &mut f, 0);
+    }
+    f.out
+}
+
+/// Fields split on the script's `$IFS`.
+fn fields_for(vars: &Vars) -> Fields<'_> {
     let ifs = match vars.get("IFS") {
         Some(Some(v)) => v,
         _ => " \t\n",
     };
-    let mut f = Fields::new(ifs);
-    for w in words {
-        for p in &w.parts {
-            part(src, vars, p, UNQUOTED, &mut f, depth);
-        }
-        f.split();
+    Fields::new(ifs)
+}
+
+/// Evaluates one word of a command into `f`.
+fn word_into(cx: Ctx, w: &Word, f: &mut Fields, depth: usize) {
+    for p in &w.parts {
+        part(cx, p, UNQUOTED, f, depth);
     }
-    f.out
+    f.split();
 }
 
 /// Evaluates one word into zero or more fields.
@@ -258,9 +337,14 @@ pub(super) fn eval_word(src: &str, vars: &Vars, w: &Word) -> Vec<Arg> {
 
 /// Evaluates an assignment value (no field splitting): `None` if not literal.
 pub(super) fn eval_value(src: &str, vars: &Vars, w: &Word) -> Option<String> {
+    let cx = Ctx {
+        src,
+        vars,
+        own: true,
+    };
     let mut f = Fields::new("");
     for p in &w.parts {
-        part(src, vars, p, ASSIGN, &mut f, 0);
+        part(cx, p, ASSIGN, &mut f, 0);
     }
     (!f.dynamic).then_some(f.cur)
 }
@@ -270,7 +354,8 @@ pub(super) fn eval_joined(src: &str, vars: &Vars, w: &Word) -> Arg {
     join(&eval_word(src, vars, w))
 }
 
-fn part(src: &str, vars: &Vars, p: &Part, mode: Mode, f: &mut Fields, depth: usize) {
+fn part(cx: Ctx, p: &Part, mode: Mode, f: &mut Fields, depth: usize) {
+    let Ctx { src, vars, .. } = cx;
     if depth > MAX_WORD_DEPTH {
         f.dynamic();
         return;
@@ -288,17 +373,22 @@ fn part(src: &str, vars: &Vars, p: &Part, mode: Mode, f: &mut Fields, depth: usi
         Part::Double(inner) => {
             f.quoted();
             for q in inner {
-                part(src, vars, q, QUOTED, f, depth + 1);
+                part(cx, q, QUOTED, f, depth + 1);
             }
         }
         Part::Param {
             name, plain: true, ..
         } => expand_name(vars, name.of(src), mode, f),
-        Part::Command(list) => substituted(f, echoed(src, vars, list, depth), mode),
+        Part::Command(list) => substituted(f, echoed(cx, list, depth), mode),
         Part::Backquote(script) => {
             let tree = syntax::parse(script);
+            let inner = Ctx {
+                src: script,
+                vars,
+                own: false,
+            };
             let out = match tree.error {
-                None => echoed(script, vars, &tree.list, depth),
+                None => echoed(inner, &tree.list, depth),
                 Some(_) => None,
             };
             substituted(f, out, mode);
@@ -316,7 +406,30 @@ fn substituted(f: &mut Fields, out: Option<String>, mode: Mode) {
 }
 
 /// Output of `$(echo WORDS)` / `$(printf TEXT)` when fully literal.
-fn echoed(src: &str, vars: &Vars, list: &List, depth: usize) -> Option<String> {
+///
+/// Remembered per node in the script's own tree: an output found at word
+/// depth `d` holds no run-time part, so it is the same at any depth up to `d`
+/// (deeper, the depth limit might cut it), as long as no variable changed.
+fn echoed(cx: Ctx, list: &List, depth: usize) -> Option<String> {
+    let key: *const List = list;
+    if cx.own {
+        if let Some((at, out)) = cx.vars.echoes.borrow().get(&key) {
+            if depth <= *at {
+                return Some(out.clone());
+            }
+        }
+    }
+    let out = echo_output(cx, list, depth)?;
+    if cx.own {
+        cx.vars
+            .echoes
+            .borrow_mut()
+            .insert(key, (depth, out.clone()));
+    }
+    Some(out)
+}
+
+fn echo_output(cx: Ctx, list: &List, depth: usize) -> Option<String> {
     let [item] = list.items.as_slice() else {
         return None;
     };
@@ -332,7 +445,26 @@ fn echoed(src: &str, vars: &Vars, list: &List, depth: usize) -> Option<String> {
     if !assigns.is_empty() || !stmt.redirects.is_empty() {
         return None;
     }
-    let argv = eval_words_at(src, vars, words, depth + 1);
+    let mut f = fields_for(cx.vars);
+    let mut rest = words.iter();
+    // The command name first: when it is not a literal `echo`/`printf`, the
+    // output is unknown whatever the other words are.
+    while f.out.is_empty() {
+        let Some(w) = rest.next() else {
+            break;
+        };
+        word_into(cx, w, &mut f, depth + 1);
+    }
+    if f.out
+        .first()
+        .is_some_and(|a| a.dynamic || !matches!(a.text.as_str(), "echo" | "printf"))
+    {
+        return None;
+    }
+    for w in rest {
+        word_into(cx, w, &mut f, depth + 1);
+    }
+    let argv = f.out;
     if argv.iter().any(|a| a.dynamic) {
         return None;
     }
@@ -459,4 +591,97 @@ pub(super) fn decode_c_escapes(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::syntax::{self, Cmd, Part, Word};
+    use super::*;
+
+    /// The words of the first simple command of a list.
+    fn first_words(list: &List) -> &[Word] {
+        match list
+            .items
+            .first()
+            .and_then(|i| i.pipelines.first())
+            .and_then(|p| p.stages.first())
+            .map(|s| &s.cmd)
+        {
+            Some(Cmd::Simple { words, .. }) => words,
+            _ => &[],
+        }
+    }
+
+    /// The list of the first `$( )` in a command's words.
+    fn inner_list(words: &[Word]) -> Option<&List> {
+        words
+            .iter()
+            .flat_map(|w| w.parts.iter())
+            .find_map(|p| match p {
+                Part::Command(l) => Some(&**l),
+                _ => None,
+            })
+    }
+
+    /// Each level of a deep `$(echo $(echo …))` evaluates the same whether
+    /// the outer levels were evaluated first (outputs remembered) or not,
+    /// on both sides of the word depth limit.
+    #[test]
+    fn remembered_substitutions_evaluate_as_fresh_ones() {
+        for levels in [1, 3, 20, 23, 24, 25, 26, 30] {
+            let mut src = String::from("echo x");
+            for _ in 0..levels {
+                src = format!("echo $({src})");
+            }
+            let tree = syntax::parse(&src);
+            assert!(tree.error.is_none(), "{levels}: {:?}", tree.error);
+            let mut each = vec![first_words(&tree.list)];
+            while let Some(inner) = each.last().and_then(|w| inner_list(w)) {
+                each.push(first_words(inner));
+            }
+            assert_eq!(each.len(), levels + 1);
+            let fresh: Vec<Vec<Arg>> = each
+                .iter()
+                .map(|w| eval_words(&src, &Vars::default(), w))
+                .collect();
+            // Outermost first (as the classifier walks), then innermost first
+            // (inner outputs found at a shallow depth, asked for deeper).
+            for order in [false, true] {
+                let warm = Vars::default();
+                for i in 0..each.len() {
+                    let level = if order { each.len() - 1 - i } else { i };
+                    let remembered = each.get(level).map(|w| eval_words(&src, &warm, w));
+                    assert_eq!(
+                        remembered.as_ref(),
+                        fresh.get(level),
+                        "{levels} levels, level {level}, innermost first: {order}"
+                    );
+                }
+            }
+            // Past the depth limit the outermost word is not known.
+            let outer = fresh.first().is_some_and(|a| a.iter().any(|a| a.dynamic));
+            assert_eq!(outer, levels > MAX_WORD_DEPTH, "{levels}");
+        }
+    }
+
+    /// A variable that changes after a substitution was evaluated changes
+    /// what the substitution gives.
+    #[test]
+    fn a_changed_variable_forgets_remembered_substitutions() {
+        let src = "cmd $(echo $x)";
+        let tree = syntax::parse(src);
+        let words = first_words(&tree.list);
+        let mut vars = Vars::default();
+        vars.assign("x", Some("a".into()));
+        let before = eval_words(src, &vars, words);
+        assert_eq!(before.get(1), Some(&Arg::lit("a")));
+        // Assigned a different literal: no longer known.
+        vars.assign("x", Some("b".into()));
+        let after = eval_words(src, &vars, words);
+        assert!(after.get(1).is_some_and(|a| a.dynamic), "{after:?}");
+        vars.forget("x");
+        assert!(eval_words(src, &vars, words)
+            .get(1)
+            .is_some_and(|a| a.dynamic));
+    }
 }

@@ -37,13 +37,20 @@ pub(super) struct Resolved {
     pub(super) assigns: Vec<Arg>,
 }
 
+impl Resolved {
+    /// A command with no wrapper: what [`resolve`] gives when nothing peels.
+    pub(super) fn unwrapped(argv: Vec<Arg>) -> Resolved {
+        Resolved {
+            argv,
+            hits: Vec::new(),
+            scripts: Vec::new(),
+            assigns: Vec::new(),
+        }
+    }
+}
+
 pub(super) fn resolve(argv: Vec<Arg>) -> Resolved {
-    let mut r = Resolved {
-        argv,
-        hits: Vec::new(),
-        scripts: Vec::new(),
-        assigns: Vec::new(),
-    };
+    let mut r = Resolved::unwrapped(argv);
     for _ in 0..MAX_WRAPPERS {
         match peel(&r.argv) {
             Peel::Not => return r,

@@ -61,13 +61,15 @@ pub(super) struct List {
 /// Pipelines joined by `&&` / `||`; `background` when ended by `&`.
 #[derive(Debug)]
 pub(super) struct AndOr {
-    pub pipelines: Vec<Pipeline>,
+    /// Most items are one pipeline, kept inline (no allocation).
+    pub pipelines: smallvec::SmallVec<[Pipeline; 1]>,
     pub background: bool,
 }
 
 #[derive(Debug)]
 pub(super) struct Pipeline {
-    pub stages: Vec<Stmt>,
+    /// Most pipelines are one command, kept inline (no allocation).
+    pub stages: smallvec::SmallVec<[Stmt; 1]>,
     pub span: Span,
 }
 
@@ -97,7 +99,9 @@ pub(super) enum Cmd {
         body: List,
     },
     Case {
-        subject: Word,
+        /// Boxed: a word is larger than any other variant's fields, and every
+        /// command is moved a few times while it is parsed.
+        subject: Box<Word>,
         arms: Vec<(Vec<Word>, List)>,
     },
     Function {
@@ -574,7 +578,7 @@ impl<'s> Parser<'s> {
     }
 
     fn and_or(&mut self) -> R<AndOr> {
-        let mut pipelines = vec![self.pipeline()?];
+        let mut pipelines = smallvec::smallvec![self.pipeline()?];
         loop {
             self.blanks();
             if self.looking_at(b"&&") || self.looking_at(b"||") {
@@ -617,15 +621,19 @@ impl<'s> Parser<'s> {
             };
         if bare_prefix {
             return Ok(Pipeline {
-                stages: Vec::new(),
+                stages: smallvec::SmallVec::new(),
                 span: Span::new(start, self.pos),
             });
         }
-        let mut stages = vec![self.command()?];
+        let mut stages: smallvec::SmallVec<[Stmt; 1]> = smallvec::smallvec![self.command()?];
         loop {
             self.blanks();
             if self.peek() == Some(b'|') && self.at(1) != Some(b'|') {
                 self.pos += 1;
+                if !stages.spilled() {
+                    // Room for a few stages at once rather than growing by one.
+                    stages.reserve_exact(3);
+                }
                 if self.peek() == Some(b'&') {
                     self.pos += 1;
                 }
@@ -923,7 +931,10 @@ impl<'s> Parser<'s> {
                 return self.fail("`case` is not closed");
             }
         }
-        Ok(Cmd::Case { subject, arms })
+        Ok(Cmd::Case {
+            subject: Box::new(subject),
+            arms,
+        })
     }
 
     /// After `function`: a name, optional `()`, a compound body.
@@ -1206,6 +1217,10 @@ impl<'s> Parser<'s> {
 
     /// A redirection starting here, if there is one.
     fn redirect(&mut self) -> R<Option<Redirect>> {
+        // Every redirection starts with a digit, `<`, `>` or `&`.
+        if !matches!(self.peek(), Some(b'0'..=b'9' | b'<' | b'>' | b'&')) {
+            return Ok(None);
+        }
         let start = self.pos;
         let mut i = 0;
         while self.at(i).is_some_and(|c| c.is_ascii_digit()) {
