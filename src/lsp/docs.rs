@@ -229,7 +229,14 @@ impl EditorBuffers {
                     .open(path)
                     .await
                     .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                f.write_all(text.as_bytes())
+                // A tokio `File` hands the bytes to a background write:
+                // without `flush` the next read of the file (the transcript
+                // reads it back at once) may not see them yet.
+                let write = async {
+                    f.write_all(text.as_bytes()).await?;
+                    f.flush().await
+                };
+                write
                     .await
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))
             }
