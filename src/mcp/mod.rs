@@ -273,26 +273,14 @@ impl McpManager {
     pub fn new(opts: Options) -> McpManager {
         let mut servers = Vec::new();
         let mk = |name: &String, cfg: &McpServerConfig, source: Source| {
-            let state = if !cfg.enabled {
-                State::Disabled
+            let (state, last_error) = if !cfg.enabled {
+                (State::Disabled, None)
             } else if let Err(e) = cfg.check(name) {
-                return Arc::new(Server {
-                    name: name.clone(),
-                    cfg: cfg.clone(),
-                    source,
-                    conn: tokio::sync::Mutex::new(None),
-                    tools: Mutex::new(Vec::new()),
-                    stale: Arc::new(AtomicBool::new(false)),
-                    status: Mutex::new(Status {
-                        state: Some(State::Failed),
-                        last_error: Some(e),
-                        ..Default::default()
-                    }),
-                });
+                (State::Failed, Some(e))
             } else if source == Source::Workspace {
-                State::NeedsApproval
+                (State::NeedsApproval, None)
             } else {
-                State::Stopped
+                (State::Stopped, None)
             };
             Arc::new(Server {
                 name: name.clone(),
@@ -303,6 +291,7 @@ impl McpManager {
                 stale: Arc::new(AtomicBool::new(false)),
                 status: Mutex::new(Status {
                     state: Some(state),
+                    last_error,
                     ..Default::default()
                 }),
             })
@@ -811,25 +800,15 @@ impl McpManager {
             }
             None => None,
         };
-        let mut cmd = match &supervisor {
-            Some(sup) => {
-                let mut c = tokio::process::Command::new(sup);
-                c.arg("supervise")
-                    .arg("--parent")
-                    .arg(std::process::id().to_string());
-                if let Some((policy, tmp)) = &confined {
-                    c.args(policy.to_args()).env("TMPDIR", tmp);
-                }
-                c.arg("--").arg(&program);
-                c
-            }
-            None if confined.is_some() => {
-                return Err(format!(
-                    "MCP server `{}` was not started: the OS sandbox needs the supervisor (or set `sandbox = false` for it)",
-                    s.name
-                ))
-            }
-            None => tokio::process::Command::new(&program),
+        let Some(mut cmd) = crate::tools::command::supervised(
+            supervisor.as_deref(),
+            confined.as_ref().map(|(p, t)| (p, t.as_path())),
+            std::ffi::OsStr::new(&program),
+        ) else {
+            return Err(format!(
+                "MCP server `{}` was not started: the OS sandbox needs the supervisor (or set `sandbox = false` for it)",
+                s.name
+            ));
         };
         cmd.args(&s.cfg.args)
             .current_dir(&cwd)
@@ -842,19 +821,6 @@ impl McpManager {
             cmd.env_remove(name);
         }
         cmd.envs(&s.cfg.env);
-        if supervisor.is_none() {
-            let parent = std::process::id() as i32;
-            // SAFETY: only async-signal-safe calls between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    if libc::getppid() != parent {
-                        libc::_exit(137);
-                    }
-                    Ok(())
-                });
-            }
-        }
         let mut child = cmd.spawn().map_err(|e| {
             format!(
                 "cannot start MCP server `{}` (`{program}` in {}): {e}",

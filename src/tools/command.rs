@@ -239,6 +239,49 @@ fn kill_group(pgid: i32, sig: i32) {
     }
 }
 
+/// The command that runs `program` as Tether runs child processes: under
+/// `supervisor` (`tether supervise`, which kills its whole group when Tether
+/// dies), inside the OS sandbox when `sandbox` is given (its policy and the
+/// temp dir `TMPDIR` points at); without a supervisor, directly, killed when
+/// Tether dies. `None`: a sandbox was asked for but there is no supervisor to
+/// enter it, so nothing may run.
+pub fn supervised(
+    supervisor: Option<&std::path::Path>,
+    sandbox: Option<(&crate::sandbox::Policy, &std::path::Path)>,
+    program: &std::ffi::OsStr,
+) -> Option<Command> {
+    match supervisor {
+        Some(sup) => {
+            let mut c = Command::new(sup);
+            c.arg("supervise")
+                .arg("--parent")
+                .arg(std::process::id().to_string());
+            if let Some((policy, tmp)) = sandbox {
+                c.args(policy.to_args()).env("TMPDIR", tmp);
+            }
+            c.arg("--").arg(program);
+            Some(c)
+        }
+        None if sandbox.is_some() => None,
+        None => {
+            let mut c = Command::new(program);
+            let parent = std::process::id() as i32;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    // If Tether already died before prctl, exit now.
+                    if libc::getppid() != parent {
+                        libc::_exit(137);
+                    }
+                    Ok(())
+                });
+            }
+            Some(c)
+        }
+    }
+}
+
 /// Runs `spec.command` under bash (sh when bash is missing).
 pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finished {
     let started = Instant::now();
@@ -247,28 +290,15 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
     } else {
         "/bin/sh"
     };
-    let mut cmd = match spec.supervisor {
-        Some(sup) => {
-            let mut c = Command::new(sup);
-            c.arg("supervise")
-                .arg("--parent")
-                .arg(std::process::id().to_string());
-            if let Some((policy, tmp)) = spec.sandbox {
-                c.args(policy.to_args()).env("TMPDIR", tmp);
-            }
-            c.arg("--").arg(shell);
-            c
-        }
-        None if spec.sandbox.is_some() => {
-            return Finished {
-                exit: Exit::SpawnFailed(
-                    "the OS sandbox needs the supervisor; the command did not run".into(),
-                ),
-                output: String::new(),
-                duration: started.elapsed(),
-            }
-        }
-        None => Command::new(shell),
+    let Some(mut cmd) = supervised(spec.supervisor, spec.sandbox, std::ffi::OsStr::new(shell))
+    else {
+        return Finished {
+            exit: Exit::SpawnFailed(
+                "the OS sandbox needs the supervisor; the command did not run".into(),
+            ),
+            output: String::new(),
+            duration: started.elapsed(),
+        };
     };
     cmd.arg("-c")
         .arg(spec.command)
@@ -286,20 +316,6 @@ pub async fn spawn_and_wait(spec: Spec<'_>, cancel: &CancellationToken) -> Finis
         .env("TERM", "dumb");
     for name in spec.remove_env {
         cmd.env_remove(name);
-    }
-    if spec.supervisor.is_none() {
-        let parent = std::process::id() as i32;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // If the server already died before prctl, exit now.
-                if libc::getppid() != parent {
-                    libc::_exit(137);
-                }
-                Ok(())
-            });
-        }
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
