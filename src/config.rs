@@ -25,6 +25,22 @@ pub struct CommandDef {
     pub description: Option<String>,
 }
 
+impl CommandDef {
+    /// What a command list says of it: its description, else what it is an
+    /// alias for, else its prompt's first line.
+    pub fn summary(&self) -> String {
+        self.description
+            .clone()
+            .or_else(|| self.alias.as_ref().map(|a| format!("alias for {a}")))
+            .or_else(|| {
+                self.prompt
+                    .as_ref()
+                    .map(|p| crate::tools::first_line(p, 50))
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// A secret string whose `Debug`/`Display` never show the value.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);

@@ -429,12 +429,7 @@ pub fn commands(
         acp::AvailableCommand::new("help", "list the commands"),
     ];
     for (name, def) in defs {
-        let what = def
-            .description
-            .clone()
-            .or_else(|| def.alias.as_ref().map(|a| format!("alias for {a}")))
-            .or_else(|| def.prompt.as_ref().map(|p| crate::tools::first_line(p, 50)))
-            .unwrap_or_default();
+        let what = def.summary();
         let mut c = acp::AvailableCommand::new(name.clone(), what);
         if def.prompt.as_ref().is_some_and(|p| p.contains("{args}")) {
             c = c.input(hint("arguments"));

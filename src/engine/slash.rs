@@ -115,12 +115,7 @@ pub fn help(commands: &BTreeMap<String, CommandDef>) -> String {
          /help              this list\n",
     );
     for (name, def) in commands {
-        let what = def
-            .description
-            .clone()
-            .or_else(|| def.alias.as_ref().map(|a| format!("alias for {a}")))
-            .or_else(|| def.prompt.as_ref().map(|p| crate::tools::first_line(p, 50)))
-            .unwrap_or_default();
+        let what = def.summary();
         s.push_str(&format!("/{name:<17} {what}\n"));
     }
     s
