@@ -48,9 +48,14 @@ fn thousands_of_cds_into_a_growing_directory_are_linear() {
     );
     // A directory deeper than any path is not followed; the script asks.
     assert_eq!(class, Class::Ask);
-    // And a destructive command after the cds is still seen.
-    let tail = format!("{}rm -rf /", repeat_to("cd a; ", 100_000));
+    // A destructive command after thousands of cds is still seen...
+    let tail = format!("{}rm -rf /", repeat_to("cd a; ", 20_000));
     assert_eq!(classify_command(&tail).class, Class::Forbidden);
+    // ...and past the work budget the script asks: it is never safe.
+    let tail = format!("{}rm -rf /", repeat_to("cd a; ", 200_000));
+    let (class, t) = timed(&tail);
+    assert!(t < limit(), "{t:?}");
+    assert_eq!(class, Class::Ask);
 }
 
 #[test]
@@ -73,14 +78,47 @@ fn cd_up_and_down_keeps_its_place() {
 #[test]
 fn many_variables_and_many_nested_scripts_are_linear() {
     // 137 KB took 2 s when the variable table was copied for every nested script.
-    let mut script = String::new();
+    let mut vars = String::new();
     for i in 0..3000 {
-        script.push_str(&format!("v{i}=value{i}; "));
+        vars.push_str(&format!("v{i}=value{i}; "));
     }
-    script.push_str(&repeat_to("bash -c 'echo $v1'; eval 'x=1'; ", 100_000));
-    let (class, t) = timed(&script);
+    let nested = |bytes| {
+        format!(
+            "{vars}{}",
+            repeat_to("bash -c 'echo $v1'; eval 'x=1'; ", bytes)
+        )
+    };
+    // Within the work budget: every nested script is read, nothing to ask.
+    let (class, t) = timed(&nested(20_000));
     assert!(t < limit(), "{t:?}");
     assert_eq!(class, Class::Safe);
+    // Past it: asks, in bounded time.
+    let (class, t) = timed(&nested(100_000));
+    assert!(t < limit(), "{t:?}");
+    assert_eq!(class, Class::Ask);
+}
+
+#[test]
+fn a_flood_of_tiny_commands_asks_in_bounded_time() {
+    // 100 KB of one-letter commands is ~34,000 commands (10 ms to read,
+    // 20 ms to judge before the command cap and the tighter budget); nested
+    // lists are read whole before they are judged, so the cap bounds them.
+    for script in [
+        repeat_to("a; ", 100_000),
+        format!("{{ {}}}", repeat_to("a\n", 100_000)),
+        format!("echo $({})", repeat_to("a; ", 100_000)),
+        repeat_to("$(echo $(echo $(echo x))) ", 100_000),
+    ] {
+        let (class, t) = timed(&script);
+        assert!(t < limit(), "{t:?}");
+        assert_eq!(class, Class::Ask, "{}", &script[..40]);
+        let verdict = classify_command(&script);
+        assert!(
+            verdict.reason.contains("too many commands") || verdict.reason.contains("work budget"),
+            "{}",
+            verdict.reason
+        );
+    }
 }
 
 #[test]

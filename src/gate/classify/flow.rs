@@ -10,7 +10,7 @@ use Class::Ask;
 
 /// Programs that send data off the machine.
 #[rustfmt::skip]
-pub(super) const NETWORK: Names = Names::new(&[
+pub(super) static NETWORK: Names = Names::new(&[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "scp", "sftp", "ftp", "tftp", "telnet",
     "rsync", "http", "https", "xh", "httpie", "curlie", "aria2c", "gh", "aws", "gsutil", "gcloud",
     "az", "rclone", "s3cmd", "mc", "dig", "nslookup", "host", "drill", "ping", "mail", "mailx",

@@ -79,9 +79,10 @@ mod wrappers;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use syntax::{
-    Assign, AssignValue, Cmd, Heredoc, List, Part, Pipeline, RedirOp, Redirect, Stmt, Word,
+    AndOr, Assign, AssignValue, Cmd, Heredoc, List, Part, Pipeline, RedirOp, Redirect, Stmt, Word,
 };
 use words::{Arg, Vars, DYN};
 
@@ -109,10 +110,35 @@ const SAFE_REASON: &str = "read-only or ordinary build command";
 const MAX_DEPTH: usize = 6;
 /// Longer scripts are not analysed (they ask).
 const MAX_SCRIPT_BYTES: usize = 256 * 1024;
-/// Work units (bytes parsed, words evaluated, path characters joined...) one
-/// classification may spend; past it the answer is `Ask`. A 100 KB script of
-/// ordinary commands spends about 200 thousand.
-const WORK_BUDGET: u64 = 16 * 1024 * 1024;
+/// Work units one classification may spend; past it the walk stops and the
+/// answer is `Ask`. Each charge below is set so that a unit costs about the
+/// same time whatever the script is made of (`examples/classify_shapes.rs`
+/// prints units and ns per unit for ~80 kinds of 100 KB script): the budget
+/// is about 8 ms of the slowest kind on the benchmark machine, while 100 KB
+/// of ordinary commands (`cargo build && grep -rn TODO src | sort | uniq -c`,
+/// repeated) spends 630 thousand and is judged whole.
+const WORK_BUDGET: u64 = 768 * 1024;
+/// Units charged for each script or piece of interpreter code analysed (on
+/// top of its length): setting up its walk costs about as much as judging a
+/// few commands.
+const SCRIPT_UNITS: usize = 160;
+/// Units charged for each command judged (on top of its words' length): a
+/// command costs far more than a byte of text, whatever its length.
+const STMT_UNITS: usize = 24;
+/// Units charged for each command or process substitution walked.
+const SUBST_UNITS: usize = 48;
+/// Units charged for each word of a command.
+const WORD_UNITS: usize = 8;
+/// Units charged for each redirection.
+const REDIRECT_UNITS: usize = 16;
+/// Units charged for each file a command writes (its real place is judged
+/// and remembered), on top of the path's length.
+const WRITE_UNITS: usize = 48;
+/// Units charged for each stage of a pipeline of two or more (a stage is
+/// looked at for what flows to the next before it is judged).
+const STAGE_UNITS: usize = 24;
+/// Units charged for each assignment (its value is evaluated and kept).
+const ASSIGN_UNITS: usize = 40;
 /// Reason given when the budget runs out.
 const OVER_BUDGET: &str = "too much to analyse within the classifier's work budget";
 /// Deepest directory (in bytes) a script's `cd`s are followed into.
@@ -123,15 +149,26 @@ const SNIPPET_CHARS: usize = 100;
 /// Classifies a shell command line: the strictest verdict over every simple
 /// command found anywhere in it.
 pub fn classify_command(script: &str) -> Verdict {
+    classify_command_spending(script).0
+}
+
+/// [`classify_command`] and the work units it spent (of [`WORK_BUDGET`]),
+/// for benchmarks that calibrate the budget.
+#[doc(hidden)]
+pub fn classify_command_spending(script: &str) -> (Verdict, u64) {
     let mut cx = Cx::new(WORK_BUDGET);
     analyze_script(&mut cx, script, 0, &Vars::default());
     if cx.class == Class::Safe {
         cx.reason = SAFE_REASON.to_string();
     }
-    Verdict {
-        class: cx.class,
-        reason: cx.reason,
-    }
+    let spent = WORK_BUDGET - cx.budget;
+    (
+        Verdict {
+            class: cx.class,
+            reason: cx.reason,
+        },
+        spent,
+    )
 }
 
 /// Whether bash would accept the script's syntax, as the classifier reads it
@@ -253,7 +290,7 @@ fn analyze_script(cx: &mut Cx, src: &str, depth: usize, vars: &Vars) {
 /// pieces between separators are judged on their own so that a syntax error
 /// cannot hide a forbidden command.
 fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
-    if cx.exhausted() || !cx.charge(src.len()) {
+    if cx.exhausted() || !cx.charge(SCRIPT_UNITS + src.len()) {
         return;
     }
     if depth > MAX_DEPTH {
@@ -271,15 +308,33 @@ fn analyze(cx: &mut Cx, src: &str, depth: usize, vars: &Vars, recover: bool) {
     if src.contains('\0') {
         cx.hit(Class::Ask, "contains a NUL byte", src);
     }
-    let tree = syntax::parse(src);
-    if let Some(error) = &tree.error {
-        let what = format!("could not be parsed as a shell command ({error})");
-        cx.hit(Class::Ask, &what, src);
+    // Read and walked a few top-level commands at a time (a long script's
+    // tree is never held whole); a parse error is known at the end.
+    let mut chunks = syntax::Chunks::new(src);
+    let mut items = Vec::new();
+    let mut script = Script::new(src, Rc::from([]), depth, vars.child(), cx);
+    loop {
+        let more = chunks.next(&mut items);
+        script.docs = chunks.take_heredocs().into();
+        script.items(&items);
+        if !more || script.cx.class == Class::Forbidden || script.cx.exhausted() {
+            break;
+        }
     }
-    let mut script = Script::new(src, &tree.heredocs, depth, vars.child(), cx);
-    script.list(&tree.list);
-    if tree.error.is_some() && recover {
-        recover_pieces(script.cx, src, depth, vars);
+    drop(script);
+    match chunks.error() {
+        // Too big to read, not broken: its pieces are as many.
+        Some(error) if error.starts_with(syntax::TOO_MANY_COMMANDS) => {
+            cx.hit(Class::Ask, syntax::TOO_MANY_COMMANDS, src);
+        }
+        Some(error) => {
+            let what = format!("could not be parsed as a shell command ({error})");
+            cx.hit(Class::Ask, &what, src);
+            if recover {
+                recover_pieces(cx, src, depth, vars);
+            }
+        }
+        None => {}
     }
 }
 
@@ -340,8 +395,9 @@ struct Stage {
 /// One script being walked.
 struct Script<'s, 'c> {
     src: &'s str,
-    /// The script's here-documents, by [`RedirOp::Heredoc`] index.
-    docs: &'s [Heredoc],
+    /// The here-documents of the commands being walked, by
+    /// [`RedirOp::Heredoc`] index (shared with nested walks of them).
+    docs: Rc<[Heredoc]>,
     depth: usize,
     vars: Vars,
     cx: &'c mut Cx,
@@ -370,7 +426,7 @@ enum FileSrc {
 }
 
 impl<'s, 'c> Script<'s, 'c> {
-    fn new(src: &'s str, docs: &'s [Heredoc], depth: usize, vars: Vars, cx: &'c mut Cx) -> Self {
+    fn new(src: &'s str, docs: Rc<[Heredoc]>, depth: usize, vars: Vars, cx: &'c mut Cx) -> Self {
         Script {
             src,
             docs,
@@ -389,8 +445,12 @@ impl<'s, 'c> Script<'s, 'c> {
 
     /// Every command of a list, in source order (stops once forbidden).
     fn list(&mut self, list: &List) {
+        self.items(&list.items);
+    }
+
+    fn items(&mut self, items: &[AndOr]) {
         self.lists += 1;
-        'items: for item in &list.items {
+        'items: for item in items {
             for p in &item.pipelines {
                 if self.cx.class == Class::Forbidden || self.cx.exhausted() {
                     break 'items;
@@ -413,6 +473,9 @@ impl<'s, 'c> Script<'s, 'c> {
             }
             return;
         }
+        if !self.cx.charge(p.stages.len() * STAGE_UNITS) {
+            return;
+        }
         let mut stages: Vec<Stage> = p.stages.iter().map(|s| self.stage(s)).collect();
         self.pipe_check(&stages, p.span.of(self.src));
         for (s, stage) in p.stages.iter().zip(stages.iter_mut()) {
@@ -427,13 +490,19 @@ impl<'s, 'c> Script<'s, 'c> {
         if self.cx.class == Class::Forbidden {
             return;
         }
+        if !self
+            .cx
+            .charge(STMT_UNITS + s.redirects.len() * REDIRECT_UNITS)
+        {
+            return;
+        }
         let snip = s.span.of(self.src);
         let mut written = None;
         match &s.cmd {
             Cmd::Simple { assigns, words } => {
                 if !words.is_empty() {
                     let (argv, mut unwrapped) = argv.unwrap_or_else(|| (self.argv(words), false));
-                    let size: usize = argv.iter().map(|a| a.text.len() + 1).sum();
+                    let size: usize = argv.iter().map(|a| a.text.len() + WORD_UNITS).sum();
                     if !self.cx.charge(size) {
                         return;
                     }
@@ -456,6 +525,12 @@ impl<'s, 'c> Script<'s, 'c> {
                     }
                 }
                 for a in assigns {
+                    if !self
+                        .cx
+                        .charge(ASSIGN_UNITS + a.name.end.saturating_sub(a.name.start))
+                    {
+                        return;
+                    }
                     self.assignment(a, snip);
                 }
                 for w in words {
@@ -511,7 +586,11 @@ impl<'s, 'c> Script<'s, 'c> {
                 Part::Double(inner) | Part::Param { parts: inner, .. } | Part::Arith(inner) => {
                     self.subs(inner)
                 }
-                Part::Command(l) | Part::Process(l) => self.list(l),
+                Part::Command(l) | Part::Process(l) => {
+                    if self.cx.charge(SUBST_UNITS) {
+                        self.list(l)
+                    }
+                }
                 Part::Backquote(script) => {
                     analyze_script(self.cx, script, self.depth + 1, &self.vars)
                 }
@@ -611,6 +690,9 @@ impl<'s, 'c> Script<'s, 'c> {
     /// string is judged as a shell command only when the code starts
     /// processes, so printing `rm -rf /` is not forbidden but running it is.
     fn code_check(&mut self, code: &str, snip: &str) {
+        if !self.cx.charge(code.len()) {
+            return;
+        }
         let fx = code::effects(code);
         let strings = programs::quoted_strings(code);
         if fx.deletes {
@@ -840,7 +922,8 @@ impl<'s, 'c> Script<'s, 'c> {
     /// `written`: what the command puts into the file, if known.
     fn redirect(&mut self, r: &Redirect, snip: &str, written: Option<&FileSrc>) {
         if let RedirOp::Heredoc(i) = r.op {
-            if let Some(doc) = self.docs.get(i) {
+            let docs = self.docs.clone();
+            if let Some(doc) = docs.get(i) {
                 self.subs(&doc.parts);
             }
             return;
@@ -890,15 +973,16 @@ impl<'s, 'c> Script<'s, 'c> {
         }
         let tree = syntax::parse_expansions(value);
         let mut inner = self.cx.side();
+        let docs: Rc<[Heredoc]> = tree.heredocs.into();
         let mut script = Script::new(
             value,
-            &tree.heredocs,
+            docs.clone(),
             self.depth + 1,
             self.vars.child(),
             &mut inner,
         );
         script.cwd = self.cwd.clone();
-        for doc in &tree.heredocs {
+        for doc in docs.iter() {
             script.subs(&doc.parts);
         }
         self.cx.join_budget(&inner);
@@ -991,6 +1075,9 @@ impl<'s, 'c> Script<'s, 'c> {
                 .as_deref()
                 .and_then(|t| wrappers::xargs_fed(&stage.argv, t))
             {
+                if !self.cx.charge(STMT_UNITS) {
+                    return;
+                }
                 rules::analyze(self, argv, &[], snip);
             }
             if stage.consumer == rules::Consumer::None {

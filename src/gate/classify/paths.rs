@@ -72,7 +72,7 @@ const RAW_DISK: &[&str] = &[
     "sd", "hd", "vd", "xvd", "nvme", "mmcblk", "disk", "rdisk", "dm-", "md", "mapper", "nbd", "sr",
 ];
 /// File names that hold credentials or run code at login (in lower case).
-const SECRET_NAMES: Names = Names::new(&[
+static SECRET_NAMES: Names = Names::new(&[
     ".env",
     ".envrc",
     ".netrc",

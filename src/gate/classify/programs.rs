@@ -8,11 +8,11 @@ use super::{Class, Script};
 
 use Class::Ask;
 
-pub(super) const SHELLS: Names = Names::new(&[
+pub(super) static SHELLS: Names = Names::new(&[
     "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "fish", "yash", "posh", "tcsh",
     "csh",
 ]);
-pub(super) const SQL_CLIENTS: Names = Names::new(&[
+pub(super) static SQL_CLIENTS: Names = Names::new(&[
     "psql",
     "mysql",
     "mariadb",

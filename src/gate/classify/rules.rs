@@ -31,11 +31,11 @@ pub(super) enum Consumer {
     Mongo,
 }
 
-const FETCHERS: Names = Names::new(&[
+static FETCHERS: Names = Names::new(&[
     "curl", "wget", "fetch", "aria2c", "http", "https", "xh", "nc", "ncat", "netcat", "socat",
     "ssh", "lynx", "w3m", "GET",
 ]);
-const ADMIN: Names = Names::new(&[
+static ADMIN: Names = Names::new(&[
     "mount",
     "umount",
     "swapon",
@@ -168,6 +168,9 @@ pub(super) fn analyze_inner(s: &mut Script, argv: Vec<Arg>, snip: &str) {
 }
 
 pub(super) fn write_check(s: &mut Script, target: &Arg, snip: &str) {
+    if !s.cx.charge(super::WRITE_UNITS + target.text.len()) {
+        return;
+    }
     let target = s.path(target);
     if let Some((class, what)) = write_danger(s, &target.text) {
         s.cx.hit(class, what, snip);
@@ -243,7 +246,7 @@ fn secrets_leaving(s: &mut Script, argv: &[Arg], snip: &str) {
 
 /// Names `check` judges with its own arm (so they are not "unknown").
 pub(super) fn handled(name: &str) -> bool {
-    const NAMES: Names = Names::new(&[
+    static NAMES: Names = Names::new(&[
         "rm",
         "unlink",
         "rmdir",

@@ -1899,7 +1899,13 @@ fn container_command(s: &mut Script, cmd: Vec<Arg>, snip: &str) {
     }
     let mut inner = s.cx.side();
     {
-        let mut sub = super::Script::new(s.src, s.docs, s.depth + 1, s.vars.child(), &mut inner);
+        let mut sub = super::Script::new(
+            s.src,
+            s.docs.clone(),
+            s.depth + 1,
+            s.vars.child(),
+            &mut inner,
+        );
         sub.nest = s.nest + 1;
         super::rules::analyze(&mut sub, cmd, &[], snip);
     }
@@ -2270,7 +2276,7 @@ fn other_sql(s: &mut Script, args: &[Arg], snip: &str) {
 /// `-c` counts, compiles or checks; their `--` separates paths). A program
 /// neither here nor judged elsewhere is unknown to the classifier.
 #[rustfmt::skip]
-const EVERYDAY: Names = Names::new(&[
+static EVERYDAY: Names = Names::new(&[
     "ls", "cat", "less", "more", "head", "tail", "grep", "egrep", "fgrep", "rg", "ag", "ack",
     "wc", "cut", "uniq", "sort", "tr", "diff", "cmp", "comm", "join", "paste", "column", "od",
     "hexdump", "xxd", "stat", "file", "du", "df", "ping", "ps", "pgrep", "top", "htop", "free",
@@ -2317,8 +2323,8 @@ const EVERYDAY: Names = Names::new(&[
 
 /// Whether the classifier knows what `name` does with its arguments.
 pub(super) fn known(name: &str) -> bool {
-    EVERYDAY.contains(name)
-        || find(name).is_some()
+    find(name).is_some()
+        || EVERYDAY.contains(name)
         || SHELLS.contains(name)
         || SQL_CLIENTS.contains(name)
         || interp_lang(name).is_some()
@@ -2417,7 +2423,7 @@ const EVERYDAY_OPERANDS: &[&str] = &["test", "true", "false", "help", "info", "v
 
 /// Commands that are judged when an unknown program appears to wrap them.
 #[rustfmt::skip]
-const DANGER_NAMES: Names = Names::new(&[
+static DANGER_NAMES: Names = Names::new(&[
     "rm", "dd", "mkfs", "shred", "wipefs", "curl", "wget", "sudo", "su", "chmod", "chown", "mv",
     "kill", "pkill", "killall", "reboot", "shutdown", "git", "nc", "ncat", "socat", "eval",
     "exec", "env", "xargs", "find", "truncate", "crontab", "systemctl",

@@ -23,6 +23,17 @@
 /// Deepest nesting of commands, substitutions and expansions that is read.
 pub(super) const MAX_NESTING: usize = 64;
 
+/// Most commands one script may hold (a `bash -c` string is a script of its
+/// own). Past it the script is not read further and the caller asks. 120 KB
+/// of ordinary commands (`cargo build && grep -rn TODO src | sort | uniq -c`,
+/// four commands in 55 bytes) is 9,000 commands, about where the
+/// classifier's work budget runs out anyway; 100 KB of `a;` is 34,000 and of
+/// nested `$(echo $(echo x))` 12,000, and reading either took 5–10 ms before
+/// any of it was judged.
+pub(super) const MAX_COMMANDS: usize = 10_000;
+/// The parse error for a script over [`MAX_COMMANDS`].
+pub(super) const TOO_MANY_COMMANDS: &str = "too many commands to analyse";
+
 /// Byte range in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Span {
@@ -240,7 +251,7 @@ pub(super) fn parse(src: &str) -> Tree {
     let mut p = Parser::new(src);
     let mut list = List::default();
     let error = p
-        .program(&mut list)
+        .program(&mut list.items, usize::MAX)
         .err()
         .or(p.deferred.take())
         .map(|e| e.describe(src));
@@ -248,6 +259,60 @@ pub(super) fn parse(src: &str) -> Tree {
         list,
         heredocs: p.heredocs,
         error,
+    }
+}
+
+/// How many top-level commands [`Chunks`] reads at a time.
+const CHUNK: usize = 8;
+
+/// Reads a script a few top-level commands at a time, so that a long script's
+/// syntax tree (tens of times larger than its text) is never held whole: the
+/// caller walks each piece and drops it before the next is read.
+pub(super) struct Chunks<'s> {
+    p: Parser<'s>,
+    src: &'s str,
+    done: bool,
+    error: Option<String>,
+}
+
+impl<'s> Chunks<'s> {
+    pub(super) fn new(src: &'s str) -> Chunks<'s> {
+        Chunks {
+            p: Parser::new(src),
+            src,
+            done: false,
+            error: None,
+        }
+    }
+
+    /// Replaces `items` with the next complete top-level commands, whose
+    /// here-documents ([`Chunks::take_heredocs`]) are read. False once the
+    /// script has ended: `items` then holds its last commands (those before
+    /// the error, if it does not parse).
+    pub(super) fn next(&mut self, items: &mut Vec<AndOr>) -> bool {
+        items.clear();
+        if self.done {
+            return false;
+        }
+        match self.p.program(items, CHUNK) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => self.error = Some(e.describe(self.src)),
+        }
+        self.done = true;
+        false
+    }
+
+    /// The here-documents of the commands [`Chunks::next`] just gave, indexed
+    /// by their [`RedirOp::Heredoc`] (each piece's start at 0).
+    pub(super) fn take_heredocs(&mut self) -> Vec<Heredoc> {
+        std::mem::take(&mut self.p.heredocs)
+    }
+
+    /// Why the script does not parse, once it has been read to its end.
+    pub(super) fn error(&mut self) -> Option<String> {
+        let deferred = self.p.deferred.take().map(|e| e.describe(self.src));
+        self.error.take().or(deferred)
     }
 }
 
@@ -394,6 +459,8 @@ struct Parser<'s> {
     deferred: Option<Fail>,
     /// How many `$( )` are open here.
     comsub: usize,
+    /// Commands read so far (see [`MAX_COMMANDS`]).
+    commands: usize,
 }
 
 impl<'s> Parser<'s> {
@@ -407,6 +474,7 @@ impl<'s> Parser<'s> {
             pending: Vec::new(),
             deferred: None,
             comsub: 0,
+            commands: 0,
         }
     }
 
@@ -508,14 +576,18 @@ impl<'s> Parser<'s> {
     }
 
     /// The top level: complete commands are kept even when a later one fails.
-    fn program(&mut self, list: &mut List) -> R<()> {
-        self.list_into(&mut list.items)?;
+    /// Pauses (true) once `items` holds `pause_at` commands whose
+    /// here-documents are all read.
+    fn program(&mut self, items: &mut Vec<AndOr>, pause_at: usize) -> R<bool> {
+        if self.list_into(items, pause_at)? {
+            return Ok(true);
+        }
         self.space();
         if self.peek().is_some() {
             return self.fail("unexpected token");
         }
         self.read_heredocs();
-        Ok(())
+        Ok(false)
     }
 
     /// True where a nested list ends: `)`, `}`, `;;`, a closing reserved word or
@@ -532,15 +604,20 @@ impl<'s> Parser<'s> {
 
     fn list(&mut self) -> R<List> {
         let mut items = Vec::new();
-        self.list_into(&mut items)?;
+        self.list_into(&mut items, usize::MAX)?;
         Ok(List { items })
     }
 
     /// Reads commands into `items` up to where the list ends; those read before
-    /// an error are kept (the top level keeps them).
-    fn list_into(&mut self, items: &mut Vec<AndOr>) -> R<()> {
+    /// an error are kept (the top level keeps them). Returns true, with the
+    /// list not ended, where `items` reached `pause_at` with no here-document
+    /// left to read.
+    fn list_into(&mut self, items: &mut Vec<AndOr>, pause_at: usize) -> R<bool> {
         loop {
             self.space();
+            if items.len() >= pause_at && self.pending.is_empty() {
+                return Ok(true);
+            }
             if self.list_end() {
                 break;
             }
@@ -565,7 +642,7 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// A list that must hold a command (bodies and conditions of compounds).
@@ -651,6 +728,10 @@ impl<'s> Parser<'s> {
     }
 
     fn command(&mut self) -> R<Stmt> {
+        self.commands += 1;
+        if self.commands > MAX_COMMANDS {
+            return self.fail(TOO_MANY_COMMANDS);
+        }
         self.enter()?;
         let stmt = self.command_inner();
         self.leave();
