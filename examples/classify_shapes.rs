@@ -150,7 +150,13 @@ fn slowest_rows(runs: usize) {
         rows.len(),
         total.as_secs_f64() * 1e6 / rows.len().max(1) as f64
     );
-    for (t, cmd, units) in rows.iter().take(40) {
+    // `rows all` prints every row.
+    let shown = if std::env::args().nth(3).as_deref() == Some("all") {
+        rows.len()
+    } else {
+        40
+    };
+    for (t, cmd, units) in rows.iter().take(shown) {
         println!("{:8.2} µs {units:6} units  {cmd:?}", t.as_secs_f64() * 1e6);
     }
 }

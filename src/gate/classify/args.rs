@@ -110,10 +110,23 @@ pub(super) struct Names {
     list: &'static [&'static str],
     /// A slot holds a name's index in `list` + 1, or 0 when empty.
     slots: [u16; NAME_SLOTS],
+    /// Bit `n`: a name of `n` bytes (`n` < 63); bit 63: a longer one. With
+    /// `firsts`, most absent names are turned away before they are hashed.
+    lens: u64,
+    /// Bit `b`: a name starting with byte `b`, lower-cased.
+    firsts: [u64; 4],
 }
 
 /// Slots of every [`Names`] table (a power of two, over twice the largest set).
 const NAME_SLOTS: usize = 1024;
+
+const fn len_bit(len: usize) -> u32 {
+    if len < 63 {
+        len as u32
+    } else {
+        63
+    }
+}
 
 /// FNV-1a of the ASCII-lowercased bytes (so that a lookup in any case
 /// probes the same slots), usable at compile time.
@@ -131,16 +144,29 @@ impl Names {
     pub(super) const fn new(list: &'static [&'static str]) -> Names {
         assert!(list.len() < NAME_SLOTS / 2);
         let mut slots = [0u16; NAME_SLOTS];
+        let mut lens = 0u64;
+        let mut firsts = [0u64; 4];
         let mut i = 0;
         while i < list.len() {
-            let mut h = fnv(list[i].as_bytes()) % NAME_SLOTS;
+            let name = list[i].as_bytes();
+            lens |= 1 << len_bit(name.len());
+            if !name.is_empty() {
+                let b = name[0].to_ascii_lowercase();
+                firsts[(b >> 6) as usize] |= 1 << (b & 63);
+            }
+            let mut h = fnv(name) % NAME_SLOTS;
             while slots[h] != 0 {
                 h = (h + 1) % NAME_SLOTS;
             }
             slots[h] = (i + 1) as u16;
             i += 1;
         }
-        Names { list, slots }
+        Names {
+            list,
+            slots,
+            lens,
+            firsts,
+        }
     }
 
     pub(super) fn contains(&self, name: &str) -> bool {
@@ -149,6 +175,18 @@ impl Names {
 
     /// Whether a name in the probe chain of `name` passes `same`.
     fn probe(&self, name: &str, same: impl Fn(&str) -> bool) -> bool {
+        let first_known = match name.as_bytes().first() {
+            Some(&b) => {
+                let b = b.to_ascii_lowercase();
+                self.firsts
+                    .get(usize::from(b >> 6))
+                    .is_some_and(|bits| bits & (1 << (b & 63)) != 0)
+            }
+            None => true,
+        };
+        if !first_known || self.lens & (1 << len_bit(name.len())) == 0 {
+            return false;
+        }
         let mut h = fnv(name.as_bytes()) % NAME_SLOTS;
         // Every probe ends at an empty slot: the table is at most half full.
         for _ in 0..NAME_SLOTS {
