@@ -32,6 +32,9 @@ pub const MARK: &str = "[REDACTED]";
 /// The rule list, carried as data (see its header for sources and licence).
 const RULES_TOML: &str = include_str!("../secret_rules.toml");
 
+/// The rules, compiled once per process ([`Rules::get`]): immutable data.
+static COMPILED: OnceLock<Rules> = OnceLock::new();
+
 /// Environment values shorter than this are not treated as secrets
 /// (redacting "1" would mangle every output).
 const MIN_ENV_SECRET: usize = 6;
@@ -171,12 +174,29 @@ impl Rules {
 
     /// The process-wide compiled rules (compiled on first use).
     pub fn get() -> &'static Rules {
-        static RULES: OnceLock<Rules> = OnceLock::new();
-        RULES.get_or_init(|| {
+        COMPILED.get_or_init(|| {
             // The list is part of the binary and a unit test compiles it, so
             // this cannot fail in a build that passed its tests.
             Rules::builtin().expect("the built-in secret rules compile")
         })
+    }
+
+    /// Compiles the rules on a background thread unless done: compiling
+    /// takes ~20 ms, and an engine is built on the editor's `initialize`
+    /// (LSP) or `session/new` (ACP), which should not wait for it. The first
+    /// redaction waits if it comes first.
+    pub fn prepare_in_background() {
+        if COMPILED.get().is_some() {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("tether-redact-rules".into())
+            .spawn(|| {
+                Rules::get();
+            });
+        if let Err(e) = spawned {
+            tracing::debug!("secret rules will compile on first use: {e}");
+        }
     }
 
     /// How many rules there are.
@@ -258,7 +278,6 @@ fn entropy(s: &[u8]) -> f64 {
 /// Replaces secrets with [`MARK`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Redactor {
-    rules: &'static Rules,
     /// Known secret values (from the environment), longest match first.
     values: Option<Arc<AhoCorasick>>,
     /// The same values, for [`StreamRedactor`]'s look-behind.
@@ -269,7 +288,6 @@ impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the values themselves.
         f.debug_struct("Redactor")
-            .field("rules", &self.rules.len())
             .field("values", &self.value_list.len())
             .finish()
     }
@@ -326,11 +344,16 @@ impl Redactor {
                 }
             }
         };
+        Rules::prepare_in_background();
         Redactor {
-            rules: Rules::get(),
             values: matcher,
             value_list: Arc::new(values),
         }
+    }
+
+    /// The content rules (compiled by the first caller that needs them).
+    fn rules(&self) -> &'static Rules {
+        Rules::get()
     }
 
     /// Sorted, merged byte ranges of the secrets in `text`, on char boundaries.
@@ -342,7 +365,7 @@ impl Redactor {
                 found.push((m.range(), "environment"));
             }
         }
-        self.rules.find(bytes, &mut found);
+        self.rules().find(bytes, &mut found);
         if found.is_empty() {
             return Vec::new();
         }
@@ -381,7 +404,7 @@ impl Redactor {
     /// Which rules fire on `text` (for tests and diagnostics; never the values).
     pub fn rule_ids(&self, text: &str) -> Vec<String> {
         let mut found = Vec::new();
-        self.rules.find(text.as_bytes(), &mut found);
+        self.rules().find(text.as_bytes(), &mut found);
         let mut ids: Vec<String> = found.into_iter().map(|(_, id)| id.to_string()).collect();
         ids.sort();
         ids.dedup();
@@ -626,7 +649,7 @@ impl StreamRedactor {
         {
             return true;
         }
-        self.redactor.rules.keywords.is_match(word.as_bytes())
+        self.redactor.rules().keywords.is_match(word.as_bytes())
     }
 
     /// Moves `cut` back so that the text going out does not end with the
