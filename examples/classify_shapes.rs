@@ -226,6 +226,7 @@ fn main() {
     for (i, (name, script)) in scripts.iter().enumerate() {
         let wanted = match (index, &filter) {
             (Some(n), _) => n == i,
+            (None, Some(f)) if f.starts_with("piece:") => name.starts_with("piece:"),
             (None, Some(f)) => name.contains(f.as_str()),
             (None, None) => true,
         };

@@ -132,6 +132,30 @@ fn a_hundred_kilobyte_command_is_judged() {
     assert_eq!(class, Class::Safe);
 }
 
+#[test]
+fn a_long_chain_of_wrappers_or_inner_commands_asks_in_bounded_time() {
+    // One command of ~20,000 words, each a wrapper or a program that runs
+    // the rest: every level copied the words left (`find . -exec` ×7,700
+    // took ~100 ms, `sudo` ×20,000 ~40 ms).
+    for piece in [
+        "sudo ",
+        "env ",
+        "xargs ",
+        "find . -exec ",
+        "docker run a ",
+        "ip netns exec n ",
+    ] {
+        let (class, t) = timed(&repeat_to(piece, 100_000));
+        assert!(t < limit(), "{piece}: {t:?}");
+        assert_eq!(class, Class::Ask, "{piece}");
+    }
+    // A short chain is still judged through.
+    assert_eq!(
+        classify_command("sudo env nice find . -exec rm -rf / \\;").class,
+        Class::Forbidden
+    );
+}
+
 /// Pieces that are cheap to write and were (or could be) expensive to judge.
 const SLOW_PIECES: &[&str] = &[
     "cd abc; ",
@@ -154,6 +178,8 @@ const SLOW_PIECES: &[&str] = &[
     "((",
     "{ ",
     "if true; then ",
+    "sudo ",
+    "find . -exec ",
 ];
 
 proptest! {

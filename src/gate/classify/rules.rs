@@ -155,11 +155,30 @@ fn judge(s: &mut Script, r: Resolved, stdin: &[Stdin], snip: &str) {
     }
 }
 
+/// Most words of a command another command runs that are judged: each
+/// nesting level copies them, so `find . -exec find . -exec …` over 100 KB
+/// took ~100 ms. A real inner command has a few words.
+const MAX_INNER_WORDS: usize = 1024;
+
+/// False (and the verdict asks) when an inner command is too long to judge;
+/// otherwise its words are charged to the work budget.
+pub(super) fn inner_fits(s: &mut Script, argv: &[Arg], snip: &str) -> bool {
+    if argv.len() > MAX_INNER_WORDS {
+        s.cx.hit(Ask, "a command run by another is too long to analyse", snip);
+        return false;
+    }
+    let size: usize = argv.iter().map(|a| a.text.len() + 1).sum();
+    s.cx.charge(size)
+}
+
 /// Judges a command another command runs (`ip netns exec`, `git bisect run`,
 /// `X -- CMD`), with the nesting bounded.
 pub(super) fn analyze_inner(s: &mut Script, argv: Vec<Arg>, snip: &str) {
     if s.nest >= MAX_EXEC_NEST {
         s.cx.hit(Ask, "commands nested too deeply to analyse", snip);
+        return;
+    }
+    if !inner_fits(s, &argv, snip) {
         return;
     }
     s.nest += 1;
@@ -1054,6 +1073,9 @@ fn find(s: &mut Script, args: &[Arg], snip: &str) {
         }
         if s.nest >= MAX_EXEC_NEST {
             s.cx.hit(Ask, "find -exec nested too deeply to analyse", snip);
+            return;
+        }
+        if !inner_fits(s, &cmd, snip) {
             return;
         }
         s.nest += 1;

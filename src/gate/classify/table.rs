@@ -1897,6 +1897,9 @@ fn container_command(s: &mut Script, cmd: Vec<Arg>, snip: &str) {
         s.cx.hit(Ask, "commands nested too deeply to analyse", snip);
         return;
     }
+    if !super::rules::inner_fits(s, &cmd, snip) {
+        return;
+    }
     let mut inner = s.cx.side();
     {
         let mut sub = super::Script::new(

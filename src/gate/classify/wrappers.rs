@@ -11,6 +11,9 @@ pub(super) type Hit = Option<(Class, &'static str)>;
 
 pub(super) const ROOT: Hit = Some((Ask, "runs with root privileges"));
 pub(super) const MAX_WRAPPERS: usize = 32;
+/// Most words the wrappers of one command are peeled from, counted once per
+/// wrapper (an ordinary command's few words times its one or two wrappers).
+const MAX_PEELED_WORDS: usize = 16 * 1024;
 pub(super) enum Peel {
     Not,
     /// `env NAME=value… CMD`: the assignments, and the command.
@@ -51,7 +54,16 @@ impl Resolved {
 
 pub(super) fn resolve(argv: Vec<Arg>) -> Resolved {
     let mut r = Resolved::unwrapped(argv);
+    // Each peel copies the words left: bounded so that a 100 KB chain of
+    // wrappers (`sudo sudo sudo …`) is not copied 32 times over.
+    let mut copied = 0;
     for _ in 0..MAX_WRAPPERS {
+        copied += r.argv.len();
+        if copied > MAX_PEELED_WORDS {
+            r.hits
+                .push((Ask, "too many words behind command wrappers to analyse"));
+            return r;
+        }
         match peel(&r.argv) {
             Peel::Not => return r,
             Peel::Argv(h, inner) => {
