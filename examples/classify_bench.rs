@@ -6,7 +6,6 @@
 //! profiling one of them).
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tether::gate::classify::{check_syntax, classify_command, Class};
@@ -15,32 +14,12 @@ use tether::gate::classify::{check_syntax, classify_command, Class};
 #[path = "../bench/long_command.rs"]
 mod long_command;
 use long_command::long_command;
+#[path = "../bench/corpus.rs"]
+mod corpus;
+use corpus::repeat_to;
 
 fn corpus() -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", path.display());
-            return Vec::new();
-        }
-    };
-    let value: toml::Value = match toml::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("cannot parse {}: {e}", path.display());
-            return Vec::new();
-        }
-    };
-    value
-        .get("case")
-        .and_then(|c| c.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.get("cmd")?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    corpus::rows().into_iter().map(|r| r.cmd).collect()
 }
 
 fn time<F: FnMut()>(iters: u32, mut f: F) -> Duration {
@@ -171,8 +150,4 @@ fn worst_cases(iters: u32, filter: Option<&str>) {
             ms(times.first()),
         );
     }
-}
-
-fn repeat_to(piece: &str, bytes: usize) -> String {
-    piece.repeat(bytes / piece.len() + 1)
 }

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 
 use tether::gate::classify::{check_syntax, classify_command, classify_command_spending};
 
+#[path = "../bench/corpus.rs"]
+mod corpus;
 #[path = "../bench/long_command.rs"]
 mod long_command;
+use corpus::repeat_to;
 
 /// One piece per shape; each is repeated to 100 KB.
 const SHAPES: &[&str] = &[
@@ -91,21 +94,11 @@ const SHAPES: &[&str] = &[
 /// The corpus rows expected `expect` (all rows for `None`), joined by line
 /// breaks until the script is 100 KB.
 fn corpus_script(expect: Option<&str>) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let value: toml::Value = toml::from_str(&text).unwrap_or(toml::Value::Integer(0));
-    let rows: Vec<String> = value
-        .get("case")
-        .and_then(|c| c.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter(|r| {
-                    expect.is_none_or(|e| r.get("expect").and_then(|x| x.as_str()) == Some(e))
-                })
-                .filter_map(|r| r.get("cmd")?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows: Vec<String> = corpus::rows()
+        .into_iter()
+        .filter(|r| expect.is_none_or(|e| r.expect == e))
+        .map(|r| r.cmd)
+        .collect();
     let mut out = String::new();
     while !rows.is_empty() && out.len() < 100 * 1024 {
         for r in &rows {
@@ -123,26 +116,17 @@ fn corpus_script(expect: Option<&str>) -> String {
 
 /// Each corpus row on its own, slowest first (mean of `runs` runs).
 fn slowest_rows(runs: usize) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/commands.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let value: toml::Value = toml::from_str(&text).unwrap_or(toml::Value::Integer(0));
-    let mut rows: Vec<(Duration, String, u64)> = value
-        .get("case")
-        .and_then(|c| c.as_array())
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.get("cmd")?.as_str().map(str::to_string))
-                .map(|cmd| {
-                    let start = Instant::now();
-                    for _ in 0..runs {
-                        black_box(classify_command(black_box(&cmd)));
-                    }
-                    let units = classify_command_spending(&cmd).1;
-                    (start.elapsed() / runs.max(1) as u32, cmd, units)
-                })
-                .collect()
+    let mut rows: Vec<(Duration, String, u64)> = corpus::rows()
+        .into_iter()
+        .map(|r| {
+            let start = Instant::now();
+            for _ in 0..runs {
+                black_box(classify_command(black_box(&r.cmd)));
+            }
+            let units = classify_command_spending(&r.cmd).1;
+            (start.elapsed() / runs.max(1) as u32, r.cmd, units)
         })
-        .unwrap_or_default();
+        .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let total: Duration = rows.iter().map(|r| r.0).sum();
     println!(
@@ -159,10 +143,6 @@ fn slowest_rows(runs: usize) {
     for (t, cmd, units) in rows.iter().take(shown) {
         println!("{:8.2} µs {units:6} units  {cmd:?}", t.as_secs_f64() * 1e6);
     }
-}
-
-fn repeat_to(piece: &str, bytes: usize) -> String {
-    piece.repeat(bytes / piece.len() + 1)
 }
 
 fn main() {

@@ -473,16 +473,8 @@ async fn a_window_too_small_for_the_kept_reply_still_takes_every_turn() {
     for turn in 0..5 {
         let notes: String = (0..60).map(|i| format!("note {turn}.{i:02} ")).collect();
         prompts.push(format!("{notes}\nSummarise these notes."));
-        let mut params = json!({"text": prompts[turn]});
-        if !session.is_null() {
-            params["sessionId"] = session.clone();
-        }
-        let r = ed
-            .request_with_timeout("tether/prompt", params, T)
-            .await
-            .expect("prompt result");
+        let r = ed.prompt_in(&mut session, &prompts[turn], T).await;
         assert_eq!(r["stopReason"], "end_turn", "turn {turn}: {r}");
-        session = r["sessionId"].clone();
     }
     // The first refusal taught Tether the window (none was configured or
     // discoverable); none after it.

@@ -166,16 +166,9 @@ async fn a_session_that_outgrows_a_real_window_compacts_instead_of_failing() {
                 }
             })
             .collect();
-        let mut params = json!({"text": format!("{notes}\nSummarise these notes in one line.")});
-        if !session.is_null() {
-            params["sessionId"] = session.clone();
-        }
-        let r = ed
-            .request_with_timeout("tether/prompt", params, REAL_T)
-            .await
-            .expect("prompt result");
+        let text = format!("{notes}\nSummarise these notes in one line.");
+        let r = ed.prompt_in(&mut session, &text, REAL_T).await;
         assert_ne!(r["stopReason"], "error", "turn {turn}: {r}");
-        session = r["sessionId"].clone();
     }
     let compactions: Vec<_> = ed
         .updates()

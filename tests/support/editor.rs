@@ -531,6 +531,22 @@ impl Editor {
             .await
     }
 
+    /// Sends `tether/prompt` with `text`, in `session` once one is known (a
+    /// `Null` session starts one), and keeps the session the result names:
+    /// one turn of a conversation. Panics if the request fails.
+    pub async fn prompt_in(&self, session: &mut Value, text: &str, timeout: Duration) -> Value {
+        let mut params = json!({"text": text});
+        if !session.is_null() {
+            params["sessionId"] = session.clone();
+        }
+        let r = self
+            .request_with_timeout("tether/prompt", params, timeout)
+            .await
+            .expect("prompt result");
+        *session = r["sessionId"].clone();
+        r
+    }
+
     /// Send a request now and return its id with a future for the response, so a test
     /// can send `$/cancelRequest` for it (or spawn the future).
     pub fn request_id(
